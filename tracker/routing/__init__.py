@@ -1,0 +1,1 @@
+"""Last-mile route optimisation (free of Flask and of the database)."""

@@ -1,0 +1,1 @@
+"""Delivery promises, service levels and time-based rules (free of Flask)."""

@@ -1,0 +1,1 @@
+"""Explainable detection: fake deliveries, damage hotspots, cold chain (free of Flask)."""

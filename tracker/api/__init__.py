@@ -1,0 +1,1 @@
+"""HTTP blueprints, one per audience (see :mod:`tracker.app`)."""

@@ -1,0 +1,30 @@
+"""Small helpers shared by the blueprints: who is calling, error docs."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from tracker.auth import Principal, authenticate, require
+from tracker.runtime import runtime
+from tracker.schemas import ErrorOut
+from tracker.vocabulary import Role
+
+#: Documented error answers of authenticated endpoints.
+AUTH_ERRORS = {401: ErrorOut, 403: ErrorOut}
+
+
+def authenticate_request() -> None:
+    """``before_request`` of the authenticated blueprints.
+
+    Runs before the body is validated, so an unauthenticated client learns
+    nothing about the schema and gets its 401 first.
+    """
+    with runtime().engine.connect() as conn:
+        g.principal = authenticate(conn, request.headers.get("Authorization"))
+
+
+def caller(*roles: Role) -> Principal:
+    """The authenticated caller, who must hold one of ``roles`` (admin always may)."""
+    principal: Principal = g.principal
+    require(principal, *roles)
+    return principal

@@ -1,0 +1,115 @@
+"""The app factory: one blueprint per audience.
+
+=============  =====================================  ==========================
+blueprint      who calls it                           module
+=============  =====================================  ==========================
+scans          couriers, facilities, merchants        :mod:`tracker.api.scans`
+ops            operations staff                       :mod:`tracker.api.ops`
+system         load balancers, Prometheus, browsers   :mod:`tracker.api.system`
+=============  =====================================  ==========================
+
+Nothing reads configuration at import time: :func:`create_app` takes a
+:class:`~tracker.settings.Settings` (from the environment when omitted).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Response, g, request
+from flask_openapi3 import Info, OpenAPI
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from tracker import __version__, logs
+from tracker.db import make_engine
+from tracker.errors import (
+    UnsupportedMediaType,
+    ValidationFailed,
+    field_errors,
+    register_error_handlers,
+)
+from tracker.jsonio import JsonRequest, OrjsonProvider
+from tracker.runtime import Runtime, utc_now
+from tracker.settings import Settings
+
+log = logging.getLogger("tracker.http")
+
+SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "description": "API key"}}
+
+
+def _validation_error(error: ValidationError) -> Response:
+    # flask-openapi3 hands request validation errors here: give them our shape.
+    raise ValidationFailed("the request is not valid", field_errors(error))
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> OpenAPI:
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level, settings.log_format)
+    app = OpenAPI(
+        __name__,
+        info=Info(title="tracker", version=__version__),
+        security_schemes=SECURITY_SCHEMES,
+        doc_prefix="/docs",
+        doc_url="/openapi.json",
+        validation_error_status=422,
+        validation_error_callback=_validation_error,
+        instance_path=str(settings.instance_path.resolve()),
+    )
+    app.json = OrjsonProvider(app)
+    app.request_class = JsonRequest
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app.extensions["tracker"] = Runtime(
+        settings=settings, engine=engine or make_engine(settings.sqlalchemy_url), clock=clock
+    )
+
+    register_error_handlers(app)
+    _register_request_hooks(app)
+
+    from tracker.api import ops, scans, system
+
+    app.register_api(scans.api)
+    app.register_api(ops.api)
+    app.register_api(system.api)
+    return app
+
+
+def _register_request_hooks(app: OpenAPI) -> None:
+    @app.before_request
+    def _parse_json_body() -> None:
+        g.started = time.perf_counter()
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0:
+            if request.mimetype and not request.is_json:
+                raise UnsupportedMediaType(
+                    f"expected a JSON body (application/json), got {request.mimetype}"
+                )
+            # Parse now, strictly: a malformed body is a 400 that says where
+            # the JSON breaks, not a schema error about a missing object.
+            request.get_json(force=True)
+
+    @app.after_request
+    def _log_request(response: Response) -> Response:
+        started = g.get("started")
+        if started is not None and request.endpoint not in ("system.metrics", "system.healthz"):
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "path": request.path,
+                        "endpoint": request.endpoint,
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                },
+            )
+        return response

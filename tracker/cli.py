@@ -1,0 +1,171 @@
+"""The ``tracker`` command: db, serve, keys, network, demo.
+
+Each command builds :class:`~tracker.settings.Settings` from the environment
+once and owns its own transactions; domain functions do the work.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from tracker import migrate
+from tracker.errors import TrackerError
+from tracker.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from tracker.db import make_engine
+
+    if not settings.database_url:
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+    return make_engine(settings.sqlalchemy_url)
+
+
+@click.group()
+@click.version_option(package_name="tracker")
+def main() -> None:
+    """tracker: logistics tracking and delivery-SLA monitoring."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (creates the database on first run)."""
+    settings = _settings()
+    migrate.upgrade(_engine(settings), revision)
+    click.echo(f"database at {settings.sqlalchemy_url.split('@')[-1]} is at {revision}")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    migrate.check(_engine(_settings()))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", type=int, help="gunicorn worker processes (TRACKER_WORKERS)")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Run the service under gunicorn."""
+    from tracker.server import serve as run
+
+    settings = _settings()
+    if workers:
+        settings = settings.but(workers=workers)
+    run(settings, host, port)
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice(["courier", "facility", "merchant", "ops", "admin"]))
+@click.option("--courier", help="courier code a courier key is bound to")
+@click.option("--facility", help="facility code a facility key is bound to")
+@click.option("--label", help="a note to recognise the key by")
+def keys_create(role: str, courier: str | None, facility: str | None, label: str | None) -> None:
+    """Create a key and print it (once: only its hash is kept)."""
+    from tracker.auth import create_key
+    from tracker.db import write_transaction
+    from tracker.vocabulary import Role
+
+    engine = _engine(_settings())
+    try:
+        with write_transaction(engine) as conn:
+            key = create_key(conn, Role(role), courier=courier, facility=facility, label=label,
+                             now=datetime.now(UTC))
+    except TrackerError as exc:
+        detail = "; ".join(f"{f.field}: {f.message}" for f in exc.fields)
+        raise click.ClickException(f"{exc.message}: {detail}" if detail else exc.message) from None
+    click.echo(key)
+
+
+@main.group()
+def network() -> None:
+    """Facilities and couriers."""
+
+
+@network.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def network_load(path: Path) -> None:
+    """Load facilities and couriers from a JSON file (see the README)."""
+    from tracker.db import write_transaction
+    from tracker.network import load_network
+    from tracker.simulator import CourierSpec, FacilitySpec
+
+    data = json.loads(path.read_text())
+    try:
+        facilities = [FacilitySpec(**f) for f in data.get("facilities", [])]
+        couriers = [CourierSpec(**c) for c in data.get("couriers", [])]
+    except TypeError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    with write_transaction(_engine(_settings())) as conn:
+        nf, nc = load_network(conn, facilities, couriers)
+    click.echo(f"loaded {nf} facilities and {nc} couriers")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--parcels", default=400, show_default=True, type=int)
+@click.option("--serve/--no-serve", default=True, help="start the server after loading")
+def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
+    """A fresh SQLite database with a simulated day, then the server."""
+    from tracker import demo as demo_mod
+    from tracker.ingest import IngestPolicy
+
+    settings = _settings()
+    path = settings.instance_path / "demo.db"
+    settings = settings.but(database_url=f"sqlite:///{path}")
+    now = datetime.now(UTC)
+    engine = demo_mod.fresh_database(path)
+    data = demo_mod.prepare(engine, now=now, seed=seed, parcels=parcels,
+                            policy=IngestPolicy(clock_skew=settings.clock_skew))
+    engine.dispose()
+    base = f"http://{host}:{port}"
+    some = sorted(data.day.parcels, key=lambda p: p["tracking_number"])[0]["tracking_number"]
+    lines = [
+        f"demo database: {path}",
+        f"{len(data.day.parcels)} parcels, {data.accepted} scans loaded "
+        f"({len(data.day.labels)} with something wrong on purpose)",
+        "",
+        "API keys (shown once):",
+        *[f"  {who:<22} {key}" for who, key in data.keys.items()],
+        "",
+        "open:",
+        f"  {base}/docs                  API documentation",
+        f"  {base}/healthz  {base}/readyz",
+        f"  curl -H 'Authorization: Bearer {data.keys['ops']}' {base}/api/v1/parcels/{some}",
+        "",
+    ]
+    click.echo("\n".join(lines))
+    sys.stdout.flush()
+    if serve:
+        from tracker.server import serve as run
+
+        run(settings, host, port)
+
+
+if __name__ == "__main__":
+    main()

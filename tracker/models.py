@@ -1,0 +1,243 @@
+"""Typed SQLAlchemy 2.0 models: the one record of what happened to each parcel.
+
+Tables and why they look the way they do:
+
+* ``facilities`` and ``couriers``: the network; scans name them by code.
+* ``parcels``: one row per tracking number, holding the registration (what
+  the merchant told us) and the *derived* state (what the scans say, see
+  :mod:`tracker.timeline`). The derived columns are rewritten in the same
+  transaction that stores the scans, so they never disagree with the events.
+  ``next_check_at`` is when the sweep next needs to look at the parcel.
+* ``scan_events``: append-only facts. ``event_id`` is unique: idempotency
+  comes from the schema, and ``content_hash`` tells a replay from a conflict.
+* ``cases``: explainable flags for ops; at most one open case per parcel and
+  type (a partial unique index, the backstop against racing sweeps).
+* ``api_keys``: only a SHA-256 of each key is kept.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tracker.db import Base, JSONType, UTCDateTime
+from tracker.vocabulary import (
+    CaseState,
+    CaseType,
+    CustomerTier,
+    EventType,
+    FacilityKind,
+    ParcelStatus,
+    Role,
+)
+
+# Auto-increment 64-bit ids on PostgreSQL; SQLite only auto-increments INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _enum(cls: type, name: str) -> Enum:
+    # Stored by value as a short string with a CHECK: readable in SQL, and a
+    # new value is an ordinary migration rather than an ALTER TYPE.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Facility(Base):
+    __tablename__ = "facilities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[FacilityKind] = mapped_column(_enum(FacilityKind, "facility_kind"))
+    #: ISO 3166-2:CN province code, e.g. ``CN-31`` (Shanghai).
+    region: Mapped[str] = mapped_column(String(8))
+    city: Mapped[str] = mapped_column(String(64))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(300))
+    #: Free text shown to customers at pickup points, e.g. "09:00-21:00".
+    opening_hours: Mapped[str | None] = mapped_column(String(100))
+    #: The station a pickup point is supplied from, or a station's sorting centre.
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+
+
+class Courier(Base):
+    __tablename__ = "couriers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    station_code: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    vehicle: Mapped[str] = mapped_column(String(16), default="ebike")
+
+
+class Parcel(Base):
+    __tablename__ = "parcels"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tracking_number: Mapped[str] = mapped_column(String(40), unique=True)
+    #: False while we only know the parcel from scans (a scan is a fact).
+    registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    registration_hash: Mapped[str | None] = mapped_column(String(64))
+
+    # What the merchant registered.
+    service_level: Mapped[str | None] = mapped_column(String(32))
+    ordered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    origin_facility: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    dest_lat: Mapped[float | None] = mapped_column(Float)
+    dest_lon: Mapped[float | None] = mapped_column(Float)
+    dest_region: Mapped[str | None] = mapped_column(String(8))
+    dest_city: Mapped[str | None] = mapped_column(String(64))
+    dest_district: Mapped[str | None] = mapped_column(String(64))
+    dest_postcode: Mapped[str | None] = mapped_column(String(12))
+    dest_address: Mapped[str | None] = mapped_column(String(300))
+    recipient_name: Mapped[str | None] = mapped_column(String(100))
+    recipient_phone: Mapped[str | None] = mapped_column(String(32))
+    customer_tier: Mapped[CustomerTier] = mapped_column(
+        _enum(CustomerTier, "customer_tier"), default=CustomerTier.NORMAL
+    )
+    appointment_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    appointment_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pickup_point: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    perishable_min_c: Mapped[float | None] = mapped_column(Float)
+    perishable_max_c: Mapped[float | None] = mapped_column(Float)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    #: The expected delivery code, when the merchant issues OTPs.
+    delivery_otp: Mapped[str | None] = mapped_column(String(12))
+
+    # Derived from scan events (tracker.timeline); null until the first scan.
+    status: Mapped[ParcelStatus] = mapped_column(
+        _enum(ParcelStatus, "parcel_status"), default=ParcelStatus.INFO_RECEIVED
+    )
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    status_event_id: Mapped[str | None] = mapped_column(String(100))
+    status_event_type: Mapped[EventType | None] = mapped_column(
+        _enum(EventType, "status_event_type")
+    )
+    status_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_event_id: Mapped[str | None] = mapped_column(String(100))
+    last_event_type: Mapped[EventType | None] = mapped_column(_enum(EventType, "last_event_type"))
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_facility: Mapped[str | None] = mapped_column(String(32))
+    last_lat: Mapped[float | None] = mapped_column(Float)
+    last_lon: Mapped[float | None] = mapped_column(Float)
+    first_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ready_for_pickup_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Promise and ETA (tracker.sla), and when the sweep must next look.
+    promised_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eta_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eta_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # Sweeps and dashboards: parcels in a status, by how long they are silent.
+        Index("ix_parcels_status_last_event_at", "status", "last_event_at"),
+        # The sweep's one indexed query, over live parcels only.
+        Index(
+            "ix_parcels_next_check_at",
+            "next_check_at",
+            postgresql_where=text("next_check_at IS NOT NULL"),
+            sqlite_where=text("next_check_at IS NOT NULL"),
+        ),
+    )
+
+
+class ScanEvent(Base):
+    __tablename__ = "scan_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), unique=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    type: Mapped[EventType] = mapped_column(_enum(EventType, "event_type"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    facility_code: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    courier_code: Mapped[str | None] = mapped_column(ForeignKey("couriers.code"))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    pod: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    damage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    #: The role of the key that sent it: courier, facility, admin, demo.
+    source: Mapped[str] = mapped_column(String(16))
+    #: SHA-256 of the event's canonical content: replay or conflict?
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_scan_events_parcel_id_occurred_at", "parcel_id", "occurred_at"),
+        Index("ix_scan_events_courier_code_occurred_at", "courier_code", "occurred_at"),
+    )
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    type: Mapped[CaseType] = mapped_column(_enum(CaseType, "case_type"))
+    state: Mapped[CaseState] = mapped_column(_enum(CaseState, "case_state"))
+    #: ``[{"code": ..., "detail": ...}]``: why the case exists, for a person.
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    score: Mapped[float | None] = mapped_column(Float)
+    facility_code: Mapped[str | None] = mapped_column(String(32))
+    courier_code: Mapped[str | None] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index(
+            "uq_cases_one_open_per_parcel_type",
+            "parcel_id",
+            "type",
+            unique=True,
+            postgresql_where=text("state <> 'resolved'"),
+            sqlite_where=text("state <> 'resolved'"),
+        ),
+        Index("ix_cases_type_state_opened_at", "type", "state", "opened_at"),
+    )
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The first characters of the key, to recognise it in lists and logs.
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    courier_code: Mapped[str | None] = mapped_column(ForeignKey("couriers.code"))
+    facility_code: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,120 @@
+"""One settings object, parsed once from the environment.
+
+Every knob of the service is a field of :class:`Settings`, read from a
+``TRACKER_*`` variable by :meth:`Settings.from_env`. A bad value fails at start
+with a message that names the variable; nothing else in the code reads the
+environment, and domain modules receive plain values (a ``timedelta``, a
+``ZoneInfo``), never the settings object or ``current_app.config``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class SettingsError(ValueError):
+    """A ``TRACKER_*`` variable has a value the service cannot use."""
+
+
+def _default_instance_path() -> Path:
+    return Path.cwd() / "instance"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one tracker process (see the README's table)."""
+
+    #: SQLAlchemy URL; empty means an SQLite file under ``instance_path``.
+    database_url: str = ""
+    instance_path: Path = field(default_factory=_default_instance_path)
+    #: Local time zone for display and for day-counted rules.
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    #: Most events accepted in one ``POST /api/v1/scans``.
+    batch_limit: int = 5000
+    #: Largest request body in bytes; larger bodies get 413 before parsing.
+    max_body_bytes: int = 8 * 1024 * 1024
+    #: How far in the future an ``occurred_at`` may lie (device clocks drift).
+    clock_skew: timedelta = timedelta(minutes=5)
+    log_level: str = "INFO"
+    #: ``json`` for machines (one object a line), ``text`` for people.
+    log_format: str = "json"
+    #: gunicorn worker processes and threads for ``tracker serve``.
+    workers: int = 2
+    threads: int = 4
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_path / 'tracker.db'}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``TRACKER_<FIELD>`` for every field; ``overrides`` win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"TRACKER_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = _PARSERS[f.name](raw)
+            except (ValueError, ZoneInfoNotFoundError) as exc:
+                raise SettingsError(f"{name}={raw!r}: {exc}") from None
+        values.update(overrides)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.batch_limit < 1:
+            raise SettingsError("TRACKER_BATCH_LIMIT must be at least 1")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("TRACKER_MAX_BODY_BYTES must be at least 1024")
+        if self.log_format not in ("json", "text"):
+            raise SettingsError("TRACKER_LOG_FORMAT must be 'json' or 'text'")
+        if self.workers < 1 or self.threads < 1:
+            raise SettingsError("TRACKER_WORKERS and TRACKER_THREADS must be at least 1")
+
+    def but(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests, the demo)."""
+        return replace(self, **changes)
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _seconds(raw: str) -> timedelta:
+    return timedelta(seconds=float(raw))
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "database_url": str,
+    "instance_path": Path,
+    "timezone": ZoneInfo,
+    "batch_limit": _positive_int,
+    "max_body_bytes": _positive_int,
+    "clock_skew": _seconds,
+    "log_level": _log_level,
+    "log_format": str.lower,
+    "workers": _positive_int,
+    "threads": _positive_int,
+}

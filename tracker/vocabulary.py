@@ -1,0 +1,77 @@
+"""The words tracker speaks: event types, parcel statuses, roles, cases.
+
+These enums are stored by value in the database and appear as-is in the API,
+so a value never changes once released (add new ones instead).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    CREATED = "created"
+    PICKED_UP = "picked_up"
+    OUTBOUND = "outbound"
+    ARRIVED = "arrived"
+    DEPARTED = "departed"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERY_FAILED = "delivery_failed"
+    DELIVERED = "delivered"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    COLLECTED = "collected"
+    DAMAGED = "damaged"
+    EXCEPTION = "exception"
+    RETURNED = "returned"
+
+
+class ParcelStatus(StrEnum):
+    INFO_RECEIVED = "info_received"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    FAILED_ATTEMPT = "failed_attempt"
+    AVAILABLE_FOR_PICKUP = "available_for_pickup"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+    RETURNED = "returned"
+
+
+#: Statuses after which a parcel needs no more watching for staleness or promises.
+FINAL_STATUSES = frozenset({ParcelStatus.DELIVERED, ParcelStatus.RETURNED})
+
+
+class FacilityKind(StrEnum):
+    WAREHOUSE = "warehouse"
+    SORTING_CENTER = "sorting_center"
+    GRID_WAREHOUSE = "grid_warehouse"
+    DELIVERY_STATION = "delivery_station"
+    PICKUP_POINT = "pickup_point"
+
+
+class Role(StrEnum):
+    COURIER = "courier"
+    FACILITY = "facility"
+    MERCHANT = "merchant"
+    OPS = "ops"
+    ADMIN = "admin"
+
+
+class CaseType(StrEnum):
+    STALE = "stale"
+    SUSPECTED_FAKE_DELIVERY = "suspected_fake_delivery"
+    DAMAGE = "damage"
+    SLA_BREACH = "sla_breach"
+    AT_RISK = "at_risk"
+    TEMPERATURE_EXCURSION = "temperature_excursion"
+    CUSTOMER_DISPUTE = "customer_dispute"
+
+
+class CaseState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class CustomerTier(StrEnum):
+    NORMAL = "normal"
+    VIP = "vip"

@@ -89,9 +89,7 @@ def _register_request_hooks(app: OpenAPI) -> None:
         g.started = time.perf_counter()
         if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0:
             if request.mimetype and not request.is_json:
-                raise UnsupportedMediaType(
-                    f"expected a JSON body (application/json), got {request.mimetype}"
-                )
+                raise UnsupportedMediaType(f"expected a JSON body (application/json), got {request.mimetype}")
             # Parse now, strictly: a malformed body is a 400 that says where
             # the JSON breaks, not a schema error about a missing object.
             request.get_json(force=True)

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
-from tracker.errors import Forbidden, Unauthenticated, ValidationFailed, FieldError
+from tracker.errors import FieldError, Forbidden, Unauthenticated, ValidationFailed
 from tracker.models import ApiKey, Courier, Facility
 from tracker.vocabulary import Role
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy import Engine
 
 from tracker import migrate
 from tracker.errors import TrackerError
@@ -25,12 +28,17 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+@contextmanager
+def _engine(settings: Settings) -> Iterator[Engine]:
     from tracker.db import make_engine
 
     if not settings.database_url:
         settings.instance_path.mkdir(parents=True, exist_ok=True)
-    return make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @click.group()
@@ -49,14 +57,16 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Apply migrations (creates the database on first run)."""
     settings = _settings()
-    migrate.upgrade(_engine(settings), revision)
+    with _engine(settings) as engine:
+        migrate.upgrade(engine, revision)
     click.echo(f"database at {settings.sqlalchemy_url.split('@')[-1]} is at {revision}")
 
 
 @db.command("check")
 def db_check() -> None:
     """Fail if the models and the migrations disagree."""
-    migrate.check(_engine(_settings()))
+    with _engine(_settings()) as engine:
+        migrate.check(engine)
 
 
 @main.command()
@@ -89,11 +99,11 @@ def keys_create(role: str, courier: str | None, facility: str | None, label: str
     from tracker.db import write_transaction
     from tracker.vocabulary import Role
 
-    engine = _engine(_settings())
     try:
-        with write_transaction(engine) as conn:
-            key = create_key(conn, Role(role), courier=courier, facility=facility, label=label,
-                             now=datetime.now(UTC))
+        with _engine(_settings()) as engine, write_transaction(engine) as conn:
+            key = create_key(
+                conn, Role(role), courier=courier, facility=facility, label=label, now=datetime.now(UTC)
+            )
     except TrackerError as exc:
         detail = "; ".join(f"{f.field}: {f.message}" for f in exc.fields)
         raise click.ClickException(f"{exc.message}: {detail}" if detail else exc.message) from None
@@ -119,7 +129,7 @@ def network_load(path: Path) -> None:
         couriers = [CourierSpec(**c) for c in data.get("couriers", [])]
     except TypeError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
-    with write_transaction(_engine(_settings())) as conn:
+    with _engine(_settings()) as engine, write_transaction(engine) as conn:
         nf, nc = load_network(conn, facilities, couriers)
     click.echo(f"loaded {nf} facilities and {nc} couriers")
 
@@ -140,8 +150,9 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
     settings = settings.but(database_url=f"sqlite:///{path}")
     now = datetime.now(UTC)
     engine = demo_mod.fresh_database(path)
-    data = demo_mod.prepare(engine, now=now, seed=seed, parcels=parcels,
-                            policy=IngestPolicy(clock_skew=settings.clock_skew))
+    data = demo_mod.prepare(
+        engine, now=now, seed=seed, parcels=parcels, policy=IngestPolicy(clock_skew=settings.clock_skew)
+    )
     engine.dispose()
     base = f"http://{host}:{port}"
     some = sorted(data.day.parcels, key=lambda p: p["tracking_number"])[0]["tracking_number"]

@@ -218,8 +218,7 @@ def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[s
         )
         # Rows another transaction created meanwhile are locked here too.
         rows.update(
-            (r.tracking_number, r)
-            for r in conn.execute(query.where(Parcel.tracking_number.in_(missing)))
+            (r.tracking_number, r) for r in conn.execute(query.where(Parcel.tracking_number.in_(missing)))
         )
     return rows
 

@@ -133,9 +133,7 @@ class Parcel(Base):
     )
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     status_event_id: Mapped[str | None] = mapped_column(String(100))
-    status_event_type: Mapped[EventType | None] = mapped_column(
-        _enum(EventType, "status_event_type")
-    )
+    status_event_type: Mapped[EventType | None] = mapped_column(_enum(EventType, "status_event_type"))
     status_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_event_id: Mapped[str | None] = mapped_column(String(100))
     last_event_type: Mapped[EventType | None] = mapped_column(_enum(EventType, "last_event_type"))

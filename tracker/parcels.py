@@ -137,9 +137,7 @@ def parcel_record(conn: Connection, tracking_number: str) -> dict[str, Any]:
     if p is None:
         raise NotFound(f"no parcel with tracking number {tracking_number}")
     events = conn.execute(select(ScanEvent).where(ScanEvent.parcel_id == p.id)).all()
-    facts = {
-        e.event_id: timeline.EventFacts(e.event_id, EventType(e.type), e.occurred_at) for e in events
-    }
+    facts = {e.event_id: timeline.EventFacts(e.event_id, EventType(e.type), e.occurred_at) for e in events}
     ordered = sorted(events, key=lambda e: timeline.event_key(facts[e.event_id]))
     cases = conn.execute(select(Case).where(Case.parcel_id == p.id).order_by(Case.opened_at)).all()
     return {

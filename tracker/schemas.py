@@ -109,9 +109,7 @@ class ScanEventIn(_Strict):
 
     def content_hash(self) -> str:
         """SHA-256 of the canonical content: equal for a replay, not for a conflict."""
-        canonical = orjson.dumps(
-            self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS
-        )
+        canonical = orjson.dumps(self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()
 
 
@@ -243,9 +241,7 @@ class ParcelIn(_Strict):
     _utc = field_validator("ordered_at")(lambda v: None if v is None else _to_utc(v))
 
     def registration_hash(self) -> str:
-        canonical = orjson.dumps(
-            self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS
-        )
+        canonical = orjson.dumps(self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()
 
 

@@ -41,12 +41,27 @@ class City:
 
 
 CITIES = (
-    City("SH", "上海", "CN-31", 31.2304, 121.4737, ("黄浦区", "徐汇区", "静安区", "浦东新区"),
-         ("漕溪北路", "南京西路", "世纪大道", "淮海中路", "肇嘉浜路"), 12.0),
-    City("HZ", "杭州", "CN-33", 30.2741, 120.1551, ("西湖区", "上城区", "滨江区"),
-         ("文三路", "延安路", "江南大道", "天目山路"), 9.0),
-    City("ALT", "阿勒泰", "CN-65", 47.8484, 88.1396, ("阿勒泰市",),
-         ("解放路", "团结路"), 4.0),
+    City(
+        "SH",
+        "上海",
+        "CN-31",
+        31.2304,
+        121.4737,
+        ("黄浦区", "徐汇区", "静安区", "浦东新区"),
+        ("漕溪北路", "南京西路", "世纪大道", "淮海中路", "肇嘉浜路"),
+        12.0,
+    ),
+    City(
+        "HZ",
+        "杭州",
+        "CN-33",
+        30.2741,
+        120.1551,
+        ("西湖区", "上城区", "滨江区"),
+        ("文三路", "延安路", "江南大道", "天目山路"),
+        9.0,
+    ),
+    City("ALT", "阿勒泰", "CN-65", 47.8484, 88.1396, ("阿勒泰市",), ("解放路", "团结路"), 4.0),
 )
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -114,29 +129,70 @@ def build_network(seed: int = 7) -> Network:
     for city in CITIES:
         sc = f"SC-{city.key}-01"
         if city.key != "ALT":
-            facilities.append(FacilitySpec(f"WH-{city.key}-01", f"{city.name}仓库", "warehouse",
-                                           city.region, city.name, *_offset(rng, city.lat, city.lon, 25)))
-        facilities.append(FacilitySpec(sc, f"{city.name}分拣中心", "sorting_center", city.region,
-                                       city.name, *_offset(rng, city.lat, city.lon, 15)))
+            facilities.append(
+                FacilitySpec(
+                    f"WH-{city.key}-01",
+                    f"{city.name}仓库",
+                    "warehouse",
+                    city.region,
+                    city.name,
+                    *_offset(rng, city.lat, city.lon, 25),
+                )
+            )
+        facilities.append(
+            FacilitySpec(
+                sc,
+                f"{city.name}分拣中心",
+                "sorting_center",
+                city.region,
+                city.name,
+                *_offset(rng, city.lat, city.lon, 15),
+            )
+        )
         stations = 4 if city.key == "SH" else 2 if city.key == "HZ" else 1
         for s in range(1, stations + 1):
             st = f"ST-{city.key}-{s:02d}"
             district = city.districts[(s - 1) % len(city.districts)]
-            facilities.append(FacilitySpec(st, f"{city.name}{district}配送站", "delivery_station",
-                                           city.region, city.name,
-                                           *_offset(rng, city.lat, city.lon, city.radius_km * 0.6),
-                                           parent_code=sc))
+            facilities.append(
+                FacilitySpec(
+                    st,
+                    f"{city.name}{district}配送站",
+                    "delivery_station",
+                    city.region,
+                    city.name,
+                    *_offset(rng, city.lat, city.lon, city.radius_km * 0.6),
+                    parent_code=sc,
+                )
+            )
             for p in range(1, 3):
                 pp = f"PP-{city.key}-{s:02d}{p}"
                 street = rng.choice(city.streets)
-                facilities.append(FacilitySpec(
-                    pp, f"{district}{street}自提点", "pickup_point", city.region, city.name,
-                    *_offset(rng, city.lat, city.lon, city.radius_km), address=f"{district}{street}{rng.randint(1, 800)}号",
-                    opening_hours="09:00-21:00", parent_code=st))
+                facilities.append(
+                    FacilitySpec(
+                        pp,
+                        f"{district}{street}自提点",
+                        "pickup_point",
+                        city.region,
+                        city.name,
+                        *_offset(rng, city.lat, city.lon, city.radius_km),
+                        address=f"{district}{street}{rng.randint(1, 800)}号",
+                        opening_hours="09:00-21:00",
+                        parent_code=st,
+                    )
+                )
             for c in range(1, 4 if city.key != "ALT" else 3):
                 couriers.append(CourierSpec(f"C-{city.key}{s:02d}{c}", _name(rng), st))
-    facilities.append(FacilitySpec("GW-SH-01", "上海网格仓", "grid_warehouse", "CN-31", "上海",
-                                   *_offset(rng, 31.2304, 121.4737, 10), parent_code="SC-SH-01"))
+    facilities.append(
+        FacilitySpec(
+            "GW-SH-01",
+            "上海网格仓",
+            "grid_warehouse",
+            "CN-31",
+            "上海",
+            *_offset(rng, 31.2304, 121.4737, 10),
+            parent_code="SC-SH-01",
+        )
+    )
     return Network(facilities, couriers)
 
 
@@ -158,16 +214,18 @@ class _Builder:
         if at > self.now:
             return False
         self.n += 1
-        event = {"event_id": f"{self.tn}-{self.n:02d}", "tracking_number": self.tn, "type": type_,
-                 "occurred_at": at.astimezone(SHANGHAI_TZ).isoformat(timespec="seconds")}
+        event = {
+            "event_id": f"{self.tn}-{self.n:02d}",
+            "tracking_number": self.tn,
+            "type": type_,
+            "occurred_at": at.astimezone(SHANGHAI_TZ).isoformat(timespec="seconds"),
+        }
         event.update({k: v for k, v in extra.items() if v is not None})
         self.out.append(event)
         return True
 
 
-def simulate_day(
-    now: datetime, *, seed: int = 7, parcels: int = 400, anomaly_rate: float = 0.03
-) -> Day:
+def simulate_day(now: datetime, *, seed: int = 7, parcels: int = 400, anomaly_rate: float = 0.03) -> Day:
     """A day and a half of orders before ``now`` and their scans up to ``now``."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -185,34 +243,62 @@ def simulate_day(
     return day
 
 
-def _one_parcel(rng: random.Random, network: Network, fac: dict[str, FacilitySpec], day: Day,
-                tn: str, now: datetime, anomaly: str | None) -> None:
+def _one_parcel(
+    rng: random.Random,
+    network: Network,
+    fac: dict[str, FacilitySpec],
+    day: Day,
+    tn: str,
+    now: datetime,
+    anomaly: str | None,
+) -> None:
     origin = rng.choice(network.of_kind("warehouse"))
     dest_city = rng.choices(CITIES, weights=(55, 35, 10))[0]
     station = rng.choice(network.of_kind("delivery_station", dest_city.name))
     pickup = rng.random() < 0.2
-    pickup_point = rng.choice([f for f in network.of_kind("pickup_point") if f.parent_code == station.code]) if pickup else None
+    pickup_point = (
+        rng.choice([f for f in network.of_kind("pickup_point") if f.parent_code == station.code])
+        if pickup
+        else None
+    )
     same_city = dest_city.name == origin.city
-    level = ("group_buy" if pickup else "211" if same_city and rng.random() < 0.6
-             else "next_day" if dest_city.key != "ALT" and rng.random() < 0.5 else "standard")
+    level = (
+        "group_buy"
+        if pickup
+        else "211"
+        if same_city and rng.random() < 0.6
+        else "next_day"
+        if dest_city.key != "ALT" and rng.random() < 0.5
+        else "standard"
+    )
     hours_back = 60 if anomaly == "stale" else 36
     ordered = now - timedelta(minutes=rng.randint(30, hours_back * 60))
     lat, lon = _offset(rng, station.lat, station.lon, 3.0)
     district = rng.choice(dest_city.districts)
-    address = f"{district}{rng.choice(dest_city.streets)}{rng.randint(1, 999)}号{rng.randint(1, 30)}栋{rng.randint(101, 2802)}室"
+    street = f"{rng.choice(dest_city.streets)}{rng.randint(1, 999)}号"
+    address = f"{district}{street}{rng.randint(1, 30)}栋{rng.randint(101, 2802)}室"
     phone = _phone(rng)
-    day.parcels.append({
-        "tracking_number": tn, "service_level": level,
-        "ordered_at": ordered.astimezone(SHANGHAI_TZ).isoformat(timespec="seconds"),
-        "origin_facility": origin.code,
-        "destination": {"lat": lat, "lon": lon, "region": dest_city.region, "city": dest_city.name,
-                        "district": district, "postcode": f"{rng.randint(100000, 999999)}",
-                        "address": address},
-        "recipient": {"name": _name(rng), "phone": phone},
-        "customer_tier": "vip" if rng.random() < 0.1 else "normal",
-        "pickup_point": pickup_point.code if pickup_point else None,
-        "weight_kg": round(rng.uniform(0.2, 12.0), 2),
-    })
+    day.parcels.append(
+        {
+            "tracking_number": tn,
+            "service_level": level,
+            "ordered_at": ordered.astimezone(SHANGHAI_TZ).isoformat(timespec="seconds"),
+            "origin_facility": origin.code,
+            "destination": {
+                "lat": lat,
+                "lon": lon,
+                "region": dest_city.region,
+                "city": dest_city.name,
+                "district": district,
+                "postcode": f"{rng.randint(100000, 999999)}",
+                "address": address,
+            },
+            "recipient": {"name": _name(rng), "phone": phone},
+            "customer_tier": "vip" if rng.random() < 0.1 else "normal",
+            "pickup_point": pickup_point.code if pickup_point else None,
+            "weight_kg": round(rng.uniform(0.2, 12.0), 2),
+        }
+    )
     if anomaly:
         day.labels[tn] = anomaly
     b = _Builder(tn, now, day.events)
@@ -231,8 +317,12 @@ def _one_parcel(rng: random.Random, network: Network, fac: dict[str, FacilitySpe
         return
     if anomaly == "damaged":
         t += timedelta(minutes=rng.randint(10, 60))
-        b.scan(t, "damaged", facility=sorting.code,
-               damage={"severity": rng.choice(["minor", "major"]), "description": "外箱破损"})
+        b.scan(
+            t,
+            "damaged",
+            facility=sorting.code,
+            damage={"severity": rng.choice(["minor", "major"]), "description": "外箱破损"},
+        )
     if anomaly == "stale":
         return  # tracking stops here
     t += timedelta(minutes=rng.randint(30, 120))
@@ -256,14 +346,31 @@ def _one_parcel(rng: random.Random, network: Network, fac: dict[str, FacilitySpe
         b.scan(t, "delivered", courier_id=courier.code, lat=station.lat, lon=station.lon, accuracy_m=15)
         return
     if rng.random() < 0.05:
-        b.scan(t, "delivery_failed", courier_id=courier.code, reason="no_one_home",
-               lat=lat, lon=lon, accuracy_m=20)
+        b.scan(
+            t,
+            "delivery_failed",
+            courier_id=courier.code,
+            reason="no_one_home",
+            lat=lat,
+            lon=lon,
+            accuracy_m=20,
+        )
         return
     glat, glon = _offset(rng, lat, lon, 0.04)
     relation = rng.choices(["self", "family", "reception", "locker"], weights=(70, 15, 10, 5))[0]
-    b.scan(t, "delivered", courier_id=courier.code, lat=glat, lon=glon, accuracy_m=rng.randint(5, 40),
-           pod={"signed_by": "本人" if relation == "self" else relation, "relation": relation,
-                "photo_sha256": f"{rng.getrandbits(256):064x}"})
+    b.scan(
+        t,
+        "delivered",
+        courier_id=courier.code,
+        lat=glat,
+        lon=glon,
+        accuracy_m=rng.randint(5, 40),
+        pod={
+            "signed_by": "本人" if relation == "self" else relation,
+            "relation": relation,
+            "photo_sha256": f"{rng.getrandbits(256):064x}",
+        },
+    )
 
 
 def _next_round(t: datetime) -> datetime:

@@ -77,7 +77,12 @@ class LiveServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def wait_ready(self, previous_worker: int | None = None) -> None:
         deadline = time.monotonic() + 30

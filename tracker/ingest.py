@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from tracker import timeline
+from tracker import bulk, timeline
 from tracker.db import upsert
 from tracker.errors import FieldError
 from tracker.models import Courier, Facility, Parcel, ScanEvent
@@ -200,8 +201,10 @@ def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[s
     """Step 2: every parcel row of the batch, created if new, locked in id order."""
     if not numbers:
         return {}
-    query = select(*_STATE_COLUMNS).order_by(Parcel.id).with_for_update()
-    rows = {r.tracking_number: r for r in conn.execute(query.where(Parcel.tracking_number.in_(numbers)))}
+    # FOR NO KEY UPDATE: enough to serialise writers of the same parcel,
+    # without blocking the foreign-key checks of events that point at it.
+    query = select(*_STATE_COLUMNS).order_by(Parcel.id).with_for_update(key_share=True)
+    rows = {r.tracking_number: r for r in conn.execute(query.where(_among(conn, numbers)))}
     missing = [n for n in numbers if n not in rows]
     if missing:
         new_row = {
@@ -221,6 +224,13 @@ def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[s
             (r.tracking_number, r) for r in conn.execute(query.where(Parcel.tracking_number.in_(missing)))
         )
     return rows
+
+
+def _among(conn: Connection, numbers: list[str]) -> Any:
+    if conn.dialect.name == "postgresql":
+        # One array parameter instead of an IN list of hundreds of placeholders.
+        return Parcel.tracking_number == any_(bindparam("numbers", numbers, type_=ARRAY(String)))
+    return Parcel.tracking_number.in_(numbers)
 
 
 def _insert_events(
@@ -245,9 +255,8 @@ def _insert_events(
             {
                 "event_id": e.event_id,
                 "parcel_id": parcels[e.tracking_number].id,
-                "type": e.type,
+                "type": e.type.value,
                 "occurred_at": e.occurred_at,
-                "received_at": now,
                 "facility_code": e.facility,
                 "courier_code": e.courier_id,
                 "lat": e.lat,
@@ -258,16 +267,10 @@ def _insert_events(
                 "damage": e.damage.model_dump(exclude_none=True) if e.damage else None,
                 "reason": e.reason,
                 "note": e.note,
-                "source": source,
                 "content_hash": hashes[i],
             }
         )
-    statement = (
-        upsert(conn, ScanEvent)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(ScanEvent.event_id)
-    )
-    new_ids = set(conn.scalars(statement, rows))
+    new_ids = bulk.insert_events(conn, rows, received_at=now, source=source)
     return [i for i in candidates if events[i].event_id in new_ids]
 
 
@@ -358,15 +361,9 @@ def _fold_into_parcels(
         by_parcel.setdefault(e.tracking_number, []).append(
             timeline.EventFacts(e.event_id, e.type, e.occurred_at, e.facility, e.lat, e.lon)
         )
-    updates = []
+    updates: dict[int, dict[str, Any]] = {}
     for number, facts in by_parcel.items():
         row = parcels[number]
-        state = timeline.derive(facts, start=state_from_row(row))
-        columns = {"updated_at": now, **state_columns(state)}
-        updates.append({"b_id": row.id, **{f"v_{k}": v for k, v in columns.items()}})
-    if updates:
-        table = Parcel.__table__
-        # Bind names may not equal column names in an executemany UPDATE.
-        values = {k[2:]: bindparam(k) for k in updates[0] if k.startswith("v_")}
-        conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(values), updates)
-    return [u["b_id"] for u in updates]
+        updates[row.id] = state_columns(timeline.derive(facts, start=state_from_row(row)))
+    bulk.update_parcels(conn, updates, updated_at=now)
+    return list(updates)

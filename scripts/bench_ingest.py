@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Scan ingestion throughput through the real server, against raw COPY.
+
+Usage: python scripts/bench_ingest.py [--events 100000] [--clients 4] [--workers 2]
+
+1. Create a fresh PostgreSQL database on the server at
+   ``TRACKER_BENCH_DATABASE_URL`` (default: the local server), migrate it,
+   load the simulated network and register the simulated parcels.
+2. Start ``tracker serve`` (gunicorn) on it and POST the simulated scans in
+   batches of 500 from ``--clients`` concurrent keep-alive connections;
+   check that every event was stored exactly once.
+3. Baseline in the same run on the same database: psycopg ``COPY`` of the
+   same rows into a bare table with the scan-event columns, a unique index
+   on the event id and an index on (tracking number, time), once before and
+   once after step 2. ``ratio_to_copy`` divides by their mean.
+
+Prints one JSON object. Nothing here is timed by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import platform
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tracker import migrate  # noqa: E402
+from tracker.auth import create_key  # noqa: E402
+from tracker.db import make_engine, write_transaction  # noqa: E402
+from tracker.network import load_network  # noqa: E402
+from tracker.parcels import register_parcel  # noqa: E402
+from tracker.runtime import SERVICE_LEVELS  # noqa: E402
+from tracker.schemas import ParcelIn  # noqa: E402
+from tracker.simulator import simulate_day  # noqa: E402
+from tracker.vocabulary import Role  # noqa: E402
+
+BATCH = 500
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def simulated(n_events: int, now: datetime) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Parcels and scans enough for ``n_events``, from several simulated days."""
+    parcels: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    seed = 11
+    network = None
+    while len(events) < n_events:
+        day = simulate_day(now, seed=seed, parcels=5000)
+        network = network or day.network
+        parcels += day.parcels
+        events += day.events
+        seed += 1
+    events = events[:n_events]
+    used = {e["tracking_number"] for e in events}
+    return network, [p for p in parcels if p["tracking_number"] in used], events
+
+
+def fresh_database(base_url: str) -> str:
+    admin = make_engine(base_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    name = f"tracker_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(base_url: str, url: str) -> None:
+    admin = make_engine(base_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def prepare(url: str, network: Any, parcels: list[dict[str, Any]], now: datetime) -> str:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with write_transaction(engine) as conn:
+        load_network(conn, network.facilities, network.couriers)
+        for body in parcels:
+            register_parcel(conn, ParcelIn.model_validate(body), now=now, service_levels=SERVICE_LEVELS)
+        key = create_key(conn, Role.ADMIN, now=now, label="bench")
+    engine.dispose()
+    return key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(url: str, port: int, workers: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_WORKERS": str(workers),
+           "TRACKER_THREADS": str(threads), "TRACKER_LOG_LEVEL": "WARNING",
+           "TRACKER_INSTANCE_PATH": str(log.parent)}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "tracker.cli", "serve", "--port", str(port)],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"server did not start; see {log}")
+
+
+def post_batches(port: int, key: str, bodies: list[bytes], clients: int) -> tuple[float, dict[str, int]]:
+    work: queue.Queue[bytes] = queue.Queue()
+    for body in bodies:
+        work.put(body)
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    lock = threading.Lock()
+    errors: list[str] = []
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            try:
+                body = work.get_nowait()
+            except queue.Empty:
+                break
+            conn.request("POST", "/api/v1/scans", body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            if response.status != 200:
+                errors.append(f"{response.status}: {data[:200]!r}")
+                continue
+            answer = orjson.loads(data)
+            with lock:
+                for k in totals:
+                    totals[k] += answer[k]
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} failed requests, first: {errors[0]}")
+    return elapsed, totals
+
+
+COPY_TABLE = """
+CREATE TABLE bench_copy (
+    id bigserial PRIMARY KEY, event_id varchar(100) NOT NULL, tracking_number varchar(40) NOT NULL,
+    type varchar(32) NOT NULL, occurred_at timestamptz NOT NULL, received_at timestamptz NOT NULL,
+    facility_code varchar(32), courier_code varchar(32), lat float8, lon float8, accuracy_m float8,
+    temperature_c float8, pod jsonb, damage jsonb, reason varchar(64), note text,
+    source varchar(16) NOT NULL, content_hash varchar(64) NOT NULL);
+CREATE UNIQUE INDEX bench_copy_event_id ON bench_copy (event_id);
+CREATE INDEX bench_copy_tn_time ON bench_copy (tracking_number, occurred_at);
+"""
+
+COPY_COLUMNS = ("event_id, tracking_number, type, occurred_at, received_at, facility_code, courier_code, "
+                "lat, lon, accuracy_m, temperature_c, pod, damage, reason, note, source, content_hash")
+
+
+def copy_rows(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    now = datetime.now(UTC)
+    rows = []
+    for e in events:
+        pod = orjson.dumps(e["pod"]).decode() if e.get("pod") else None
+        damage = orjson.dumps(e["damage"]).decode() if e.get("damage") else None
+        digest = hashlib.sha256(orjson.dumps(e, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        rows.append((e["event_id"], e["tracking_number"], e["type"], datetime.fromisoformat(e["occurred_at"]),
+                     now, e.get("facility"), e.get("courier_id"), e.get("lat"), e.get("lon"),
+                     e.get("accuracy_m"), e.get("temperature_c"), pod, damage, e.get("reason"),
+                     e.get("note"), "bench", digest))
+    return rows
+
+
+def copy_baseline(url: str, rows: list[tuple[Any, ...]]) -> float:
+    """Rows per second of one COPY of every row into a fresh bare table."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy")
+        conn.execute(COPY_TABLE)
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f"COPY bench_copy ({COPY_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        count = conn.execute("SELECT count(*) FROM bench_copy").fetchone()[0]  # type: ignore[index]
+        conn.execute("DROP TABLE bench_copy")
+        conn.commit()
+    assert count == len(rows)
+    return len(rows) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = parser.parse_args()
+
+    base = os.environ.get("TRACKER_BENCH_DATABASE_URL", DEFAULT_URL)
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    network, parcels, events = simulated(args.events, now)
+    url = fresh_database(base)
+    log = ROOT / "instance" / "bench" / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        key = prepare(url, network, parcels, now)
+        rows = copy_rows(events)
+        copy_before = copy_baseline(url, rows)
+
+        bodies = [orjson.dumps({"events": events[i:i + BATCH]}) for i in range(0, len(events), BATCH)]
+        port = free_port()
+        server = start_server(url, port, args.workers, args.threads, log)
+        try:
+            elapsed, totals = post_batches(port, key, bodies, args.clients)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            stored = conn.scalar(text("SELECT count(*) FROM scan_events"))
+        engine.dispose()
+
+        copy_after = copy_baseline(url, rows)
+    finally:
+        if not args.keep:
+            drop_database(base, url)
+
+    copy_mean = (copy_before + copy_after) / 2
+    events_per_second = len(events) / elapsed
+    print(json.dumps({
+        "benchmark": "ingest",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "events": len(events), "batch_size": BATCH, "clients": args.clients,
+        "server": {"workers": args.workers, "threads": args.threads, "wsgi": "gunicorn gthread"},
+        "results": totals, "stored": stored,
+        "seconds": round(elapsed, 2),
+        "events_per_second": round(events_per_second),
+        "copy_rows_per_second": round(copy_mean),
+        "copy_rows_per_second_runs": [round(copy_before), round(copy_after)],
+        "ratio_to_copy": round(events_per_second / copy_mean, 3),
+    }, indent=2))
+    if stored != len(events) or totals["accepted"] != len(events):
+        raise SystemExit("events were lost or doubled")
+
+
+if __name__ == "__main__":
+    main()

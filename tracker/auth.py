@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
@@ -87,21 +90,56 @@ def create_key(
     return key
 
 
-def authenticate(conn: Connection, authorization: str | None) -> Principal:
-    """The principal behind an ``Authorization: Bearer <key>`` header."""
+def key_from_header(authorization: str | None) -> str:
     if not authorization:
         raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthenticated("malformed Authorization header: expected 'Bearer <key>'")
+    return key.strip()
+
+
+def lookup(conn: Connection, key: str) -> Principal:
     row = conn.execute(
         select(ApiKey.id, ApiKey.role, ApiKey.courier_code, ApiKey.facility_code).where(
-            ApiKey.key_hash == hash_key(key.strip()), ApiKey.revoked_at.is_(None)
+            ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)
         )
     ).first()
     if row is None:
         raise Unauthenticated("unknown or revoked API key")
     return Principal(row.id, Role(row.role), row.courier_code, row.facility_code)
+
+
+def authenticate(conn: Connection, authorization: str | None) -> Principal:
+    """The principal behind an ``Authorization: Bearer <key>`` header."""
+    return lookup(conn, key_from_header(authorization))
+
+
+class KeyCache:
+    """Valid keys remembered for ``ttl``: a courier's app posts every few seconds.
+
+    Only successful lookups are cached, keyed by the key's hash, so a revoked
+    key keeps working for at most ``ttl`` in a process that has seen it.
+    """
+
+    def __init__(self, ttl: timedelta = timedelta(seconds=30), clock: Callable[[], float] = time.monotonic):
+        self._ttl = ttl.total_seconds()
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def principal(self, authorization: str | None, connect: Callable[[], Any]) -> Principal:
+        key = key_from_header(authorization)
+        digest = hash_key(key)
+        hit = self._entries.get(digest)
+        now = self._clock()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with connect() as conn:
+            principal = lookup(conn, key)
+        if len(self._entries) > 10_000:  # bounded: forget everything rather than grow
+            self._entries.clear()
+        self._entries[digest] = (now + self._ttl, principal)
+        return principal
 
 
 def require(principal: Principal, *roles: Role) -> None:

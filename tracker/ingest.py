@@ -73,9 +73,30 @@ class IngestReport:
         }
 
 
+class KnownCodes:
+    """Facility and courier codes seen to exist, remembered per process.
+
+    Codes are never deleted (scan events reference them), so a code once
+    found stays valid; only codes not yet seen cost a query. This saves two
+    round trips on nearly every batch.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, set[str]] = {"facility": set(), "courier": set()}
+
+    def existing(self, conn: Connection, kind: str, codes: set[str]) -> set[str]:
+        known = self._known[kind]
+        unseen = codes - known
+        if unseen:
+            column = Facility.code if kind == "facility" else Courier.code
+            known |= set(conn.scalars(select(column).where(column.in_(unseen))))
+        return codes & known
+
+
 @dataclass(frozen=True)
 class IngestPolicy:
     clock_skew: timedelta
+    known_codes: KnownCodes = field(default_factory=KnownCodes)
 
 
 def store_scans(
@@ -114,8 +135,8 @@ def _screen(
     latest = now + policy.clock_skew
     facilities = {e.facility for e in events if isinstance(e, ScanEventIn) and e.facility}
     couriers = {e.courier_id for e in events if isinstance(e, ScanEventIn) and e.courier_id}
-    known_facilities = _existing(conn, Facility.code, facilities)
-    known_couriers = _existing(conn, Courier.code, couriers)
+    known_facilities = policy.known_codes.existing(conn, "facility", facilities)
+    known_couriers = policy.known_codes.existing(conn, "courier", couriers)
 
     first_by_id: dict[str, int] = {}
     candidates: list[int] = []
@@ -149,12 +170,6 @@ def _screen(
         first_by_id[event.event_id] = i
         candidates.append(i)
     return candidates
-
-
-def _existing(conn: Connection, column: Any, codes: set[str]) -> set[str]:
-    if not codes:
-        return set()
-    return set(conn.scalars(select(column).where(column.in_(codes))))
 
 
 def _human(delta: timedelta) -> str:

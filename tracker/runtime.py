@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import Engine
 
+from tracker.auth import KeyCache
+from tracker.ingest import IngestPolicy
 from tracker.settings import Settings
 
 #: Service levels a parcel may be registered with.
@@ -29,6 +31,12 @@ class Runtime:
     engine: Engine
     clock: Callable[[], datetime] = utc_now
     service_levels: frozenset[str] = field(default=SERVICE_LEVELS)
+    ingest: IngestPolicy = field(init=False)
+    keys: KeyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ingest = IngestPolicy(clock_skew=self.settings.clock_skew)
+        self.keys = KeyCache()
 
     def now(self) -> datetime:
         return self.clock()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from tracker.auth import Principal, authenticate, require
+from tracker.auth import Principal, require
 from tracker.runtime import runtime
 from tracker.schemas import ErrorOut
 from tracker.vocabulary import Role
@@ -19,8 +19,8 @@ def authenticate_request() -> None:
     Runs before the body is validated, so an unauthenticated client learns
     nothing about the schema and gets its 401 first.
     """
-    with runtime().engine.connect() as conn:
-        g.principal = authenticate(conn, request.headers.get("Authorization"))
+    rt = runtime()
+    g.principal = rt.keys.principal(request.headers.get("Authorization"), rt.engine.connect)
 
 
 def caller(*roles: Role) -> Principal:

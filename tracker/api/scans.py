@@ -17,7 +17,7 @@ from tracker.api.common import AUTH_ERRORS, authenticate_request, caller
 from tracker.auth import check_scan_binding
 from tracker.db import write_transaction
 from tracker.errors import PayloadTooLarge
-from tracker.ingest import IngestPolicy, store_scans
+from tracker.ingest import store_scans
 from tracker.parcels import register_parcel
 from tracker.runtime import runtime
 from tracker.schemas import ErrorOut, ParcelIn, ScanEventIn, ScanResults, ScanSubmission
@@ -62,9 +62,8 @@ def post_scans(body: ScanSubmission):  # type: ignore[no-untyped-def]
                 event.courier_id = principal.courier_code
             if principal.facility_code and event.facility is None:
                 event.facility = principal.facility_code
-    policy = IngestPolicy(clock_skew=rt.settings.clock_skew)
     with write_transaction(rt.engine) as conn:
-        report = store_scans(conn, events, source=principal.role.value, now=rt.now(), policy=policy)
+        report = store_scans(conn, events, source=principal.role.value, now=rt.now(), policy=rt.ingest)
     log.info(
         "scans stored",
         extra={

@@ -172,7 +172,7 @@ def post_batches(port: int, key: str, bodies: list[bytes], clients: int) -> tupl
 
 COPY_TABLE = """
 CREATE TABLE bench_copy (
-    id bigserial PRIMARY KEY, event_id varchar(100) NOT NULL, tracking_number varchar(40) NOT NULL,
+    event_id varchar(100) NOT NULL, tracking_number varchar(40) NOT NULL,
     type varchar(32) NOT NULL, occurred_at timestamptz NOT NULL, received_at timestamptz NOT NULL,
     facility_code varchar(32), courier_code varchar(32), lat float8, lon float8, accuracy_m float8,
     temperature_c float8, pod jsonb, damage jsonb, reason varchar(64), note text,

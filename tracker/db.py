@@ -50,7 +50,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime reached the database; times must be aware")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:  # the common case is already UTC: skip the work
+            value = value.astimezone(UTC)
         # SQLite keeps no offset: store the UTC wall time without it.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -59,7 +60,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        # PostgreSQL sessions run in UTC (see make_engine): usually nothing to do.
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 # JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
@@ -81,7 +83,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 5)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+            # Timestamps come back in UTC whatever the server's TimeZone is.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET TIME ZONE 'UTC'")
+            dbapi_connection.commit()
+
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:

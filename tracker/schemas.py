@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     RootModel,
     Tag,
+    TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
@@ -134,10 +135,22 @@ def _tolerate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 
 
 TolerantScanEvent = Annotated[ScanEventIn, WrapValidator(_tolerate)]
+_one_event = TypeAdapter(TolerantScanEvent)
+
+
+def _tolerate_each(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # Fast path: the whole list at once in pydantic-core. Only a batch with a
+    # bad event pays for validating its events one by one.
+    try:
+        return handler(value)
+    except ValidationError:
+        if not isinstance(value, list) or not value:
+            raise
+        return [_one_event.validate_python(item) for item in value]
 
 
 class ScanBatchIn(_Strict):
-    events: list[TolerantScanEvent] = Field(min_length=1)
+    events: Annotated[list[ScanEventIn], WrapValidator(_tolerate_each)] = Field(min_length=1)
 
 
 def _submission_kind(value: Any) -> str:

@@ -19,7 +19,7 @@ stage of the event type in a parcel's life (so that an ``arrived`` and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.vocabulary import EventType, ParcelStatus
@@ -123,23 +123,30 @@ def _earliest(current: datetime | None, candidate: datetime) -> datetime:
 
 def apply(state: ParcelState, event: EventFacts) -> ParcelState:
     """Fold one event into a state. Commutative: order of calls is irrelevant."""
-    changes: dict[str, object] = {
-        "event_count": state.event_count + 1,
-        "first_event_at": _earliest(state.first_event_at, event.occurred_at),
-    }
-    if state.last_event is None or event_key(event) > event_key(state.last_event):
-        changes["last_event"] = event
-    if STATUS_OF[event.type] is not None and (
-        state.status_event is None or _status_key(event) > _status_key(state.status_event)
+    at, type_ = event.occurred_at, event.type
+    last = state.last_event
+    if last is None or event_key(event) > event_key(last):
+        last = event
+    status_event = state.status_event
+    if STATUS_OF[type_] is not None and (
+        status_event is None or _status_key(event) > _status_key(status_event)
     ):
-        changes["status_event"] = event
-    if event.type is EventType.OUTBOUND:
-        changes["outbound_at"] = _earliest(state.outbound_at, event.occurred_at)
-    elif event.type in DELIVERY_TYPES:
-        changes["delivered_at"] = _earliest(state.delivered_at, event.occurred_at)
-    elif event.type is EventType.READY_FOR_PICKUP:
-        changes["ready_for_pickup_at"] = _earliest(state.ready_for_pickup_at, event.occurred_at)
-    return replace(state, **changes)  # type: ignore[arg-type]
+        status_event = event
+    # Built directly rather than with dataclasses.replace: this runs for every
+    # event of every batch, and replace() introspects the fields each time.
+    return ParcelState(
+        event_count=state.event_count + 1,
+        status_event=status_event,
+        last_event=last,
+        first_event_at=_earliest(state.first_event_at, at),
+        outbound_at=_earliest(state.outbound_at, at) if type_ is EventType.OUTBOUND else state.outbound_at,
+        delivered_at=_earliest(state.delivered_at, at) if type_ in DELIVERY_TYPES else state.delivered_at,
+        ready_for_pickup_at=(
+            _earliest(state.ready_for_pickup_at, at)
+            if type_ is EventType.READY_FOR_PICKUP
+            else state.ready_for_pickup_at
+        ),
+    )
 
 
 def derive(events: list[EventFacts], start: ParcelState = EMPTY) -> ParcelState:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 15:35:24.537306
+Create Date: 2026-11-22 15:55:55.641487
 """
 
 from collections.abc import Sequence
@@ -138,7 +138,6 @@ def upgrade() -> None:
         batch_op.create_index('uq_cases_one_open_per_parcel_type', ['parcel_id', 'type'], unique=True, postgresql_where=sa.text("state <> 'resolved'"), sqlite_where=sa.text("state <> 'resolved'"))
 
     op.create_table('scan_events',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('event_id', sa.String(length=100), nullable=False),
     sa.Column('parcel_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('type', sa.Enum('created', 'picked_up', 'outbound', 'arrived', 'departed', 'out_for_delivery', 'delivery_failed', 'delivered', 'ready_for_pickup', 'collected', 'damaged', 'exception', 'returned', name='event_type', native_enum=False, create_constraint=True, length=32), nullable=False),
@@ -156,14 +155,11 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['courier_code'], ['couriers.code'], name=op.f('fk_scan_events_courier_code_couriers')),
-    sa.ForeignKeyConstraint(['facility_code'], ['facilities.code'], name=op.f('fk_scan_events_facility_code_facilities')),
     sa.ForeignKeyConstraint(['parcel_id'], ['parcels.id'], name=op.f('fk_scan_events_parcel_id_parcels')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_scan_events')),
-    sa.UniqueConstraint('event_id', name=op.f('uq_scan_events_event_id'))
+    sa.PrimaryKeyConstraint('event_id', name=op.f('pk_scan_events'))
     )
     with op.batch_alter_table('scan_events', schema=None) as batch_op:
-        batch_op.create_index('ix_scan_events_courier_code_occurred_at', ['courier_code', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_scan_events_courier_code_occurred_at', ['courier_code', 'occurred_at'], unique=False, postgresql_where=sa.text('courier_code IS NOT NULL'), sqlite_where=sa.text('courier_code IS NOT NULL'))
         batch_op.create_index('ix_scan_events_parcel_id_occurred_at', ['parcel_id', 'occurred_at'], unique=False)
 
 
@@ -173,7 +169,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('scan_events', schema=None) as batch_op:
         batch_op.drop_index('ix_scan_events_parcel_id_occurred_at')
-        batch_op.drop_index('ix_scan_events_courier_code_occurred_at')
+        batch_op.drop_index('ix_scan_events_courier_code_occurred_at', postgresql_where=sa.text('courier_code IS NOT NULL'), sqlite_where=sa.text('courier_code IS NOT NULL'))
 
     op.drop_table('scan_events')
     with op.batch_alter_table('cases', schema=None) as batch_op:

@@ -24,7 +24,7 @@ from flask_openapi3 import Info, OpenAPI
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from tracker import __version__, logs
+from tracker import __version__, logs, metrics
 from tracker.db import make_engine
 from tracker.errors import (
     UnsupportedMediaType,
@@ -72,6 +72,7 @@ def create_app(
         settings=settings, engine=engine or make_engine(settings.sqlalchemy_url), clock=clock
     )
 
+    metrics.initialise_labels()
     register_error_handlers(app)
     _register_request_hooks(app)
 
@@ -97,7 +98,14 @@ def _register_request_hooks(app: OpenAPI) -> None:
     @app.after_request
     def _log_request(response: Response) -> Response:
         started = g.get("started")
-        if started is not None and request.endpoint not in ("system.metrics", "system.healthz"):
+        if started is None:
+            return response
+        elapsed = time.perf_counter() - started
+        # The endpoint name, not the path: a bounded label set.
+        endpoint = request.endpoint or "unmatched"
+        metrics.HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(endpoint, request.method).observe(elapsed)
+        if request.endpoint not in ("system.metrics", "system.healthz"):
             log.info(
                 "request",
                 extra={
@@ -106,7 +114,7 @@ def _register_request_hooks(app: OpenAPI) -> None:
                         "path": request.path,
                         "endpoint": request.endpoint,
                         "status": response.status_code,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "ms": round(elapsed * 1000, 2),
                     }
                 },
             )

@@ -25,7 +25,7 @@ def alembic_config(url: str | None = None, engine: Engine | None = None) -> Conf
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the database behind ``engine`` to ``revision``."""
     with engine.connect() as connection:
         config = alembic_config()

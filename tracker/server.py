@@ -7,6 +7,9 @@ it: the database rolls it back, and the master starts a new worker.
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -32,8 +35,26 @@ class TrackerServer(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings)
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _prepare_metrics_dir(settings: Settings) -> None:
+    # Each worker writes its counters to files here; /metrics sums them.
+    # Emptied at start: files of a previous run would be counted again.
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.instance_path / "prometheus")
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def serve(settings: Settings, host: str, port: int, **extra: Any) -> None:
+    _prepare_metrics_dir(settings)
     options = {
+        "child_exit": _child_exit,
         "bind": f"{host}:{port}",
         "workers": settings.workers,
         "threads": settings.threads,

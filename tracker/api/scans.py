@@ -18,6 +18,7 @@ from tracker.auth import check_scan_binding
 from tracker.db import write_transaction
 from tracker.errors import PayloadTooLarge
 from tracker.ingest import store_scans
+from tracker.metrics import SCANS
 from tracker.parcels import register_parcel
 from tracker.runtime import runtime
 from tracker.schemas import ErrorOut, ParcelIn, ScanEventIn, ScanResults, ScanSubmission
@@ -64,6 +65,8 @@ def post_scans(body: ScanSubmission):  # type: ignore[no-untyped-def]
                 event.facility = principal.facility_code
     with write_transaction(rt.engine) as conn:
         report = store_scans(conn, events, source=principal.role.value, now=rt.now(), policy=rt.ingest)
+    for outcome in report.outcomes:
+        SCANS.labels(outcome.type or "unknown", principal.role.value, outcome.result).inc()
     log.info(
         "scans stored",
         extra={

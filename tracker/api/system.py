@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, redirect
+from flask import Response, current_app, jsonify, redirect
 from flask_openapi3 import APIBlueprint
 from sqlalchemy import text
 
@@ -29,6 +29,15 @@ def readyz():  # type: ignore[no-untyped-def]
         error.status, error.code = 503, "not_ready"
         raise error from None
     return jsonify({"status": "ready", "database": runtime().engine.dialect.name})
+
+
+@api.get("/metrics")
+def metrics():  # type: ignore[no-untyped-def]
+    """Prometheus exposition (see tracker.metrics)."""
+    from tracker.metrics import render
+
+    body, content_type = render(runtime().engine)
+    return Response(body, content_type=content_type)
 
 
 @api.get("/openapi.json")

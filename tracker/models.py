@@ -238,6 +238,24 @@ class Case(Base):
     )
 
 
+class CaseEvent(Base):
+    """One step in a case's life: the audit trail. Rows are never updated or deleted."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: opened, updated, acknowledged, resolved, closed (by the system), reopened
+    action: Mapped[str] = mapped_column(String(32))
+    #: "system", "customer", or "<role>:<key id>" of the person acting
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    __table_args__ = (Index("ix_case_events_case_id_at", "case_id", "at"),)
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 

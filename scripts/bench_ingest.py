@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT))
 from tracker import migrate  # noqa: E402
 from tracker.auth import create_key  # noqa: E402
 from tracker.db import make_engine, write_transaction  # noqa: E402
+from tracker.ingest import IngestPolicy  # noqa: E402
 from tracker.network import load_network  # noqa: E402
 from tracker.parcels import register_parcel  # noqa: E402
-from tracker.runtime import SERVICE_LEVELS  # noqa: E402
 from tracker.schemas import ParcelIn  # noqa: E402
 from tracker.simulator import simulate_day  # noqa: E402
 from tracker.vocabulary import Role  # noqa: E402
@@ -94,10 +94,11 @@ def drop_database(base_url: str, url: str) -> None:
 def prepare(url: str, network: Any, parcels: list[dict[str, Any]], now: datetime) -> str:
     engine = make_engine(url)
     migrate.upgrade(engine)
+    policy = IngestPolicy(clock_skew=timedelta(minutes=5))
     with write_transaction(engine) as conn:
         load_network(conn, network.facilities, network.couriers)
         for body in parcels:
-            register_parcel(conn, ParcelIn.model_validate(body), now=now, service_levels=SERVICE_LEVELS)
+            register_parcel(conn, ParcelIn.model_validate(body), now=now, policy=policy)
         key = create_key(conn, Role.ADMIN, now=now, label="bench")
     engine.dispose()
     return key

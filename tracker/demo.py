@@ -19,7 +19,6 @@ from tracker.db import make_engine, write_transaction
 from tracker.ingest import IngestPolicy, IngestReport, store_scans
 from tracker.network import load_network
 from tracker.parcels import register_parcel
-from tracker.runtime import SERVICE_LEVELS
 from tracker.schemas import ParcelIn, ScanEventIn
 from tracker.simulator import Day, simulate_day
 from tracker.vocabulary import Role
@@ -48,7 +47,7 @@ def load_day(engine: Engine, day: Day, *, now: datetime, policy: IngestPolicy) -
     with write_transaction(engine) as conn:
         load_network(conn, day.network.facilities, day.network.couriers)
         for body in day.parcels:
-            register_parcel(conn, ParcelIn.model_validate(body), now=now, service_levels=SERVICE_LEVELS)
+            register_parcel(conn, ParcelIn.model_validate(body), now=now, policy=policy)
     accepted = 0
     for start in range(0, len(day.events), BATCH):
         events = [ScanEventIn.model_validate(e) for e in day.events[start : start + BATCH]]

@@ -33,11 +33,13 @@ from typing import Any
 from sqlalchemy import Connection, String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from tracker import bulk, timeline
+from tracker import bulk, promises, timeline
 from tracker.db import upsert
+from tracker.directory import Directory
 from tracker.errors import FieldError
-from tracker.models import Courier, Facility, Parcel, ScanEvent
+from tracker.models import Parcel, ScanEvent
 from tracker.schemas import RejectedEvent, ScanEventIn
+from tracker.sla import Place, ServiceLevels, load_service_levels
 from tracker.vocabulary import EventType, ParcelStatus
 
 
@@ -60,6 +62,8 @@ class IngestReport:
     outcomes: list[EventOutcome]
     #: Ids of parcels whose state changed: after-commit work starts here.
     changed_parcels: list[int] = field(default_factory=list)
+    #: Promises kept or missed by this batch, for the delivery metrics.
+    deliveries: list[promises.Delivery] = field(default_factory=list)
 
     def count(self, result: str) -> int:
         return sum(1 for o in self.outcomes if o.result == result)
@@ -73,30 +77,13 @@ class IngestReport:
         }
 
 
-class KnownCodes:
-    """Facility and courier codes seen to exist, remembered per process.
-
-    Codes are never deleted (scan events reference them), so a code once
-    found stays valid; only codes not yet seen cost a query. This saves two
-    round trips on nearly every batch.
-    """
-
-    def __init__(self) -> None:
-        self._known: dict[str, set[str]] = {"facility": set(), "courier": set()}
-
-    def existing(self, conn: Connection, kind: str, codes: set[str]) -> set[str]:
-        known = self._known[kind]
-        unseen = codes - known
-        if unseen:
-            column = Facility.code if kind == "facility" else Courier.code
-            known |= set(conn.scalars(select(column).where(column.in_(unseen))))
-        return codes & known
-
-
 @dataclass(frozen=True)
 class IngestPolicy:
+    """What the write path needs besides the data: limits, levels, the network."""
+
     clock_skew: timedelta
-    known_codes: KnownCodes = field(default_factory=KnownCodes)
+    levels: ServiceLevels = field(default_factory=load_service_levels)
+    directory: Directory = field(default_factory=Directory)
 
 
 def store_scans(
@@ -116,10 +103,10 @@ def store_scans(
     inserted = _insert_events(conn, events, candidates, parcels, hashes, source, now)
     _sort_out_existing(conn, events, candidates, inserted, hashes, outcomes)
 
-    changed = _fold_into_parcels(conn, events, inserted, parcels, now)
+    changed, deliveries = _fold_into_parcels(conn, events, inserted, parcels, now, policy)
     final = [o for o in outcomes if o is not None]
     assert len(final) == len(events)
-    return IngestReport(final, changed)
+    return IngestReport(final, changed, deliveries)
 
 
 def _screen(
@@ -135,8 +122,8 @@ def _screen(
     latest = now + policy.clock_skew
     facilities = {e.facility for e in events if isinstance(e, ScanEventIn) and e.facility}
     couriers = {e.courier_id for e in events if isinstance(e, ScanEventIn) and e.courier_id}
-    known_facilities = policy.known_codes.existing(conn, "facility", facilities)
-    known_couriers = policy.known_codes.existing(conn, "courier", couriers)
+    known_facilities = policy.directory.facilities(conn, facilities)
+    known_couriers = policy.directory.couriers(conn, couriers)
 
     first_by_id: dict[str, int] = {}
     candidates: list[int] = []
@@ -192,9 +179,15 @@ def _replay_outcome(event: ScanEventIn, same_content: bool) -> EventOutcome:
     )
 
 
-_STATE_COLUMNS = (
+STATE_COLUMNS = (
     Parcel.id,
     Parcel.tracking_number,
+    Parcel.registered,
+    Parcel.service_level,
+    Parcel.ordered_at,
+    Parcel.origin_facility,
+    Parcel.dest_region,
+    Parcel.dest_city,
     Parcel.event_count,
     Parcel.status_event_id,
     Parcel.status_event_type,
@@ -218,7 +211,7 @@ def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[s
         return {}
     # FOR NO KEY UPDATE: enough to serialise writers of the same parcel,
     # without blocking the foreign-key checks of events that point at it.
-    query = select(*_STATE_COLUMNS).order_by(Parcel.id).with_for_update(key_share=True)
+    query = select(*STATE_COLUMNS).order_by(Parcel.id).with_for_update(key_share=True)
     rows = {r.tracking_number: r for r in conn.execute(query.where(_among(conn, numbers)))}
     missing = [n for n in numbers if n not in rows]
     if missing:
@@ -362,14 +355,27 @@ def state_columns(state: timeline.ParcelState) -> dict[str, Any]:
     }
 
 
+def journey_of(conn: Connection, row: Any, directory: Directory) -> promises.Journey:
+    destination = None
+    if row.dest_region and row.dest_city:
+        destination = Place(province=row.dest_region, city=row.dest_city)
+    return promises.Journey(
+        service_level=row.service_level if row.registered else None,
+        ordered_at=row.ordered_at,
+        origin=directory.place(conn, row.origin_facility),
+        destination=destination,
+    )
+
+
 def _fold_into_parcels(
     conn: Connection,
     events: Sequence[Any],
     inserted: list[int],
     parcels: dict[str, Any],
     now: datetime,
-) -> list[int]:
-    """Step 4: new state for each parcel that got events; its id list."""
+    policy: IngestPolicy,
+) -> tuple[list[int], list[promises.Delivery]]:
+    """Step 4: new state for each parcel that got events; the ids, and deliveries."""
     by_parcel: dict[str, list[timeline.EventFacts]] = {}
     for i in inserted:
         e: ScanEventIn = events[i]
@@ -377,8 +383,18 @@ def _fold_into_parcels(
             timeline.EventFacts(e.event_id, e.type, e.occurred_at, e.facility, e.lat, e.lon)
         )
     updates: dict[int, dict[str, Any]] = {}
+    deliveries = []
     for number, facts in by_parcel.items():
         row = parcels[number]
-        updates[row.id] = state_columns(timeline.derive(facts, start=state_from_row(row)))
+        before = state_from_row(row)
+        after = timeline.derive(facts, start=before)
+        journey = journey_of(conn, row, policy.directory)
+        promised_by = promises.promise(policy.levels, journey, after)
+        delivery = promises.newly_met(policy.levels, journey, before, after, promised_by)
+        if delivery is not None:
+            deliveries.append(delivery)
+        # Due now: the sweep judges stale, at-risk, breach and detection
+        # rules for every parcel that got news (and survives our crash).
+        updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": now}
     bulk.update_parcels(conn, updates, updated_at=now)
-    return list(updates)
+    return list(updates), deliveries

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from tracker import timeline
+from tracker import promises, timeline
 from tracker.db import upsert
 from tracker.errors import Conflict, FieldError, NotFound, ValidationFailed
+from tracker.ingest import STATE_COLUMNS, IngestPolicy, journey_of, state_from_row
 from tracker.models import Case, Facility, Parcel, ScanEvent
 from tracker.schemas import ParcelIn
 from tracker.vocabulary import EventType, FacilityKind
@@ -29,10 +30,8 @@ class Registered:
     outcome: str
 
 
-def register_parcel(
-    conn: Connection, parcel: ParcelIn, *, now: datetime, service_levels: Collection[str]
-) -> Registered:
-    _check_references(conn, parcel, service_levels)
+def register_parcel(conn: Connection, parcel: ParcelIn, *, now: datetime, policy: IngestPolicy) -> Registered:
+    _check_references(conn, parcel, policy.levels.keys())
     columns = _registration_columns(parcel, now)
     row = conn.execute(
         select(Parcel.id, Parcel.registered, Parcel.registration_hash)
@@ -53,6 +52,7 @@ def register_parcel(
             .returning(Parcel.id)
         )
         if inserted is not None:
+            _refresh_promise(conn, inserted, now, policy)
             return Registered(inserted, "created")
         # A scan created the row between our select and insert: complete it.
         row = conn.execute(
@@ -68,7 +68,18 @@ def register_parcel(
             [FieldError("tracking_number", "already registered with different details")],
         )
     conn.execute(update(Parcel).where(Parcel.id == row.id).values(**columns))
+    _refresh_promise(conn, row.id, now, policy)
     return Registered(row.id, "completed")
+
+
+def _refresh_promise(conn: Connection, parcel_id: int, now: datetime, policy: IngestPolicy) -> None:
+    """Promise from the registration and whatever scans came first; due now."""
+    row = conn.execute(select(*STATE_COLUMNS).where(Parcel.id == parcel_id)).one()
+    journey = journey_of(conn, row, policy.directory)
+    promised_by = promises.promise(policy.levels, journey, state_from_row(row))
+    conn.execute(
+        update(Parcel).where(Parcel.id == parcel_id).values(promised_by=promised_by, next_check_at=now)
+    )
 
 
 def _check_references(conn: Connection, parcel: ParcelIn, service_levels: Collection[str]) -> None:

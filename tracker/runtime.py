@@ -16,9 +16,7 @@ from sqlalchemy import Engine
 from tracker.auth import KeyCache
 from tracker.ingest import IngestPolicy
 from tracker.settings import Settings
-
-#: Service levels a parcel may be registered with.
-SERVICE_LEVELS = frozenset({"211", "next_day", "standard", "group_buy"})
+from tracker.sla import load_service_levels
 
 
 def utc_now() -> datetime:
@@ -30,12 +28,13 @@ class Runtime:
     settings: Settings
     engine: Engine
     clock: Callable[[], datetime] = utc_now
-    service_levels: frozenset[str] = field(default=SERVICE_LEVELS)
     ingest: IngestPolicy = field(init=False)
     keys: KeyCache = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ingest = IngestPolicy(clock_skew=self.settings.clock_skew)
+        # Service levels are validated here, at start: a bad file stops the app.
+        levels = load_service_levels(self.settings.service_levels_path)
+        self.ingest = IngestPolicy(clock_skew=self.settings.clock_skew, levels=levels)
         self.keys = KeyCache()
 
     def now(self) -> datetime:

@@ -47,6 +47,8 @@ class Settings:
     #: gunicorn worker processes and threads for ``tracker serve``.
     workers: int = 2
     threads: int = 4
+    #: A service-levels TOML replacing the shipped one (tracker/sla/service_levels.toml).
+    service_levels_path: Path | None = None
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -117,4 +119,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_format": str.lower,
     "workers": _positive_int,
     "threads": _positive_int,
+    "service_levels_path": Path,
 }

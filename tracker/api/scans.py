@@ -18,7 +18,7 @@ from tracker.auth import check_scan_binding
 from tracker.db import write_transaction
 from tracker.errors import PayloadTooLarge
 from tracker.ingest import store_scans
-from tracker.metrics import SCANS
+from tracker.metrics import DELIVERIES, PROMISE_SLACK, SCANS
 from tracker.parcels import register_parcel
 from tracker.runtime import runtime
 from tracker.schemas import ErrorOut, ParcelIn, ScanEventIn, ScanResults, ScanSubmission
@@ -67,6 +67,10 @@ def post_scans(body: ScanSubmission):  # type: ignore[no-untyped-def]
         report = store_scans(conn, events, source=principal.role.value, now=rt.now(), policy=rt.ingest)
     for outcome in report.outcomes:
         SCANS.labels(outcome.type or "unknown", principal.role.value, outcome.result).inc()
+    for delivery in report.deliveries:
+        outcome = "on_time" if delivery.on_time else "late"
+        DELIVERIES.labels(delivery.service_level, delivery.region_class, outcome).inc()
+        PROMISE_SLACK.labels(delivery.service_level).observe(delivery.slack_seconds)
     log.info(
         "scans stored",
         extra={
@@ -104,7 +108,7 @@ def post_parcel(body: ParcelIn):  # type: ignore[no-untyped-def]
     caller(Role.MERCHANT, Role.FACILITY)
     rt = runtime()
     with write_transaction(rt.engine) as conn:
-        registered = register_parcel(conn, body, now=rt.now(), service_levels=rt.service_levels)
+        registered = register_parcel(conn, body, now=rt.now(), policy=rt.ingest)
     answer = jsonify({"tracking_number": body.tracking_number, "result": registered.outcome})
     answer.status_code = 201 if registered.outcome == "created" else 200
     answer.headers["Location"] = f"/api/v1/parcels/{body.tracking_number}"

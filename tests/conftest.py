@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from tracker import migrate
 from tracker.app import create_app
 from tracker.auth import create_key
-from tracker.db import Base, make_engine, write_transaction
+from tracker.db import make_engine, write_transaction
 from tracker.network import load_network
 from tracker.settings import Settings
 from tracker.simulator import build_network
@@ -122,9 +122,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = request.getfixturevalue("postgres_database")
     yield url
     engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # Every table the migrations made, whatever the models say.
+        names = [n for n in inspect(conn).get_table_names() if n != "alembic_version"]
+        quoted = ", ".join(f'"{name}"' for name in names)
+        conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 

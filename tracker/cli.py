@@ -110,6 +110,43 @@ def keys_create(role: str, courier: str | None, facility: str | None, label: str
     click.echo(key)
 
 
+@main.command()
+@click.option("--every", type=float, help="keep sweeping, this many seconds apart (until SIGTERM)")
+def sweep(every: float | None) -> None:
+    """Open and close time-based cases for the parcels that are due."""
+    import signal
+    import time as clock
+
+    from tracker.detection_hooks import DETECTORS
+    from tracker.ingest import IngestPolicy
+    from tracker.sla import load_service_levels
+    from tracker.sweep import sweep as run
+
+    settings = _settings()
+    policy = IngestPolicy(
+        clock_skew=settings.clock_skew, levels=load_service_levels(settings.service_levels_path)
+    )
+    stopping = []
+    # SIGTERM: finish the chunk at hand, then stop (no half-judged chunk).
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    with _engine(settings) as engine:
+        while True:
+            report = run(
+                engine,
+                now=datetime.now(UTC),
+                policy=policy,
+                zone=settings.timezone,
+                detectors=DETECTORS,
+                should_stop=lambda: bool(stopping),
+            )
+            click.echo(json.dumps(report.to_dict()))
+            if every is None or stopping:
+                return
+            deadline = clock.monotonic() + every
+            while clock.monotonic() < deadline and not stopping:
+                clock.sleep(0.2)
+
+
 @main.group()
 def network() -> None:
     """Facilities and couriers."""

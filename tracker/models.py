@@ -256,6 +256,16 @@ class CaseEvent(Base):
     __table_args__ = (Index("ix_case_events_case_id_at", "case_id", "at"),)
 
 
+class ServiceState(Base):
+    """Small facts about the service itself, e.g. when the last sweep succeeded."""
+
+    __tablename__ = "service_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    value: Mapped[float | None] = mapped_column(Float)
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 

@@ -110,9 +110,16 @@ class ServiceLevel:
 class ServiceLevels(Mapping[str, ServiceLevel]):
     """The configured service levels by name, plus the shared remote areas."""
 
-    def __init__(self, levels: Mapping[str, ServiceLevel], remote: RemoteAreas):
+    def __init__(
+        self,
+        levels: Mapping[str, ServiceLevel],
+        remote: RemoteAreas,
+        stale_after: Mapping[ParcelStatus, timedelta] | None = None,
+    ):
         self._levels = dict(levels)
         self.remote = remote
+        #: The file's top-level thresholds: for parcels with no (known) level.
+        self.stale_after: Mapping[ParcelStatus, timedelta] = MappingProxyType(dict(stale_after or {}))
 
     def __getitem__(self, name: str) -> ServiceLevel:
         return self._levels[name]
@@ -177,7 +184,7 @@ class _Reader:
             if not isinstance(table, dict):
                 raise self.fail(None, "expected a table ([levels.NAME])")
             result[name] = self.service_level(name, table, default_zone, holidays, stale, remote)
-        return ServiceLevels(result, remote)
+        return ServiceLevels(result, remote, stale)
 
     def service_level(
         self,

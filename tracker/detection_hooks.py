@@ -1,0 +1,12 @@
+"""The detectors the sweep runs on each chunk of due parcels.
+
+Kept apart from :mod:`tracker.sweep` so that the sweep does not import the
+detection package, and tests can run the sweep with detectors of their own.
+"""
+
+from __future__ import annotations
+
+from tracker.sweep import Detector
+
+#: Filled as detectors are wired in (fake delivery, damage, cold chain).
+DETECTORS: list[Detector] = []

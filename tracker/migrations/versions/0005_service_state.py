@@ -1,0 +1,36 @@
+"""Service state: small facts about the service, e.g. the last successful sweep.
+
+Revision ID: 0005
+Revises: 0002
+Create Date: 2026-11-22 16:04:25.679476
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import tracker.db
+
+
+revision: str = '0005'
+down_revision: str | None = '0002'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+
+    op.create_table('service_state',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('at', tracker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('value', sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_service_state'))
+    )
+
+
+
+def downgrade() -> None:
+
+    op.drop_table('service_state')
+

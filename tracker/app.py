@@ -81,6 +81,10 @@ def create_app(
     app.register_api(scans.api)
     app.register_api(ops.api)
     app.register_api(system.api)
+    if settings.sweep_interval > 0:
+        from tracker import scheduler
+
+        scheduler.start(app, settings.sweep_interval)
     return app
 
 

@@ -120,10 +120,13 @@ class DatabaseCollector(Collector):
         self.extra = extra
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from tracker.models import Case, Parcel
+        from tracker.models import Case, Parcel, ServiceState
 
         parcels = GaugeMetricFamily("tracker_parcels", "Parcels by current status", labels=["status"])
         cases = GaugeMetricFamily("tracker_open_cases", "Open or acknowledged cases by type", labels=["type"])
+        stale = GaugeMetricFamily(
+            "tracker_stale_parcels", "Parcels with a live stale case, by status", labels=["status"]
+        )
         with self.engine.connect() as conn:
             by_status = dict(
                 (str(s), n)
@@ -141,8 +144,35 @@ class DatabaseCollector(Collector):
                 parcels.add_metric([status.value], by_status.get(status.value, 0))
             for case in CaseType:
                 cases.add_metric([case.value], by_type.get(case.value, 0))
+            stale_by_status = dict(
+                (str(s), n)
+                for s, n in conn.execute(
+                    select(Parcel.status, func.count())
+                    .join(Case, Case.parcel_id == Parcel.id)
+                    .where(Case.type == CaseType.STALE, Case.state != CaseState.RESOLVED)
+                    .group_by(Parcel.status)
+                )
+            )
+            for status in ParcelStatus:
+                stale.add_metric([status.value], stale_by_status.get(status.value, 0))
             yield parcels
             yield cases
+            yield stale
+            facts = {row.key: row for row in conn.execute(select(ServiceState))}
+            sweep = facts.get("sweep.last_success")
+            if sweep is not None:
+                yield GaugeMetricFamily(
+                    "tracker_sweep_last_success_timestamp_seconds",
+                    "When the last sweep finished (Unix time)",
+                    value=sweep.at.timestamp(),
+                )
+            route = facts.get("route.last_objective")
+            if route is not None and route.value is not None:
+                yield GaugeMetricFamily(
+                    "tracker_route_objective_meters",
+                    "Total distance of the last route plan",
+                    value=route.value,
+                )
             if self.extra is not None:
                 yield from self.extra(conn)
 

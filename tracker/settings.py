@@ -49,6 +49,8 @@ class Settings:
     threads: int = 4
     #: A service-levels TOML replacing the shipped one (tracker/sla/service_levels.toml).
     service_levels_path: Path | None = None
+    #: Seconds between in-process sweeps in each worker; 0: run ``tracker sweep`` instead.
+    sweep_interval: float = 0.0
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -120,4 +122,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "workers": _positive_int,
     "threads": _positive_int,
     "service_levels_path": Path,
+    "sweep_interval": float,
 }

@@ -181,14 +181,18 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
     """A fresh SQLite database with a simulated day, then the server."""
     from tracker import demo as demo_mod
     from tracker.ingest import IngestPolicy
+    from tracker.sla import load_service_levels
 
     settings = _settings()
     path = settings.instance_path / "demo.db"
-    settings = settings.but(database_url=f"sqlite:///{path}")
+    # The demo sweeps in-process (every 30 s unless TRACKER_SWEEP_INTERVAL says otherwise).
+    settings = settings.but(database_url=f"sqlite:///{path}", sweep_interval=settings.sweep_interval or 30.0)
     now = datetime.now(UTC)
     engine = demo_mod.fresh_database(path)
+    levels = load_service_levels(settings.service_levels_path)
+    policy = IngestPolicy(clock_skew=settings.clock_skew, levels=levels)
     data = demo_mod.prepare(
-        engine, now=now, seed=seed, parcels=parcels, policy=IngestPolicy(clock_skew=settings.clock_skew)
+        engine, now=now, seed=seed, parcels=parcels, policy=policy, zone=settings.timezone
     )
     engine.dispose()
     base = f"http://{host}:{port}"

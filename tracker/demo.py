@@ -10,17 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from tracker import migrate
 from tracker.auth import create_key
 from tracker.db import make_engine, write_transaction
+from tracker.detection_hooks import DETECTORS
 from tracker.ingest import IngestPolicy, IngestReport, store_scans
 from tracker.network import load_network
 from tracker.parcels import register_parcel
 from tracker.schemas import ParcelIn, ScanEventIn
 from tracker.simulator import Day, simulate_day
+from tracker.sweep import sweep
 from tracker.vocabulary import Role
 
 BATCH = 1000
@@ -57,9 +60,13 @@ def load_day(engine: Engine, day: Day, *, now: datetime, policy: IngestPolicy) -
     return accepted
 
 
-def prepare(engine: Engine, *, now: datetime, seed: int, parcels: int, policy: IngestPolicy) -> DemoData:
+def prepare(
+    engine: Engine, *, now: datetime, seed: int, parcels: int, policy: IngestPolicy, zone: ZoneInfo
+) -> DemoData:
     day = simulate_day(now, seed=seed, parcels=parcels)
     accepted = load_day(engine, day, now=now, policy=policy)
+    # One sweep now, so the demo opens with its stale and late parcels flagged.
+    sweep(engine, now=now, policy=policy, zone=zone, detectors=DETECTORS)
     courier = day.network.couriers[0]
     station = courier.station_code
     with write_transaction(engine) as conn:

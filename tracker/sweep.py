@@ -193,16 +193,18 @@ def _claim(conn: Connection, now: datetime, chunk: int) -> list[Any]:
 
 def observed_estimates(conn: Connection, now: datetime) -> dict[str, StageEstimate]:
     """Stage durations of parcels delivered in the last week (defaults where thin)."""
-    ofd = (
-        select(ScanEvent.parcel_id, func.min(ScanEvent.occurred_at).label("ofd_at"))
-        .where(ScanEvent.type == EventType.OUT_FOR_DELIVERY)
-        .group_by(ScanEvent.parcel_id)
-        .subquery()
+    # A correlated subquery per recent parcel (the (parcel_id, occurred_at)
+    # index), not a GROUP BY over every out_for_delivery scan ever stored:
+    # the cost stays bounded as history grows.
+    ofd_at = (
+        select(func.min(ScanEvent.occurred_at))
+        .where(ScanEvent.parcel_id == Parcel.id, ScanEvent.type == EventType.OUT_FOR_DELIVERY)
+        .scalar_subquery()
     )
     rows = conn.execute(
-        select(Parcel.first_event_at, Parcel.outbound_at, Parcel.delivered_at, ofd.c.ofd_at)
-        .join(ofd, ofd.c.parcel_id == Parcel.id)
+        select(Parcel.first_event_at, Parcel.outbound_at, Parcel.delivered_at, ofd_at)
         .where(and_(Parcel.status == ParcelStatus.DELIVERED, Parcel.last_event_at >= now - HISTORY))
+        .order_by(Parcel.last_event_at.desc())
         .limit(5000)
     ).all()
     history: dict[str, list[timedelta]] = {"info_received": [], "in_transit": [], "out_for_delivery": []}

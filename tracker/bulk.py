@@ -81,6 +81,7 @@ _PG_TYPES = {
     "outbound_at": "timestamptz", "delivered_at": "timestamptz", "ready_for_pickup_at": "timestamptz",
     "promised_by": "timestamptz", "eta_start": "timestamptz", "eta_end": "timestamptz",
     "next_check_at": "timestamptz",
+    "eta_source": "varchar",
 }  # fmt: skip
 
 

@@ -151,6 +151,8 @@ class Parcel(Base):
     promised_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
     eta_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     eta_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: ``stages`` (the sweep's estimate) or ``route`` (a courier's planned route, which wins).
+    eta_source: Mapped[str | None] = mapped_column(String(16))
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -41,7 +41,15 @@ from tracker.cases import Reason
 from tracker.db import upsert, write_transaction
 from tracker.ingest import STATE_COLUMNS, IngestPolicy, journey_of, state_from_row
 from tracker.models import Case, Parcel, ScanEvent, ServiceState
-from tracker.sla import DEFAULT_STAGE_ESTIMATES, StageEstimate, at_risk, at_risk_from, eta_window, next_due
+from tracker.sla import (
+    DEFAULT_STAGE_ESTIMATES,
+    EtaWindow,
+    StageEstimate,
+    at_risk,
+    at_risk_from,
+    eta_window,
+    next_due,
+)
 from tracker.sla.eta import stage_estimates
 from tracker.vocabulary import FINAL_STATUSES, CaseState, CaseType, EventType, ParcelStatus
 
@@ -84,6 +92,7 @@ class Judgement:
     open: list[tuple[CaseType, list[Reason]]] = field(default_factory=list)
     close: list[tuple[CaseType, str]] = field(default_factory=list)
     eta: tuple[datetime, datetime] | None = None
+    eta_source: str = "stages"
     next_check_at: datetime | None = None
 
 
@@ -144,6 +153,10 @@ def judge(
         verdict.close.append((CaseType.AT_RISK, "the promise passed: now a breach"))
     else:
         window = eta_window(status.value, entered_at=entered, now=now, estimates=estimates, pickup=pickup)
+        if row.eta_source == "route" and row.eta_end is not None and row.eta_end >= now:
+            # A courier's planned route knows better than stage statistics.
+            window = EtaWindow(row.eta_start, row.eta_end, row.eta_end)
+            verdict.eta_source = "route"
         if window is not None:
             verdict.eta = (window.start, window.end)
             if at_risk(window.end, promised_by, now):
@@ -177,6 +190,9 @@ _SWEEP_COLUMNS = (
     Parcel.first_seen_at,
     Parcel.promised_by,
     Parcel.next_check_at,
+    Parcel.eta_start,
+    Parcel.eta_end,
+    Parcel.eta_source,
 )
 
 
@@ -246,6 +262,7 @@ def _apply(
             pid: {
                 "eta_start": v.eta[0] if v.eta else None,
                 "eta_end": v.eta[1] if v.eta else None,
+                "eta_source": v.eta_source if v.eta else None,
                 "next_check_at": v.next_check_at,
             }
             for pid, v in verdicts.items()

@@ -1,4 +1,4 @@
-"""Service state: small facts about the service, e.g. the last successful sweep.
+"""Service state (e.g. the last successful sweep); where a parcel's ETA comes from.
 
 Revision ID: 0005
 Revises: 0002
@@ -27,10 +27,12 @@ def upgrade() -> None:
     sa.Column('value', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_service_state'))
     )
-
+    with op.batch_alter_table('parcels', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('eta_source', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-
+    with op.batch_alter_table('parcels', schema=None) as batch_op:
+        batch_op.drop_column('eta_source')
     op.drop_table('service_state')
 

@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, String, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, select
 
 from tracker import bulk, promises, timeline
 from tracker.db import upsert
@@ -188,6 +187,7 @@ STATE_COLUMNS = (
     Parcel.origin_facility,
     Parcel.dest_region,
     Parcel.dest_city,
+    Parcel.promised_by,
     Parcel.event_count,
     Parcel.status_event_id,
     Parcel.status_event_type,
@@ -209,10 +209,8 @@ def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[s
     """Step 2: every parcel row of the batch, created if new, locked in id order."""
     if not numbers:
         return {}
-    # FOR NO KEY UPDATE: enough to serialise writers of the same parcel,
-    # without blocking the foreign-key checks of events that point at it.
-    query = select(*STATE_COLUMNS).order_by(Parcel.id).with_for_update(key_share=True)
-    rows = {r.tracking_number: r for r in conn.execute(query.where(_among(conn, numbers)))}
+    columns = [c.key for c in STATE_COLUMNS]
+    rows = {r.tracking_number: r for r in bulk.lock_parcels(conn, columns, numbers)}
     missing = [n for n in numbers if n not in rows]
     if missing:
         new_row = {
@@ -228,17 +226,8 @@ def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[s
             [{"tracking_number": n, **new_row} for n in missing],
         )
         # Rows another transaction created meanwhile are locked here too.
-        rows.update(
-            (r.tracking_number, r) for r in conn.execute(query.where(Parcel.tracking_number.in_(missing)))
-        )
+        rows.update((r.tracking_number, r) for r in bulk.lock_parcels(conn, columns, missing))
     return rows
-
-
-def _among(conn: Connection, numbers: list[str]) -> Any:
-    if conn.dialect.name == "postgresql":
-        # One array parameter instead of an IN list of hundreds of placeholders.
-        return Parcel.tracking_number == any_(bindparam("numbers", numbers, type_=ARRAY(String)))
-    return Parcel.tracking_number.in_(numbers)
 
 
 def _insert_events(
@@ -367,6 +356,17 @@ def journey_of(conn: Connection, row: Any, directory: Directory) -> promises.Jou
     )
 
 
+def _clock_moved(before: timeline.ParcelState, after: timeline.ParcelState) -> bool:
+    return before.outbound_at != after.outbound_at or before.first_event_at != after.first_event_at
+
+
+def _handed_over(before: timeline.ParcelState, after: timeline.ParcelState) -> bool:
+    """The batch delivered the parcel or put it at a pickup point (maybe keeping its promise)."""
+    return (
+        before.delivered_at != after.delivered_at or before.ready_for_pickup_at != after.ready_for_pickup_at
+    )
+
+
 def _fold_into_parcels(
     conn: Connection,
     events: Sequence[Any],
@@ -388,11 +388,17 @@ def _fold_into_parcels(
         row = parcels[number]
         before = state_from_row(row)
         after = timeline.derive(facts, start=before)
-        journey = journey_of(conn, row, policy.directory)
-        promised_by = promises.promise(policy.levels, journey, after)
-        delivery = promises.newly_met(policy.levels, journey, before, after, promised_by)
-        if delivery is not None:
-            deliveries.append(delivery)
+        promised_by = row.promised_by
+        # The promise depends on the registration and the clock-start times:
+        # recomputed only when one of those times moved (or none is stored yet).
+        if row.registered and (promised_by is None or _clock_moved(before, after)):
+            journey = journey_of(conn, row, policy.directory)
+            promised_by = promises.promise(policy.levels, journey, after)
+        if _handed_over(before, after):
+            journey = journey_of(conn, row, policy.directory)
+            delivery = promises.newly_met(policy.levels, journey, before, after, promised_by)
+            if delivery is not None:
+                deliveries.append(delivery)
         # Due now: the sweep judges stale, at-risk, breach and detection
         # rules for every parcel that got news (and survives our crash).
         updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": now}

@@ -9,6 +9,7 @@ someone else (403, nothing stored), and hands the rest to
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from flask import jsonify
 from flask_openapi3 import APIBlueprint, Tag
@@ -65,8 +66,9 @@ def post_scans(body: ScanSubmission):  # type: ignore[no-untyped-def]
                 event.facility = principal.facility_code
     with write_transaction(rt.engine) as conn:
         report = store_scans(conn, events, source=principal.role.value, now=rt.now(), policy=rt.ingest)
-    for outcome in report.outcomes:
-        SCANS.labels(outcome.type or "unknown", principal.role.value, outcome.result).inc()
+    counts = Counter((o.type or "unknown", o.result) for o in report.outcomes)
+    for (type_, result), n in counts.items():
+        SCANS.labels(type_, principal.role.value, result).inc(n)
     for delivery in report.deliveries:
         outcome = "on_time" if delivery.on_time else "late"
         DELIVERIES.labels(delivery.service_level, delivery.region_class, outcome).inc()

@@ -6,6 +6,7 @@ blueprint      who calls it                           module
 scans          couriers, facilities, merchants        :mod:`tracker.api.scans`
 ops            operations staff                       :mod:`tracker.api.ops`
 system         load balancers, Prometheus, browsers   :mod:`tracker.api.system`
+track_*        customers: pages and JSON, no key      :mod:`tracker.api.tracking`
 =============  =====================================  ==========================
 
 Nothing reads configuration at import time: :func:`create_app` takes a
@@ -37,6 +38,9 @@ from tracker.runtime import Runtime, utc_now
 from tracker.settings import Settings
 
 log = logging.getLogger("tracker.http")
+
+#: Blueprints whose POSTs are HTML form submissions, not JSON.
+FORM_BLUEPRINTS = frozenset({"track_pages"})
 
 SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "description": "API key"}}
 
@@ -81,6 +85,9 @@ def create_app(
     app.register_api(scans.api)
     app.register_api(ops.api)
     app.register_api(system.api)
+    from tracker.api import tracking
+
+    tracking.init_app(app)
     if settings.sweep_interval > 0:
         from tracker import scheduler
 
@@ -92,6 +99,8 @@ def _register_request_hooks(app: OpenAPI) -> None:
     @app.before_request
     def _parse_json_body() -> None:
         g.started = time.perf_counter()
+        if request.blueprint in FORM_BLUEPRINTS:
+            return  # the tracking page's forms post form data, not JSON
         if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0:
             if request.mimetype and not request.is_json:
                 raise UnsupportedMediaType(f"expected a JSON body (application/json), got {request.mimetype}")

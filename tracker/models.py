@@ -19,11 +19,13 @@ Tables and why they look the way they do:
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Enum,
     Float,
     ForeignKey,
@@ -281,3 +283,88 @@ class ApiKey(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# Customers: verification attempts, feedback and ratings (tracker.verification,
+# tracker.feedback). Feedback rows are never updated or deleted.
+
+
+class FeedbackKind(StrEnum):
+    NOT_RECEIVED = "not_received"
+    DAMAGED = "damaged"
+    LATE = "late"
+    RATING = "rating"
+    #: The customer chose (or changed) a delivery window.
+    APPOINTMENT = "appointment"
+
+
+class VerificationAttempt(Base):
+    """One try at the last four digits of a recipient's phone.
+
+    Every try is stored (and committed) *before* it is checked, so concurrent
+    tries see each other and a burst cannot test more codes than the limit.
+    """
+
+    __tablename__ = "verification_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: As the client sent it: unknown numbers are limited like known ones.
+    tracking_number: Mapped[str] = mapped_column(String(40))
+    #: A keyed hash of the client's address (its /64 for IPv6), never the address.
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: pending (being checked), failed, passed, refused (over the limit, not checked)
+    outcome: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index("ix_verification_attempts_tracking_number_at", "tracking_number", "at"),
+        Index("ix_verification_attempts_client_at", "client", "at"),
+        Index("ix_verification_attempts_at", "at"),
+    )
+
+
+class Feedback(Base):
+    """What a customer told us about a parcel: append-only, kept forever."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    kind: Mapped[FeedbackKind] = mapped_column(_enum(FeedbackKind, "feedback_kind"))
+    #: The report as given: description, comment, scores, chosen window.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The case the report opened or added to, if any.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    __table_args__ = (Index("ix_feedback_parcel_id_created_at", "parcel_id", "created_at"),)
+
+
+class Rating(Base):
+    """The customer's current rating of a delivery: one per parcel.
+
+    Each submission is also a ``feedback`` row of kind ``rating``: that is the
+    history; this row is the latest, for scorecards.
+    """
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"), unique=True)
+    packaging: Mapped[int] = mapped_column(Integer)
+    courier: Mapped[int] = mapped_column(Integer)
+    speed: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    #: Who delivered (or the pickup point that handed it over), for scorecards.
+    courier_code: Mapped[str | None] = mapped_column(String(32))
+    facility_code: Mapped[str | None] = mapped_column(String(32))
+    #: 1 for the first rating, +1 for each update.
+    revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("packaging BETWEEN 1 AND 5", name="packaging_1_to_5"),
+        CheckConstraint("courier BETWEEN 1 AND 5", name="courier_1_to_5"),
+        CheckConstraint("speed BETWEEN 1 AND 5", name="speed_1_to_5"),
+    )

@@ -51,6 +51,26 @@ class Settings:
     service_levels_path: Path | None = None
     #: Seconds between in-process sweeps in each worker; 0: run ``tracker sweep`` instead.
     sweep_interval: float = 0.0
+    #: How long a pickup point holds a parcel; the tracking page shows "held until".
+    pickup_hold: timedelta = timedelta(hours=72)
+    #: Where the public endpoints' rate-limit counters live: ``memory://`` (per
+    #: process) or ``redis://host:port`` (shared by every worker and host).
+    ratelimit_storage_uri: str = "memory://"
+    #: Public reads (tracking pages, ``GET /api/v1/track/...``), per client.
+    ratelimit_read: str = "120/minute"
+    #: Public writes (verification, feedback, appointments), per client.
+    ratelimit_write: str = "20/minute"
+    #: Wrong verification codes allowed per tracking number, and per client,
+    #: within ``verification_window``; further tries are refused until it passes.
+    verification_max_failures: int = 5
+    verification_max_failures_per_client: int = 10
+    verification_window: timedelta = timedelta(hours=1)
+    #: How long a passed verification lasts in the customer's browser.
+    verification_ttl: timedelta = timedelta(minutes=30)
+    #: Signs cookies; empty: a random key created once in ``instance_path/secret_key``.
+    secret_key: str = field(default="", repr=False)
+    #: Reverse proxies in front of tracker whose ``X-Forwarded-For`` is trusted.
+    proxy_hops: int = 0
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -86,6 +106,11 @@ class Settings:
             raise SettingsError("TRACKER_LOG_FORMAT must be 'json' or 'text'")
         if self.workers < 1 or self.threads < 1:
             raise SettingsError("TRACKER_WORKERS and TRACKER_THREADS must be at least 1")
+        if self.verification_max_failures < 1 or self.verification_max_failures_per_client < 1:
+            raise SettingsError("TRACKER_VERIFICATION_MAX_FAILURES(_PER_CLIENT) must be at least 1")
+        for name in ("pickup_hold", "verification_window", "verification_ttl"):
+            if getattr(self, name) <= timedelta(0):
+                raise SettingsError(f"TRACKER_{name.upper()} must be positive")
 
     def but(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, the demo)."""
@@ -110,6 +135,19 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _rate_limit(raw: str) -> str:
+    from limits import parse_many
+
+    parse_many(raw)  # "120/minute", "10 per second; 1000/hour": ValueError otherwise
+    return raw
+
+
+def _storage_uri(raw: str) -> str:
+    if not raw.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+        raise ValueError("expected memory:// or a redis:// URI")
+    return raw
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "database_url": str,
     "instance_path": Path,
@@ -123,4 +161,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "threads": _positive_int,
     "service_levels_path": Path,
     "sweep_interval": float,
+    "pickup_hold": _seconds,
+    "ratelimit_storage_uri": _storage_uri,
+    "ratelimit_read": _rate_limit,
+    "ratelimit_write": _rate_limit,
+    "verification_max_failures": _positive_int,
+    "verification_max_failures_per_client": _positive_int,
+    "verification_window": _seconds,
+    "verification_ttl": _seconds,
+    "secret_key": str,
+    "proxy_hops": _positive_int,
 }

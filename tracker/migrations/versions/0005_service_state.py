@@ -1,7 +1,7 @@
 """Service state (e.g. the last successful sweep); where a parcel's ETA comes from.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-22 16:04:25.679476
 """
 
@@ -14,7 +14,7 @@ import tracker.db
 
 
 revision: str = '0005'
-down_revision: str | None = '0002'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -116,7 +116,7 @@ def close_case(conn: Connection, parcel_id: int, type_: CaseType, *, now: dateti
     live = _live(conn, parcel_id, type_)
     if live is None:
         return False
-    if type_ in CUSTOMER_COMPLAINTS:
+    if type_ in CUSTOMER_COMPLAINTS or _customer_spoke(conn, live.id):
         return False  # a customer's complaint is closed by a person, never by the system
     conn.execute(
         update(Case)
@@ -128,6 +128,16 @@ def close_case(conn: Connection, parcel_id: int, type_: CaseType, *, now: dateti
 
 
 CUSTOMER_COMPLAINTS = frozenset({CaseType.CUSTOMER_DISPUTE})
+
+
+def _customer_spoke(conn: Connection, case_id: int) -> bool:
+    """Has a customer added to this case (a damage report on a damage case, say)?"""
+    return (
+        conn.scalar(
+            select(CaseEvent.id).where(CaseEvent.case_id == case_id, CaseEvent.actor == "customer").limit(1)
+        )
+        is not None
+    )
 
 
 def _case_for_update(conn: Connection, case_id: int) -> Any:

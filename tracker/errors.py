@@ -6,12 +6,14 @@ The hierarchy::
     ├── BadRequest               (400 bad_request: unparseable body)
     ├── Unauthenticated          (401 unauthenticated: no key, unknown key)
     ├── Forbidden                (403 forbidden: the key may not do this)
+    │   └── VerificationFailed   (403: wrong phone digits; tracker.verification)
     ├── NotFound                 (404 not_found)
     ├── Conflict                 (409 conflict: differs from what is stored)
     ├── PayloadTooLarge          (413 payload_too_large)
     ├── UnsupportedMediaType     (415 unsupported_media_type: not JSON)
     ├── ValidationFailed         (422 validation_failed: names each field)
     └── TooManyRequests          (429 too_many_requests)
+        └── VerificationLocked   (429: too many wrong digits; tracker.verification)
 
 Every error answers ``{"error": {"code", "message", "fields": [...]}}``
 where ``fields`` lists ``{"field", "message"}`` (empty when no field is to

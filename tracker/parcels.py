@@ -77,9 +77,8 @@ def _refresh_promise(conn: Connection, parcel_id: int, now: datetime, policy: In
     row = conn.execute(select(*STATE_COLUMNS).where(Parcel.id == parcel_id)).one()
     journey = journey_of(conn, row, policy.directory)
     promised_by = promises.promise(policy.levels, journey, state_from_row(row))
-    conn.execute(
-        update(Parcel).where(Parcel.id == parcel_id).values(promised_by=promised_by, next_check_at=now)
-    )
+    values = {"promised_by": promised_by, "next_check_at": now, "updated_at": now}
+    conn.execute(update(Parcel).where(Parcel.id == parcel_id).values(**values))
 
 
 def _check_references(conn: Connection, parcel: ParcelIn, service_levels: Collection[str]) -> None:

@@ -80,10 +80,11 @@ def create_app(
     register_error_handlers(app)
     _register_request_hooks(app)
 
-    from tracker.api import ops, scans, system
+    from tracker.api import cases, ops, scans, system
 
     app.register_api(scans.api)
     app.register_api(ops.api)
+    app.register_api(cases.api)
     app.register_api(system.api)
     from tracker.api import tracking
 

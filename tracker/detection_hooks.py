@@ -6,7 +6,8 @@ detection package, and tests can run the sweep with detectors of their own.
 
 from __future__ import annotations
 
+from tracker.detection.evaluate import evaluate_parcels
 from tracker.sweep import Detector
 
-#: Filled as detectors are wired in (fake delivery, damage, cold chain).
-DETECTORS: list[Detector] = []
+#: Suspected fake deliveries, damage (and its attribution), cold chain.
+DETECTORS: list[Detector] = [evaluate_parcels]

@@ -73,6 +73,9 @@ def _store(
         .returning(Feedback.id)
     )
     assert feedback_id is not None
+    # What a customer says is evidence (a "not received" re-scores a delivery):
+    # the parcel is due for the sweep's detectors now.
+    conn.execute(update(Parcel).where(Parcel.id == facts.id).values(next_check_at=now))
     return feedback_id
 
 

@@ -239,6 +239,8 @@ class Case(Base):
             sqlite_where=text("state <> 'resolved'"),
         ),
         Index("ix_cases_type_state_opened_at", "type", "state", "opened_at"),
+        # Every case of a chunk's parcels, resolved ones included (detection, the sweep).
+        Index("ix_cases_parcel_id", "parcel_id"),
     )
 
 
@@ -368,3 +370,19 @@ class Rating(Base):
         CheckConstraint("courier BETWEEN 1 AND 5", name="courier_1_to_5"),
         CheckConstraint("speed BETWEEN 1 AND 5", name="speed_1_to_5"),
     )
+
+
+class DetectionCheck(Base):
+    """When detection last judged a parcel (:mod:`tracker.detection.evaluate`).
+
+    A courier's scans of one parcel are evidence about the courier's other
+    parcels (bulk signing, impossible travel). When a scan arrives after a
+    neighbouring parcel was judged, that parcel is marked due again; this
+    row is what tells "judged before the scan" from "already judged with it",
+    so the second look happens once instead of rippling through the day.
+    """
+
+    __tablename__ = "detection_checks"
+
+    parcel_id: Mapped[int] = mapped_column(BigId, ForeignKey("parcels.id"), primary_key=True)
+    judged_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,7 +1,7 @@
 """Service state (e.g. the last successful sweep); where a parcel's ETA comes from.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-22 16:04:25.679476
 """
 
@@ -14,7 +14,7 @@ import tracker.db
 
 
 revision: str = '0005'
-down_revision: str | None = '0003'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -29,9 +29,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('parcels', schema=None) as batch_op:
         batch_op.add_column(sa.Column('eta_source', sa.String(length=16), nullable=True))
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.create_index('ix_cases_parcel_id', ['parcel_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_cases_parcel_id')
     with op.batch_alter_table('parcels', schema=None) as batch_op:
         batch_op.drop_column('eta_source')
     op.drop_table('service_state')

@@ -171,6 +171,26 @@ def network_load(path: Path) -> None:
     click.echo(f"loaded {nf} facilities and {nc} couriers")
 
 
+def _examples(engine_url: str) -> list[tuple[str, str]]:
+    """One tracking number per interesting status, for the demo's welcome."""
+    from sqlalchemy import func, select
+
+    from tracker.db import make_engine
+    from tracker.models import Parcel
+
+    engine = make_engine(engine_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(Parcel.status, func.min(Parcel.tracking_number)).group_by(Parcel.status)
+            ).all()
+    finally:
+        engine.dispose()
+    wanted = ("in_transit", "out_for_delivery", "available_for_pickup", "delivered", "failed_attempt")
+    found = {str(status): tn for status, tn in rows}
+    return [(status, found[status]) for status in wanted if status in found]
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -206,7 +226,12 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
         *[f"  {who:<22} {key}" for who, key in data.keys.items()],
         "",
         "open:",
+        *[
+            f"  {base}/track/{tn}   tracking page, {status}"
+            for status, tn in _examples(engine_url=settings.sqlalchemy_url)
+        ],
         f"  {base}/docs                  API documentation",
+        f"  {base}/metrics               Prometheus metrics",
         f"  {base}/healthz  {base}/readyz",
         f"  curl -H 'Authorization: Bearer {data.keys['ops']}' {base}/api/v1/parcels/{some}",
         "",
@@ -217,6 +242,9 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
         from tracker.server import serve as run
 
         run(settings, host, port)
+
+
+
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ blueprint      who calls it                           module
 =============  =====================================  ==========================
 scans          couriers, facilities, merchants        :mod:`tracker.api.scans`
 ops            operations staff                       :mod:`tracker.api.ops`
+cases          ops: cases, scorecards, hotspots       :mod:`tracker.api.cases`
+routes         ops, stations: route plans             :mod:`tracker.api.routes`
 system         load balancers, Prometheus, browsers   :mod:`tracker.api.system`
 track_*        customers: pages and JSON, no key      :mod:`tracker.api.tracking`
 =============  =====================================  ==========================
@@ -80,11 +82,12 @@ def create_app(
     register_error_handlers(app)
     _register_request_hooks(app)
 
-    from tracker.api import cases, ops, scans, system
+    from tracker.api import cases, ops, routes, scans, system
 
     app.register_api(scans.api)
     app.register_api(ops.api)
     app.register_api(cases.api)
+    app.register_api(routes.api)
     app.register_api(system.api)
     from tracker.api import tracking
 

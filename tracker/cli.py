@@ -244,7 +244,9 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
         run(settings, host, port)
 
 
+from tracker.routing_cli import routes  # noqa: E402  (its own module; imports nothing from here at load)
 
+main.add_command(routes)
 
 
 if __name__ == "__main__":

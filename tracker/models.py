@@ -18,7 +18,7 @@ Tables and why they look the way they do:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Enum,
     Float,
     ForeignKey,
@@ -386,3 +387,73 @@ class DetectionCheck(Base):
 
     parcel_id: Mapped[int] = mapped_column(BigId, ForeignKey("parcels.id"), primary_key=True)
     judged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Route plans (tracker.route_planning).
+
+
+class StationPlan(Base):
+    """One solve of a delivery station's day: never updated; planning again adds a plan.
+
+    ``problem`` is the routing problem as the solver saw it, in the JSON form
+    ``tracker routes optimize`` reads (so a plan can be reproduced), and
+    ``result`` the solver's answer (:meth:`tracker.routing.RoutePlan.to_dict`,
+    which the independent checker can verify again). ``route_stops`` index the
+    answer by parcel and courier.
+    """
+
+    __tablename__ = "route_plans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    facility_code: Mapped[str] = mapped_column(ForeignKey("facilities.code"))
+    #: The station's local day the plan is for.
+    plan_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: "<role>:<key id>" of the caller, or "cli".
+    requested_by: Mapped[str] = mapped_column(String(64))
+    solver_status: Mapped[str] = mapped_column(String(32))
+    solve_seconds: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+    served: Mapped[int] = mapped_column(Integer)
+    left_out: Mapped[int] = mapped_column(Integer)
+    vehicles_used: Mapped[int] = mapped_column(Integer)
+    problem: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    __table_args__ = (
+        # "The latest plan of this station for this day".
+        Index("ix_route_plans_facility_code_plan_date_id", "facility_code", "plan_date", "id"),
+    )
+
+
+class RouteStop(Base):
+    """A parcel's place in a plan: a courier's n-th stop with its ETA, or left out and why."""
+
+    __tablename__ = "route_stops"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(BigId, ForeignKey("route_plans.id"))
+    parcel_id: Mapped[int] = mapped_column(BigId, ForeignKey("parcels.id"))
+    courier_code: Mapped[str | None] = mapped_column(ForeignKey("couriers.code"))
+    #: 1 for the courier's first stop; null when left out.
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    arrival: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: After any wait for the customer's appointment to open.
+    service_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    departure: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eta_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eta_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Why the parcel was left out (tracker.routing.plan.REASONS and a few of
+    #: the service's own); null when served.
+    reason: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_route_stops_plan_id_parcel_id", "plan_id", "parcel_id", unique=True),
+        Index("ix_route_stops_plan_id_courier_code_sequence", "plan_id", "courier_code", "sequence"),
+        CheckConstraint(
+            "(courier_code IS NULL) = (sequence IS NULL) AND (sequence IS NULL) <> (reason IS NULL)",
+            name="served_or_left_out",
+        ),
+    )

@@ -139,6 +139,11 @@ def judge(
     met = promises.met_at(level, state)
     pickup = bool(level and level.pickup)
     entered = row.status_event_at or last_seen
+    # A courier's planned route knows better than stage statistics; it stands
+    # (late parcel or not, promise or not) until its window has passed.
+    planned = row.eta_source == "route" and row.eta_end is not None and row.eta_end >= now
+    if planned and met is None:
+        verdict.eta, verdict.eta_source = (row.eta_start, row.eta_end), "route"
     if promised_by is None or met is not None:
         if met is not None:
             late = f"{_hours(met - promised_by)} late" if promised_by and met > promised_by else "in time"
@@ -152,11 +157,10 @@ def judge(
         )]))  # fmt: skip
         verdict.close.append((CaseType.AT_RISK, "the promise passed: now a breach"))
     else:
-        window = eta_window(status.value, entered_at=entered, now=now, estimates=estimates, pickup=pickup)
-        if row.eta_source == "route" and row.eta_end is not None and row.eta_end >= now:
-            # A courier's planned route knows better than stage statistics.
-            window = EtaWindow(row.eta_start, row.eta_end, row.eta_end)
-            verdict.eta_source = "route"
+        if planned:
+            window: EtaWindow | None = EtaWindow(row.eta_start, row.eta_end, row.eta_end)
+        else:
+            window = eta_window(status.value, entered_at=entered, now=now, estimates=estimates, pickup=pickup)
         if window is not None:
             verdict.eta = (window.start, window.end)
             if at_risk(window.end, promised_by, now):

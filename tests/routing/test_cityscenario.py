@@ -1,0 +1,36 @@
+"""The generated city day: reproducible, realistic enough, and solvable."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tracker.routing.cityscenario import SHANGHAI, city_problem
+from tracker.routing.matrix import HaversineMatrix
+from tracker.routing.solver import solve
+
+
+def test_it_generates_the_same_day_for_the_same_seed():
+    assert city_problem(50, vehicles=3, seed=4) == city_problem(50, vehicles=3, seed=4)
+    assert city_problem(50, vehicles=3, seed=4) != city_problem(50, vehicles=3, seed=5)
+
+
+def test_it_places_stops_around_the_city_with_a_realistic_mix():
+    p = city_problem(400, vehicles=10, seed=1)
+    assert len(p.stops) == 400 and len(p.vehicles) == 10
+    matrix = HaversineMatrix(circuity=1.0).build([SHANGHAI, *(s.location for s in p.stops)])
+    assert matrix.distance_m[0].max() < 20_000  # within the city
+    tiers = {s.tier for s in p.stops}
+    assert tiers == {"economy", "normal", "vip"}
+    appointments = [s for s in p.stops if s.window.start is not None]
+    promises = [s for s in p.stops if s.window.start is None and s.window.end is not None]
+    assert 0.2 < len(appointments) / 400 < 0.5 and promises
+    assert all(s.service_time > timedelta(0) for s in p.stops)
+
+
+def test_it_solves_a_small_city_accounting_for_every_stop():
+    p = city_problem(120, vehicles=5, seed=2)
+    plan = solve(p, time_limit=timedelta(seconds=2))
+    served = {v.stop_id for r in plan.routes for v in r.stops}
+    left = {x.stop_id for x in plan.left_out}
+    assert served | left == {s.id for s in p.stops} and not served & left
+    assert all(x.reason and x.detail for x in plan.left_out)

@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, bindparam, select, update
 
 from tracker.db import upsert
@@ -102,6 +101,9 @@ def lock_parcels(conn: Connection, columns: list[str], numbers: list[str]) -> li
     per-value result processing cost ~8 ms for a batch's 500 rows.
     """
     if conn.dialect.name == "postgresql":
+        # Imported here: psycopg is the [postgres] extra, absent on SQLite installs.
+        from psycopg.rows import namedtuple_row
+
         sql = (
             f"SELECT {', '.join(columns)} FROM parcels WHERE tracking_number = ANY(%(numbers)s) "
             "ORDER BY id FOR NO KEY UPDATE"

@@ -295,30 +295,37 @@ def _sort_out_existing(
     # copy; if the first turned out a conflict, so are they (see _screen).
 
 
-def _facts_from_row(row: Any, prefix: str) -> timeline.EventFacts | None:
-    event_id = getattr(row, f"{prefix}_event_id")
-    if event_id is None:
-        return None
-    is_last = prefix == "last"
-    return timeline.EventFacts(
-        event_id=event_id,
-        type=EventType(getattr(row, f"{prefix}_event_type")),
-        occurred_at=getattr(row, f"{prefix}_event_at"),
-        facility_code=row.last_facility if is_last else None,
-        lat=row.last_lat if is_last else None,
-        lon=row.last_lon if is_last else None,
-    )
+_EVENT_TYPES = {t.value: t for t in EventType}
 
 
 def state_from_row(row: Any) -> timeline.ParcelState:
+    """The stored state of a parcel (columns as in :data:`STATE_COLUMNS`).
+
+    Written out rather than looped over column names: it runs for every
+    parcel of every batch.
+    """
+    status_event = last_event = None
+    if row.status_event_id is not None:
+        status_event = timeline.EventFacts(
+            row.status_event_id, _EVENT_TYPES[row.status_event_type], row.status_event_at
+        )
+    if row.last_event_id is not None:
+        last_event = timeline.EventFacts(
+            row.last_event_id,
+            _EVENT_TYPES[row.last_event_type],
+            row.last_event_at,
+            row.last_facility,
+            row.last_lat,
+            row.last_lon,
+        )
     return timeline.ParcelState(
-        event_count=row.event_count,
-        status_event=_facts_from_row(row, "status"),
-        last_event=_facts_from_row(row, "last"),
-        first_event_at=row.first_event_at,
-        outbound_at=row.outbound_at,
-        delivered_at=row.delivered_at,
-        ready_for_pickup_at=row.ready_for_pickup_at,
+        row.event_count,
+        status_event,
+        last_event,
+        row.first_event_at,
+        row.outbound_at,
+        row.delivered_at,
+        row.ready_for_pickup_at,
     )
 
 

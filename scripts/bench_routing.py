@@ -173,7 +173,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--first-solution")
     parser.add_argument("--metaheuristic")
-    parser.add_argument("--ils", action="store_true", help="iterated local search")
     parser.add_argument(
         "--option",
         action="append",
@@ -190,8 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.metaheuristic:
         # A named metaheuristic replaces the default iterated local search.
         options = replace(options, metaheuristic=args.metaheuristic, iterated_local_search=False)
-    if args.ils:
-        options = replace(options, iterated_local_search=True)
     for item in args.option:
         name, _, value = item.partition("=")
         kind = type(getattr(options, name))

@@ -140,9 +140,7 @@ def check_plan(problem: RoutingProblem, plan: RoutePlan, matrix: Matrix) -> list
         try:
             found += _check_route(problem, vehicle, route, known, stops, matrix)
         except KeyError as missing:
-            found.append(
-                Violation("matrix_incomplete", f"the matrix has no row for {missing}", vehicle.id)
-            )
+            found.append(Violation("matrix_incomplete", f"the matrix has no row for {missing}", vehicle.id))
     return found
 
 

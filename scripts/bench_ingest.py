@@ -7,8 +7,10 @@ Usage: python scripts/bench_ingest.py [--events 100000] [--clients 4] [--workers
    ``TRACKER_BENCH_DATABASE_URL`` (default: the local server), migrate it,
    load the simulated network and register the simulated parcels.
 2. Start ``tracker serve`` (gunicorn) on it and POST the simulated scans in
-   batches of 500 from ``--clients`` concurrent keep-alive connections;
-   check that every event was stored exactly once.
+   batches of 500 from ``--clients`` concurrent keep-alive connections
+   (``--senders``: each client owning a share of the parcels, or one stream
+   dealt to whichever client is free; see :func:`batches_for`); check that
+   every event was stored exactly once.
 3. Baseline in the same run on the same database: psycopg ``COPY`` of the
    same rows into a bare table with the scan-event columns, a unique index
    on the event id and an index on (tracking number, time), nothing else,
@@ -27,13 +29,13 @@ import http.client
 import json
 import os
 import platform
-import queue
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -133,22 +135,37 @@ def start_server(url: str, port: int, workers: int, threads: int, log: Path) -> 
     raise SystemExit(f"server did not start; see {log}")
 
 
-def post_batches(port: int, key: str, bodies: list[bytes], clients: int) -> tuple[float, dict[str, int]]:
-    work: queue.Queue[bytes] = queue.Queue()
-    for body in bodies:
-        work.put(body)
+def batches_for(events: list[dict[str, Any]], clients: int, senders: str) -> list[list[bytes]]:
+    """The request bodies each client sends, in order.
+
+    ``partitioned`` (the default) models what a carrier's network sends:
+    many independent scanners and courier phones, each with its own parcels,
+    so each client owns the parcels whose tracking number hashes to it and
+    sends their scans in time order. ``shared`` deals consecutive slices of
+    one time-ordered stream to whichever client is free, so concurrent
+    batches often touch the same parcels and queue on their row locks.
+    """
+    if senders == "shared":
+        bodies = [orjson.dumps({"events": events[i : i + BATCH]}) for i in range(0, len(events), BATCH)]
+        return [bodies[k::clients] for k in range(clients)]
+    streams: list[list[dict[str, Any]]] = [[] for _ in range(clients)]
+    for event in events:
+        streams[zlib.crc32(event["tracking_number"].encode()) % clients].append(event)
+    return [
+        [orjson.dumps({"events": stream[i : i + BATCH]}) for i in range(0, len(stream), BATCH)]
+        for stream in streams
+    ]
+
+
+def post_batches(port: int, key: str, per_client: list[list[bytes]]) -> tuple[float, dict[str, int]]:
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
     lock = threading.Lock()
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
-    def client() -> None:
+    def client(bodies: list[bytes]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        while True:
-            try:
-                body = work.get_nowait()
-            except queue.Empty:
-                break
+        for body in bodies:
             conn.request("POST", "/api/v1/scans", body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
@@ -161,7 +178,7 @@ def post_batches(port: int, key: str, bodies: list[bytes], clients: int) -> tupl
                     totals[k] += answer[k]
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(bodies,)) for bodies in per_client]
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -251,6 +268,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--senders", choices=["partitioned", "shared"], default="partitioned",
+                        help="how events are dealt to clients (see batches_for)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
 
@@ -262,12 +281,13 @@ def main() -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
         key = prepare(url, network, parcels, now)
-        bodies = [orjson.dumps({"events": events[i:i + BATCH]}) for i in range(0, len(events), BATCH)]
+        per_client = batches_for(events, args.clients, args.senders)
+        bodies = [body for client in per_client for body in client]
         copy_before = copy_baselines(url, bodies)
         port = free_port()
         server = start_server(url, port, args.workers, args.threads, log)
         try:
-            elapsed, totals = post_batches(port, key, bodies, args.clients)
+            elapsed, totals = post_batches(port, key, per_client)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -287,7 +307,7 @@ def main() -> None:
         "benchmark": "ingest",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
-        "events": len(events), "batch_size": BATCH, "clients": args.clients,
+        "events": len(events), "batch_size": BATCH, "clients": args.clients, "senders": args.senders,
         "server": {"workers": args.workers, "threads": args.threads, "wsgi": "gunicorn gthread"},
         "results": totals, "stored": stored,
         "seconds": round(elapsed, 2),

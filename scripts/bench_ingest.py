@@ -34,7 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from tracker import migrate  # noqa: E402
 from tracker.auth import create_key  # noqa: E402
-from tracker.db import make_engine, write_transaction  # noqa: E402
+from tracker.db import create_database, drop_database, make_engine, write_transaction  # noqa: E402
 from tracker.ingest import IngestPolicy  # noqa: E402
 from tracker.network import load_network  # noqa: E402
 from tracker.parcels import register_parcel  # noqa: E402
@@ -77,22 +76,6 @@ def simulated(n_events: int, now: datetime) -> tuple[Any, list[dict[str, Any]], 
     events = events[:n_events]
     used = {e["tracking_number"] for e in events}
     return network, [p for p in parcels if p["tracking_number"] in used], events
-
-
-def fresh_database(base_url: str) -> str:
-    admin = make_engine(base_url, isolation_level="AUTOCOMMIT", pool_size=1)
-    name = f"tracker_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(base_url: str, url: str) -> None:
-    admin = make_engine(base_url, isolation_level="AUTOCOMMIT", pool_size=1)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def prepare(url: str, network: Any, parcels: list[dict[str, Any]], now: datetime) -> str:
@@ -276,7 +259,7 @@ def main() -> None:
     base = os.environ.get("TRACKER_BENCH_DATABASE_URL", DEFAULT_URL)
     now = datetime.now(UTC) + timedelta(minutes=1)
     network, parcels, events = simulated(args.events, now)
-    url = fresh_database(base)
+    url = create_database(base, "tracker_bench")
     log = ROOT / "instance" / "bench" / "server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     try:

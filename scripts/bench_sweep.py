@@ -25,7 +25,6 @@ import os
 import platform
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,7 +35,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tracker import migrate
-from tracker.db import make_engine, write_transaction
+from tracker.db import create_database, drop_database, make_engine, write_transaction
 from tracker.ingest import IngestPolicy
 from tracker.network import load_network
 from tracker.simulator import build_network
@@ -73,24 +72,8 @@ FROM parcels p, generate_series(1, 3) AS k
 """
 
 
-def fresh_database(base: str) -> str:
-    admin = make_engine(base, isolation_level="AUTOCOMMIT", pool_size=1)
-    name = f"tracker_bench_sweep_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(base).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(base: str, url: str) -> None:
-    admin = make_engine(base, isolation_level="AUTOCOMMIT", pool_size=1)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def measure(base: str, n: int, due: int) -> dict[str, object]:
-    url = fresh_database(base)
+    url = create_database(base, "tracker_bench_sweep")
     engine = make_engine(url)
     now = datetime.now(UTC)
     try:

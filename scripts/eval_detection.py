@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -51,15 +50,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from sqlalchemy import Engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tracker import migrate  # noqa: E402
 from tracker.auth import create_key  # noqa: E402
-from tracker.db import make_engine, write_transaction  # noqa: E402
+from tracker.db import create_database, drop_database, make_engine, write_transaction  # noqa: E402
 from tracker.network import load_network  # noqa: E402
 from tracker.scenarios import HARD_CASES, Scenario, batches, build_scenario  # noqa: E402
 from tracker.vocabulary import Role  # noqa: E402
@@ -70,22 +68,6 @@ BARS = {"recall": 0.95, "precision": 0.90, "hard_case_rate": 0.05}
 
 
 # --- database and server -------------------------------------------------------------------------
-
-
-def fresh_database(base_url: str) -> str:
-    admin = make_engine(base_url, isolation_level="AUTOCOMMIT", pool_size=1)
-    name = f"tracker_eval_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(base_url: str, url: str) -> None:
-    admin = make_engine(base_url, isolation_level="AUTOCOMMIT", pool_size=1)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def prepare(engine: Engine, scenario: Scenario, now: datetime) -> dict[str, str]:
@@ -411,7 +393,7 @@ def main() -> None:
 
     base = os.environ.get("TRACKER_EVAL_DATABASE_URL", DEFAULT_URL)
     workdir = Path(tempfile.mkdtemp(prefix="tracker-eval-"))
-    url = f"sqlite:///{workdir / 'eval.db'}" if args.sqlite else fresh_database(base)
+    url = f"sqlite:///{workdir / 'eval.db'}" if args.sqlite else create_database(base, "tracker_eval")
     engine = make_engine(url)
     server = None
     try:

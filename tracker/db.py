@@ -129,3 +129,36 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         connection = connection.execution_options(tracker_write=True)
         with connection.begin():
             yield connection
+
+
+def create_database(server_url: str, prefix: str) -> str:
+    """A new, empty PostgreSQL database on the server at ``server_url``: its URL.
+
+    For tests and benchmarks, which each want a database of their own.
+    """
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop a database made by :func:`create_database`, even with sessions still open."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

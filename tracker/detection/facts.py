@@ -22,29 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-
-class EventType(StrEnum):
-    CREATED = "created"
-    PICKED_UP = "picked_up"
-    OUTBOUND = "outbound"
-    ARRIVED = "arrived"
-    DEPARTED = "departed"
-    OUT_FOR_DELIVERY = "out_for_delivery"
-    DELIVERY_FAILED = "delivery_failed"
-    DELIVERED = "delivered"
-    READY_FOR_PICKUP = "ready_for_pickup"
-    COLLECTED = "collected"
-    DAMAGED = "damaged"
-    EXCEPTION = "exception"
-    RETURNED = "returned"
-
-
-class FacilityKind(StrEnum):
-    WAREHOUSE = "warehouse"
-    SORTING_CENTER = "sorting_center"
-    GRID_WAREHOUSE = "grid_warehouse"
-    DELIVERY_STATION = "delivery_station"
-    PICKUP_POINT = "pickup_point"
+from tracker.vocabulary import EventType, FacilityKind
 
 
 class Severity(StrEnum):

@@ -237,6 +237,35 @@ def test_it_places_deliveries_without_gps_at_their_claimed_addresses(kit):
     assert Code.IMPOSSIBLE_TRAVEL in verdict.codes
 
 
+def test_it_holds_impossible_travel_against_the_handover_that_has_no_fix_of_its_own(kit):
+    # The courier's phone placed them 5 km away three minutes before; this
+    # "delivered" has no fix, so only the address it claims puts them here.
+    before = kit.scan(
+        "picked_up", "14:59", tn="TRK9", point=kit.moved(kit.home, north=5000), accuracy=12, courier_id="C-1"
+    )
+    delivered = kit.delivered("15:02", gps=False)
+
+    verdict = score_delivery(
+        delivered, kit.parcel(), [*kit.to_the_door(), delivered], courier=courier_day(kit, before)
+    )
+
+    assert Code.TRAVEL_CONTRADICTS_CLAIM in verdict.codes
+    assert Code.IMPOSSIBLE_TRAVEL not in verdict.codes
+    assert verdict.suspected
+
+
+def test_it_keeps_impossible_travel_moderate_when_both_claims_lack_a_fix(kit):
+    far = kit.moved(kit.home, north=7000)
+    other = kit.delivered("15:00", tn="TRK9", gps=False)
+    context = CourierContext("C-1", [other], {"TRK9": far}, "e_bike")
+    delivered = kit.delivered("15:02", gps=False)
+
+    verdict = score_delivery(delivered, kit.parcel(), [*kit.to_the_door(), delivered], courier=context)
+
+    # Either claim may be the false one: no stronger signal than before.
+    assert Code.TRAVEL_CONTRADICTS_CLAIM not in verdict.codes
+
+
 def test_it_ignores_scans_of_other_couriers_in_the_context(kit):
     someone_else = kit.scan(
         "delivered", "15:01", tn="TRK9", point=kit.moved(kit.home, north=9000), accuracy=10, courier_id="C-2"

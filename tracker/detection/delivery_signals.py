@@ -52,6 +52,7 @@ class Code(StrEnum):
     NOT_RECEIVED = "customer_not_received"
     BULK_SIGNING = "bulk_signing"
     IMPOSSIBLE_TRAVEL = "impossible_travel"
+    TRAVEL_CONTRADICTS_CLAIM = "travel_contradicts_claim"
     NO_POD = "no_proof_of_delivery"
     NO_OUT_FOR_DELIVERY = "no_out_for_delivery"
     NOT_READY_FOR_PICKUP = "not_ready_for_pickup"
@@ -384,11 +385,15 @@ def _travel_signals(
     if not impossible:
         return
     leg = max(impossible, key=lambda leg: leg.speed_kmh(settings.min_leg_seconds))
-    other = leg.start if leg.end.event.event_id == event.event_id else leg.end
+    this, other = (leg.end, leg.start) if leg.end.event.event_id == event.event_id else (leg.start, leg.end)
     # A scan without a fix is placed at the address it claims; say so.
     claimed = " (placed at its address: no GPS)" if other.claimed else ""
+    # Which of the two scans is wrong? When this handover has no fix of its
+    # own and the other scan has one, the only position on record is the
+    # other scan's: the evidence is not symmetric, it is against this claim.
+    code = Code.TRAVEL_CONTRADICTS_CLAIM if this.claimed and not other.claimed else Code.IMPOSSIBLE_TRAVEL
     yield (
-        Code.IMPOSSIBLE_TRAVEL,
+        code,
         f"{format_distance(leg.distance_m)}{claimed} from the courier's {other.event.type} scan of "
         f"{other.event.tracking_number} {abs(leg.seconds) / 60:.0f} min apart: "
         f"{leg.speed_kmh(settings.min_leg_seconds):.0f} km/h beyond GPS error, "

@@ -30,6 +30,7 @@ Reason codes and weights (threshold 1.0)
 | ------------------------ | -----: | ------------------------------------------------------------------- |
 | `gps_far_from_address`   |    1.0 | a fix > 1 km beyond GPS tolerance of every honest handover point    |
 | `scanned_after_delivery` |    1.0 | later scans show the parcel still in the network                    |
+| `travel_contradicts_claim` | 1.0 | impossible travel from a GPS-fixed scan to this fix-less handover   |
 | `scanned_at_facility`    |    0.8 | the scan was made at a warehouse, sorting centre or station         |
 | `otp_mismatch`           |    0.7 | the one-time code entered is not the parcel's code                  |
 | `customer_not_received`  |    0.6 | the recipient reported not_received after the scan                  |
@@ -80,6 +81,10 @@ signature, photo or code is a proof).
 * ``impossible_travel`` (0.5): straight-line speed, beyond both ends' GPS
   error and over at least 500 m, above the vehicle's top speed proves that a
   time or a place is wrong, but not which of the two scans it is.
+* ``travel_contradicts_claim`` (1.0): the same proof when it is not
+  symmetric: this handover has no fix of its own (it is placed at the
+  address it claims) while the courier's other scan has one. The only
+  position on record then contradicts the claim, as a far fix would.
 * Weak (0.4): a missing proof, or a skipped out_for_delivery or
   ready_for_pickup step, is the classic trace of signing from the station,
   but quick drops happen and scans arrive late or get skipped.
@@ -136,6 +141,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
         Code.NOT_RECEIVED: 0.6,
         Code.BULK_SIGNING: 0.6,
         Code.IMPOSSIBLE_TRAVEL: 0.5,
+        Code.TRAVEL_CONTRADICTS_CLAIM: 1.0,
         Code.NO_POD: 0.4,
         Code.NO_OUT_FOR_DELIVERY: 0.4,
         Code.NOT_READY_FOR_PICKUP: 0.4,

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +25,7 @@ from sqlalchemy import Engine, func, select, text
 
 from tests.conftest import T0
 from tests.helpers import at, scan
+from tests.live import LiveServer
 from tracker.auth import create_key
 from tracker.db import write_transaction
 from tracker.models import ScanEvent
@@ -38,84 +36,14 @@ from tracker.vocabulary import Role
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # The command name may hold spaces: the fields after ")" are plain.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
-class LiveServer:
-    def __init__(self, database_url: str, instance: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "TRACKER_DATABASE_URL": database_url,
-            "TRACKER_INSTANCE_PATH": str(instance),
-            "TRACKER_WORKERS": "1",
-            "TRACKER_LOG_LEVEL": "WARNING",
-        }
-        self.log = instance.parent / "server.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tracker.cli", "serve", "--port", str(self.port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.process.kill()
-            self.process.wait()
-            raise
-
-    def wait_ready(self, previous_worker: int | None = None) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                ready = requests.get(f"{self.url}/readyz", timeout=1).status_code == 200
-                if ready and (previous_worker is None or self.worker() not in (None, previous_worker)):
-                    return
-            except requests.RequestException:
-                pass  # not listening yet, or a worker still booting
-            time.sleep(0.05)
-        raise AssertionError("tracker serve did not become ready")
-
-    def worker(self) -> int | None:
-        children = _children(self.process.pid)
-        return children[0] if children else None
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 @pytest.fixture
 def server(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
     network = build_network()
     with write_transaction(engine) as conn:
         load_network(conn, network.facilities, network.couriers)
         key = create_key(conn, Role.ADMIN, now=T0)
-    live = LiveServer(database_url, tmp_path / "instance")
+    # One worker: the test kills the one that holds the request.
+    live = LiveServer(database_url, tmp_path / "instance", TRACKER_WORKERS="1")
     yield live, key
     live.stop()
 

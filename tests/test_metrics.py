@@ -11,7 +11,7 @@ import requests
 
 from tests.conftest import T0, Personas
 from tests.helpers import at, journey, registration
-from tests.test_crash_safety import LiveServer
+from tests.live import LiveServer
 from tracker.auth import create_key
 from tracker.db import write_transaction
 from tracker.network import load_network
@@ -64,9 +64,8 @@ def test_it_sums_counters_over_every_gunicorn_worker(database_url: str, engine: 
     with write_transaction(engine) as conn:
         load_network(conn, network.facilities, network.couriers)
         key = create_key(conn, Role.ADMIN, now=T0)
-    monkeypatch.setenv("TRACKER_WORKERS", "3")
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    server = LiveServer(database_url, tmp_path / "instance")
+    server = LiveServer(database_url, tmp_path / "instance", TRACKER_WORKERS="3")
     try:
         headers = {"Authorization": f"Bearer {key}"}
         for n in range(60):  # a new connection each time: the kernel spreads them over workers

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT
-from tests.test_crash_safety import LiveServer, _free_port
+from tests.live import LiveServer, free_port
 from tracker import migrate
 from tracker.auth import create_key
 from tracker.db import make_engine, write_transaction
@@ -49,7 +49,7 @@ def _queries() -> Any:
 
 class Prometheus:
     def __init__(self, folder: Path, target: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         rules = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
         config = folder / "prometheus.yml"
@@ -103,10 +103,8 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         load_network(conn, day.network.facilities, day.network.couriers)
         key = create_key(conn, Role.ADMIN, now=now)
     engine.dispose()
-    monkeypatch.setenv("TRACKER_SWEEP_INTERVAL", "2")
-    monkeypatch.setenv("TRACKER_WORKERS", "2")
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    server = LiveServer(url, tmp_path / "instance")
+    server = LiveServer(url, tmp_path / "instance", TRACKER_SWEEP_INTERVAL="2", TRACKER_WORKERS="2")
     prometheus = Prometheus(tmp_path, f"127.0.0.1:{server.port}")
     yield server, prometheus, key, day
     prometheus.stop()

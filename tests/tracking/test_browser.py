@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.tracking.live import LiveServer, Sample, fill_database
+from tests.live import LiveServer
+from tests.tracking.live import Sample, fill_database
 from tracker.db import make_engine
 from tracker.models import Parcel, Rating
 

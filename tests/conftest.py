@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,12 +19,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from tracker import migrate
 from tracker.app import create_app
 from tracker.auth import create_key
-from tracker.db import make_engine, write_transaction
+from tracker.db import create_database, drop_database, make_engine, write_transaction
 from tracker.network import load_network
 from tracker.settings import Settings
 from tracker.simulator import build_network
@@ -85,18 +83,13 @@ def _postgres_admin_engine() -> Engine:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session: its URL."""
-    admin = _postgres_admin_engine()
-    name = f"tracker_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    _postgres_admin_engine().dispose()  # skips when no server answers
+    url = create_database(POSTGRES_URL, "tracker_test")
     engine = make_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
     yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(POSTGRES_URL, url)
 
 
 @pytest.fixture(scope="session")

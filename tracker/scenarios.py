@@ -64,6 +64,7 @@ from tracker.simulator import (
     _name,
     _phone,
     build_network,
+    scan_event,
 )
 
 FAKE_PATTERNS = (
@@ -195,13 +196,7 @@ class _Parcel:
         if at > self.now:
             return  # has not happened yet
         self.n += 1
-        event = {
-            "event_id": f"{self.tn}-{self.n:02d}",
-            "tracking_number": self.tn,
-            "type": type_,
-            "occurred_at": at.astimezone(SHANGHAI_TZ).isoformat(timespec="seconds"),
-        }
-        event.update({k: v for k, v in extra.items() if v is not None})
+        event = scan_event(self.tn, self.n, at, type_, extra)
         job = self.job
         if job is not None and job.perishable is not None:
             low, high = job.perishable

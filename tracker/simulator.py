@@ -204,6 +204,20 @@ def _phone(rng: random.Random) -> str:
     return f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}"
 
 
+def scan_event(
+    tracking_number: str, n: int, at: datetime, type_: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """The n-th scan of a parcel as the scan API receives it (fields that are None left out)."""
+    event = {
+        "event_id": f"{tracking_number}-{n:02d}",
+        "tracking_number": tracking_number,
+        "type": type_,
+        "occurred_at": at.astimezone(SHANGHAI_TZ).isoformat(timespec="seconds"),
+    }
+    event.update({k: v for k, v in extra.items() if v is not None})
+    return event
+
+
 class _Builder:
     """Accumulates one parcel's scans; drops those that happen after ``now``."""
 
@@ -214,14 +228,7 @@ class _Builder:
         if at > self.now:
             return False
         self.n += 1
-        event = {
-            "event_id": f"{self.tn}-{self.n:02d}",
-            "tracking_number": self.tn,
-            "type": type_,
-            "occurred_at": at.astimezone(SHANGHAI_TZ).isoformat(timespec="seconds"),
-        }
-        event.update({k: v for k, v in extra.items() if v is not None})
-        self.out.append(event)
+        self.out.append(scan_event(self.tn, self.n, at, type_, extra))
         return True
 
 

@@ -47,15 +47,15 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tracker import migrate  # noqa: E402
-from tracker.auth import create_key  # noqa: E402
-from tracker.db import create_database, drop_database, make_engine, write_transaction  # noqa: E402
-from tracker.ingest import IngestPolicy  # noqa: E402
-from tracker.network import load_network  # noqa: E402
-from tracker.parcels import register_parcel  # noqa: E402
-from tracker.schemas import ParcelIn  # noqa: E402
-from tracker.simulator import simulate_day  # noqa: E402
-from tracker.vocabulary import Role  # noqa: E402
+from tracker.core import migrate  # noqa: E402
+from tracker.core.db import create_database, drop_database, make_engine, write_transaction  # noqa: E402
+from tracker.core.vocabulary import Role  # noqa: E402
+from tracker.keys.store import create_key  # noqa: E402
+from tracker.scans.directory import load_network  # noqa: E402
+from tracker.scans.ingest import IngestPolicy  # noqa: E402
+from tracker.scans.parcels import register_parcel  # noqa: E402
+from tracker.scans.schemas import ParcelIn  # noqa: E402
+from tracker.sim.simulator import simulate_day  # noqa: E402
 
 BATCH = 500
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -4,10 +4,10 @@
 Literature (Solomon text files or VRPLIB ``.vrp``), every instance in a folder:
 
     python scripts/bench_routing.py --time-limit 10
-    python scripts/bench_routing.py --instances ../shared/benchmarks/homberger-1000 \\
+    python scripts/bench_routing.py --instances tests/data/benchmarks/homberger-1000 \\
         --time-limit 60
 
-Each instance is read by :mod:`tracker.routing.vrptw`, solved by the same
+Each instance is read by :mod:`tracker.sim.vrptw`, solved by the same
 :func:`tracker.routing.engine.solve_instance` the service calls, checked by
 the independent :func:`tracker.routing.checker.check_vrptw`, and its distance
 recomputed in double precision. Best-known distances come from
@@ -39,10 +39,10 @@ from typing import Any
 
 from tracker.routing.checker import check_vrptw
 from tracker.routing.engine import DEFAULT_SEARCH, SearchOptions, solve_instance
-from tracker.routing.vrptw import read_instance, route_distance, to_instance
+from tracker.sim.vrptw import read_instance, route_distance, to_instance
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_INSTANCES = REPO / ".." / "shared" / "benchmarks" / "solomon"
+DEFAULT_INSTANCES = REPO / "tests" / "data" / "benchmarks" / "solomon"
 
 
 def _read_bks(folder: Path) -> dict[str, dict[str, float]]:
@@ -126,9 +126,9 @@ def run_literature(args: argparse.Namespace, options: SearchOptions) -> dict[str
 
 def run_city(args: argparse.Namespace, options: SearchOptions) -> dict[str, Any]:
     from tracker.routing.checker import check_plan
-    from tracker.routing.cityscenario import city_problem
     from tracker.routing.matrix import HaversineMatrix
     from tracker.routing.solver import problem_locations, solve
+    from tracker.sim.city import city_problem
 
     problem = city_problem(args.city, vehicles=args.vehicles, seed=args.seed)
     started = time.perf_counter()

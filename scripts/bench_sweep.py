@@ -34,12 +34,12 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tracker import migrate
-from tracker.db import create_database, drop_database, make_engine, write_transaction
-from tracker.ingest import IngestPolicy
-from tracker.network import load_network
-from tracker.simulator import build_network
-from tracker.sweep import sweep
+from tracker.core import migrate
+from tracker.core.db import create_database, drop_database, make_engine, write_transaction
+from tracker.scans.directory import load_network
+from tracker.scans.ingest import IngestPolicy
+from tracker.sim.simulator import build_network
+from tracker.sweep.run import sweep
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

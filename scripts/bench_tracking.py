@@ -42,11 +42,12 @@ from sqlalchemy import select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tracker import demo, migrate  # noqa: E402  (the checkout, not an installed copy)
-from tracker.db import Base, make_engine  # noqa: E402
-from tracker.ingest import IngestPolicy  # noqa: E402
-from tracker.models import Parcel  # noqa: E402
-from tracker.simulator import simulate_day  # noqa: E402
+from tracker.core import migrate  # noqa: E402  (the checkout, not an installed copy)
+from tracker.core.db import Base, make_engine  # noqa: E402
+from tracker.core.models import Parcel  # noqa: E402
+from tracker.scans.ingest import IngestPolicy  # noqa: E402
+from tracker.sim import demo  # noqa: E402  (the checkout, not an installed copy)
+from tracker.sim.simulator import simulate_day  # noqa: E402
 
 LUA = r"""
 local paths = {%(paths)s}
@@ -142,7 +143,7 @@ def main() -> int:
     duration = min(args.duration, 30.0)
 
     folder = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
-    url = args.database_url or f"sqlite:///{folder / 'tracker.db'}"
+    url = args.database_url or f"sqlite:///{folder / 'tracker.core.db'}"
     server = None
     try:
         numbers = _fill(url, args.parcels)

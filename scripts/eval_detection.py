@@ -3,7 +3,7 @@
 
 Usage: python scripts/eval_detection.py [--parcels 20000] [--seed 2026] [--sqlite] [--keep]
 
-1. Build a labelled scenario (:mod:`tracker.scenarios`): days of traffic
+1. Build a labelled scenario (:mod:`tracker.sim.scenarios`): days of traffic
    with planted fake deliveries of every pattern, the honest hard cases,
    damage concentrated at one bad hub, perishables with a few excursions.
 2. Create a fresh database (PostgreSQL on the server at
@@ -15,7 +15,7 @@ Usage: python scripts/eval_detection.py [--parcels 20000] [--seed 2026] [--sqlit
    ``POST /api/v1/scans``; customers' reports go to the tracking page's
    ``POST /api/v1/track/{tn}/feedback`` (falling back to the feedback
    domain functions when that endpoint is absent, and saying so).
-4. Run the sweep (:func:`tracker.sweep.sweep` with the detection detector,
+4. Run the sweep (:func:`tracker.sweep.run.sweep` with the detection detector,
    falling back to :func:`tracker.detection.evaluate.evaluate_parcels` over
    every parcel when there is no sweep, and saying so).
 5. Read the cases through the ops API (``GET /api/v1/cases``, following
@@ -55,12 +55,12 @@ from sqlalchemy import Engine, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tracker import migrate  # noqa: E402
-from tracker.auth import create_key  # noqa: E402
-from tracker.db import create_database, drop_database, make_engine, write_transaction  # noqa: E402
-from tracker.network import load_network  # noqa: E402
-from tracker.scenarios import HARD_CASES, Scenario, batches, build_scenario  # noqa: E402
-from tracker.vocabulary import Role  # noqa: E402
+from tracker.core import migrate  # noqa: E402
+from tracker.core.db import create_database, drop_database, make_engine, write_transaction  # noqa: E402
+from tracker.core.vocabulary import Role  # noqa: E402
+from tracker.keys.store import create_key  # noqa: E402
+from tracker.scans.directory import load_network  # noqa: E402
+from tracker.sim.scenarios import HARD_CASES, Scenario, batches, build_scenario  # noqa: E402
 
 BATCH = 500
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -225,7 +225,8 @@ def post_reports(client: Client, scenario: Scenario, engine: Engine) -> str:
         ]
         client.many(calls, 2, check)
         return "POST /api/v1/track/{tn}/feedback"
-    from tracker import feedback, tracking
+    from tracker.tracking import feedback
+    from tracker.tracking import view as tracking
 
     with write_transaction(engine) as conn:
         for report in scenario.reports:
@@ -235,7 +236,7 @@ def post_reports(client: Client, scenario: Scenario, engine: Engine) -> str:
                 feedback.report_not_received(conn, facts, now=now)
             else:
                 feedback.report_damaged(conn, facts, now=now, description=report.get("description", ""))
-    return "tracker.feedback domain functions (no feedback endpoint in this build)"
+    return "tracker.tracking.feedback domain functions (no feedback endpoint in this build)"
 
 
 def _feedback(report: dict[str, Any]) -> dict[str, Any]:
@@ -249,11 +250,11 @@ def run_detection(engine: Engine, now: datetime) -> tuple[str, dict[str, Any]]:
     from tracker.detection.evaluate import evaluate_parcels
 
     try:
-        from tracker.sweep import sweep
+        from tracker.sweep.run import sweep
     except ImportError:
         sweep = None  # type: ignore[assignment]
     if sweep is not None:
-        from tracker.ingest import IngestPolicy
+        from tracker.scans.ingest import IngestPolicy
         from tracker.settings import Settings
         from tracker.sla import load_service_levels
 
@@ -262,15 +263,15 @@ def run_detection(engine: Engine, now: datetime) -> tuple[str, dict[str, Any]]:
             clock_skew=settings.clock_skew, levels=load_service_levels(settings.service_levels_path)
         )
         report = sweep(engine, now=now, policy=policy, zone=settings.timezone, detectors=[evaluate_parcels])
-        return "tracker.sweep.sweep with detectors=[evaluate_parcels]", report.to_dict()
-    from tracker.models import Parcel
+        return "tracker.sweep.run.sweep with detectors=[evaluate_parcels]", report.to_dict()
+    from tracker.core.models import Parcel
 
     with engine.connect() as conn:
         ids = list(conn.scalars(select(Parcel.id).order_by(Parcel.id)))
     for start in range(0, len(ids), 500):
         with write_transaction(engine) as conn:
             evaluate_parcels(conn, ids[start : start + 500], now=now)
-    return "evaluate_parcels over every parcel (no tracker.sweep in this build)", {"examined": len(ids)}
+    return "evaluate_parcels over every parcel (no tracker.sweep.run in this build)", {"examined": len(ids)}
 
 
 def read_cases(client: Client, type_: str) -> list[dict[str, Any]]:

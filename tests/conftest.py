@@ -20,21 +20,20 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from tracker import migrate
 from tracker.app import create_app
-from tracker.auth import create_key
-from tracker.db import create_database, drop_database, make_engine, write_transaction
-from tracker.network import load_network
+from tracker.core import migrate
+from tracker.core.db import create_database, drop_database, make_engine, write_transaction
+from tracker.core.vocabulary import Role
+from tracker.keys.store import create_key
+from tracker.scans.directory import load_network
 from tracker.settings import Settings
-from tracker.simulator import build_network
-from tracker.vocabulary import Role
+from tracker.sim.simulator import build_network
 
 REQUIRE_SERVICES = os.environ.get("TRACKER_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "TRACKER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -95,7 +94,7 @@ def postgres_database() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file each test copies (faster than migrating each time)."""
-    path = tmp_path_factory.mktemp("template") / "tracker.db"
+    path = tmp_path_factory.mktemp("template") / "tracker.core.db"
     engine = make_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
     with engine.connect() as conn:
@@ -108,7 +107,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty, migrated database; once per backend."""
     if request.param == "sqlite":
-        path = tmp_path / "tracker.db"
+        path = tmp_path / "tracker.core.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return

@@ -3,12 +3,12 @@
 =============  =====================================  ==========================
 blueprint      who calls it                           module
 =============  =====================================  ==========================
-scans          couriers, facilities, merchants        :mod:`tracker.api.scans`
-ops            operations staff                       :mod:`tracker.api.ops`
-cases          ops: cases, scorecards, hotspots       :mod:`tracker.api.cases`
-routes         ops, stations: route plans             :mod:`tracker.api.routes`
-system         load balancers, Prometheus, browsers   :mod:`tracker.api.system`
-track_*        customers: pages and JSON, no key      :mod:`tracker.api.tracking`
+scans          couriers, facilities, merchants        :mod:`tracker.scans.views`
+ops            operations staff                       :mod:`tracker.scans.ops_views`
+cases          ops: cases, scorecards, hotspots       :mod:`tracker.cases.views`
+routes         ops, stations: route plans             :mod:`tracker.routing.views`
+system         load balancers, Prometheus, browsers   :mod:`tracker.web.system`
+track_*        customers: pages and JSON, no key      :mod:`tracker.tracking.web`
 =============  =====================================  ==========================
 
 Nothing reads configuration at import time: :func:`create_app` takes a
@@ -27,17 +27,14 @@ from flask_openapi3 import Info, OpenAPI
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from tracker import __version__, logs, metrics
-from tracker.db import make_engine
-from tracker.errors import (
-    UnsupportedMediaType,
-    ValidationFailed,
-    field_errors,
-    register_error_handlers,
-)
-from tracker.jsonio import JsonRequest, OrjsonProvider
-from tracker.runtime import Runtime, utc_now
+from tracker import __version__
+from tracker.core import logs, metrics
+from tracker.core.db import make_engine
+from tracker.core.errors import UnsupportedMediaType, ValidationFailed, field_errors
 from tracker.settings import Settings
+from tracker.web.errors import register_error_handlers
+from tracker.web.jsonio import JsonRequest, OrjsonProvider
+from tracker.web.runtime import Runtime, utc_now
 
 log = logging.getLogger("tracker.http")
 
@@ -82,15 +79,18 @@ def create_app(
     register_error_handlers(app)
     _register_request_hooks(app)
 
-    from tracker.api import cases, ops, routes, scans, system
+    from tracker.cases import views as cases
+    from tracker.routing import views as routes
+    from tracker.scans import ops_views as ops
+    from tracker.scans import views as scans
+    from tracker.tracking import web as tracking
+    from tracker.web import system
 
     app.register_api(scans.api)
     app.register_api(ops.api)
     app.register_api(cases.api)
     app.register_api(routes.api)
     app.register_api(system.api)
-    from tracker.api import tracking
-
     tracking.init_app(app)
     if settings.sweep_interval > 0:
         from tracker import scheduler

@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 from sqlalchemy import Engine
 
-from tracker import migrate
-from tracker.errors import TrackerError
+from tracker.core import migrate
+from tracker.core.errors import TrackerError
 from tracker.settings import Settings, SettingsError
 
 
@@ -30,7 +30,7 @@ def _settings() -> Settings:
 
 @contextmanager
 def _engine(settings: Settings) -> Iterator[Engine]:
-    from tracker.db import make_engine
+    from tracker.core.db import make_engine
 
     if not settings.database_url:
         settings.instance_path.mkdir(parents=True, exist_ok=True)
@@ -95,9 +95,9 @@ def keys() -> None:
 @click.option("--label", help="a note to recognise the key by")
 def keys_create(role: str, courier: str | None, facility: str | None, label: str | None) -> None:
     """Create a key and print it (once: only its hash is kept)."""
-    from tracker.auth import create_key
-    from tracker.db import write_transaction
-    from tracker.vocabulary import Role
+    from tracker.core.db import write_transaction
+    from tracker.core.vocabulary import Role
+    from tracker.keys.store import create_key
 
     try:
         with _engine(_settings()) as engine, write_transaction(engine) as conn:
@@ -117,10 +117,10 @@ def sweep(every: float | None) -> None:
     import signal
     import time as clock
 
-    from tracker.detection_hooks import DETECTORS
-    from tracker.ingest import IngestPolicy
+    from tracker.scans.ingest import IngestPolicy
     from tracker.sla import load_service_levels
-    from tracker.sweep import sweep as run
+    from tracker.sweep.detectors import DETECTORS
+    from tracker.sweep.run import sweep as run
 
     settings = _settings()
     policy = IngestPolicy(
@@ -156,9 +156,9 @@ def network() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def network_load(path: Path) -> None:
     """Load facilities and couriers from a JSON file (see the README)."""
-    from tracker.db import write_transaction
-    from tracker.network import load_network
-    from tracker.simulator import CourierSpec, FacilitySpec
+    from tracker.core.db import write_transaction
+    from tracker.scans.directory import load_network
+    from tracker.scans.network import CourierSpec, FacilitySpec
 
     data = json.loads(path.read_text())
     try:
@@ -175,8 +175,8 @@ def _examples(engine_url: str) -> list[tuple[str, str]]:
     """One tracking number per interesting status, for the demo's welcome."""
     from sqlalchemy import func, select
 
-    from tracker.db import make_engine
-    from tracker.models import Parcel
+    from tracker.core.db import make_engine
+    from tracker.core.models import Parcel
 
     engine = make_engine(engine_url)
     try:
@@ -199,8 +199,8 @@ def _examples(engine_url: str) -> list[tuple[str, str]]:
 @click.option("--serve/--no-serve", default=True, help="start the server after loading")
 def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
     """A fresh SQLite database with a simulated day, then the server."""
-    from tracker import demo as demo_mod
-    from tracker.ingest import IngestPolicy
+    from tracker.scans.ingest import IngestPolicy
+    from tracker.sim import demo as demo_mod
     from tracker.sla import load_service_levels
 
     settings = _settings()
@@ -244,7 +244,7 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
         run(settings, host, port)
 
 
-from tracker.routing_cli import routes  # noqa: E402  (its own module; imports nothing from here at load)
+from tracker.routing.commands import routes  # noqa: E402  (its own module; imports nothing from here at load)
 
 main.add_command(routes)
 

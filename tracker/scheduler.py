@@ -2,7 +2,7 @@
 
 With ``TRACKER_SWEEP_INTERVAL`` set, every gunicorn worker runs the sweep in
 a daemon thread that often. Several workers sweeping at once is safe by
-design (:mod:`tracker.sweep` claims disjoint chunks), and the sweep's
+design (:mod:`tracker.sweep.run` claims disjoint chunks), and the sweep's
 metrics land in the worker's own registry, which ``/metrics`` sums. Larger
 deployments run ``tracker sweep --every N`` as a service of its own instead.
 """
@@ -15,7 +15,7 @@ import threading
 
 from flask import Flask
 
-from tracker.runtime import Runtime
+from tracker.web.runtime import Runtime
 
 log = logging.getLogger("tracker.scheduler")
 
@@ -24,8 +24,8 @@ def start(app: Flask, interval: float) -> threading.Thread:
     rt: Runtime = app.extensions["tracker"]
 
     def loop() -> None:
-        from tracker.detection_hooks import DETECTORS
-        from tracker.sweep import sweep
+        from tracker.sweep.detectors import DETECTORS
+        from tracker.sweep.run import sweep
 
         # Spread the workers' first runs so they do not all wake at once.
         stop.wait(random.uniform(0, interval))

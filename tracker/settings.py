@@ -76,7 +76,7 @@ class Settings:
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.instance_path / 'tracker.db'}"
+        return f"sqlite:///{self.instance_path / 'tracker.core.db'}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import random
 
-from tracker.detection.damage import (
-    Segment,
-    attribute_damage,
-    segments_passed,
-    tally_damage,
-)
+from tracker.detection.damage import Segment, attribute_damage, segments_passed, tally_damage
 from tracker.detection.facts import DamageNote, FacilityKind, Severity
 
 HUB = {"facility": "HUB-SH", "facility_kind": FacilityKind.SORTING_CENTER}

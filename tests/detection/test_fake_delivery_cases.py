@@ -10,12 +10,7 @@ import pytest
 
 import tracker.detection.fake_delivery as module
 from tracker.detection.facts import CustomerReport, FacilityKind, ReportKind
-from tracker.detection.fake_delivery import (
-    DEFAULT_WEIGHTS,
-    Code,
-    FakeDeliveryConfig,
-    score_delivery,
-)
+from tracker.detection.fake_delivery import DEFAULT_WEIGHTS, Code, FakeDeliveryConfig, score_delivery
 
 
 def with_report(parcel, kind, at):

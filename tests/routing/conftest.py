@@ -19,7 +19,7 @@ from tracker.routing.model import Depot, Location, RoutingProblem, Stop, TimeWin
 
 STATION = Location(31.2304, 121.4737)
 DAY = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "data" / "benchmarks"
 
 
 def km_east(km: float, north_km: float = 0.0) -> Location:
@@ -36,8 +36,8 @@ def day() -> datetime:
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    return SHARED
+def benchmarks() -> Path:
+    return BENCHMARKS
 
 
 @pytest.fixture(scope="session")

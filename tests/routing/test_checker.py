@@ -12,7 +12,7 @@ from tracker.routing.errors import RoutingSolverError
 from tracker.routing.matrix import HaversineMatrix
 from tracker.routing.plan import LeftOut, RoutePlan
 from tracker.routing.solver import problem_locations, solve
-from tracker.routing.vrptw import read_solomon
+from tracker.sim.vrptw import read_solomon
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +133,8 @@ def test_it_makes_solve_refuse_a_plan_that_fails_the_check(planned, monkeypatch)
 
 
 @pytest.fixture(scope="module")
-def c101(shared):
-    return read_solomon(shared / "solomon" / "C101.txt")
+def c101(benchmarks):
+    return read_solomon(benchmarks / "solomon" / "C101.txt")
 
 
 def test_it_catches_literature_routes_that_break_every_rule(c101):

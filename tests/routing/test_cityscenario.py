@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tracker.routing.cityscenario import SHANGHAI, city_problem
 from tracker.routing.matrix import HaversineMatrix
 from tracker.routing.solver import solve
+from tracker.sim.city import SHANGHAI, city_problem
 
 
 def test_it_generates_the_same_day_for_the_same_seed():

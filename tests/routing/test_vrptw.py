@@ -1,4 +1,4 @@
-"""Literature readers on the real files in shared/, and the engine on them."""
+"""Literature readers on the real files in tests/data/benchmarks/, and the engine on them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from tracker.routing.checker import check_vrptw
 from tracker.routing.engine import SearchOptions, solve_instance
-from tracker.routing.vrptw import read_instance, read_solomon, read_vrplib, route_distance, to_instance
+from tracker.sim.vrptw import read_instance, read_solomon, read_vrplib, route_distance, to_instance
 
 
 def first_rows(path, count: int) -> list[list[str]]:
@@ -22,8 +22,8 @@ def first_rows(path, count: int) -> list[list[str]]:
     return [r for r in rows if len(r) == 7 and r[0].isdigit()][:count]
 
 
-def test_it_reads_a_solomon_instance_as_printed(shared):
-    path = shared / "solomon" / "R101.txt"
+def test_it_reads_a_solomon_instance_as_printed(benchmarks):
+    path = benchmarks / "solomon" / "R101.txt"
     data = read_solomon(path)
     rows = first_rows(path, 101)
     assert data.name == "R101" and data.customers == len(rows) - 1
@@ -35,8 +35,8 @@ def test_it_reads_a_solomon_instance_as_printed(shared):
     assert d[0, 1] == pytest.approx(math.dist((data.x[0], data.y[0]), (data.x[1], data.y[1])))
 
 
-def test_it_reads_a_vrplib_instance_with_dimacs_rounding(shared):
-    data = read_vrplib(shared / "homberger-1000" / "C1_10_1.vrp")
+def test_it_reads_a_vrplib_instance_with_dimacs_rounding(benchmarks):
+    data = read_vrplib(benchmarks / "homberger-1000" / "C1_10_1.vrp")
     assert data.customers == 1000 and data.rounding == "dimacs"
     d = data.distances()
     assert np.allclose(d * 10, np.round(d * 10))  # truncated to a tenth
@@ -45,20 +45,20 @@ def test_it_reads_a_vrplib_instance_with_dimacs_rounding(shared):
     assert data.service[0] == 0 and data.service[1] > 0
 
 
-def test_it_scales_to_integers_that_never_shorten_a_trip(shared):
-    data = read_instance(shared / "solomon" / "RC105.txt")
+def test_it_scales_to_integers_that_never_shorten_a_trip(benchmarks):
+    data = read_instance(benchmarks / "solomon" / "RC105.txt")
     inst = to_instance(data)
     assert np.all(inst.duration >= data.distances() * data.default_scale - 1e-6)
     assert inst.horizon == int(data.due[0] * data.default_scale)
 
 
-def test_it_solves_a_solomon_instance_feasibly_close_to_the_best_known(shared):
-    data = read_solomon(shared / "solomon" / "C101.txt")
+def test_it_solves_a_solomon_instance_feasibly_close_to_the_best_known(benchmarks):
+    data = read_solomon(benchmarks / "solomon" / "C101.txt")
     solution = solve_instance(to_instance(data), time_limit=2.0)
     routes = [r for r in solution.routes if r]
     assert check_vrptw(data, routes) == []
     assert not solution.dropped
-    with (shared / "solomon" / "bks_distance_only.csv").open() as handle:
+    with (benchmarks / "solomon" / "bks_distance_only.csv").open() as handle:
         best = next(float(r["distance"]) for r in csv.DictReader(handle) if r["instance"] == "C101")
     assert route_distance(data, routes) <= best * 1.05
 
@@ -68,13 +68,13 @@ def test_it_rejects_unknown_search_names():
         SearchOptions(first_solution="TELEPATHY")
 
 
-def test_it_benchmarks_from_the_command_line(shared, capsys):
+def test_it_benchmarks_from_the_command_line(benchmarks, capsys):
     script = Path(__file__).resolve().parents[2] / "scripts" / "bench_routing.py"
     spec = importlib.util.spec_from_file_location("bench_routing", script)
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.main(["--instances", str(shared / "solomon"), "--only", "C101", "--time-limit", "1"])
+    bench.main(["--instances", str(benchmarks / "solomon"), "--only", "C101", "--time-limit", "1"])
     report = json.loads(capsys.readouterr().out)
     (row,) = report["results"]
     assert row["instance"] == "C101" and row["feasible"] and row["left_out"] == 0

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, update
 
 from tests.conftest import T0, Personas
 from tests.helpers import at, registration, scan
-from tracker.db import write_transaction
-from tracker.models import Parcel
+from tracker.core.db import write_transaction
+from tracker.core.models import Parcel
 
 NAME = "张三丰"
 PHONE = "13800001234"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tracker import demo
-from tracker.ingest import IngestPolicy
-from tracker.models import Parcel
-from tracker.simulator import simulate_day
+from tracker.core.models import Parcel
+from tracker.scans.ingest import IngestPolicy
+from tracker.sim import demo
+from tracker.sim.simulator import simulate_day
 
 
 @dataclass(frozen=True)

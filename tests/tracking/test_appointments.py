@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from tests.conftest import T0
 from tests.tracking.conftest import CODE
-from tracker import tracking
-from tracker.models import Feedback, Parcel
-from tracker.vocabulary import ParcelStatus
+from tracker.core.models import Feedback, Parcel
+from tracker.core.vocabulary import ParcelStatus
+from tracker.tracking import view as tracking
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from tests.live import LiveServer
 from tests.tracking.live import Sample, fill_database
-from tracker.db import make_engine
-from tracker.models import Parcel, Rating
+from tracker.core.db import make_engine
+from tracker.core.models import Parcel, Rating
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -51,7 +51,7 @@ HEADLINES = {
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, Sample], Path]]:
     folder = tmp_path_factory.mktemp("browser")
-    database = folder / "tracker.db"
+    database = folder / "tracker.core.db"
     samples = fill_database(database)
     assert set(HEADLINES) <= set(samples), samples
     server = LiveServer(f"sqlite:///{database}", folder / "instance", TRACKER_RATELIMIT_READ="600/minute")

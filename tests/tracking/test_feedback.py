@@ -10,11 +10,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from tests.tracking.conftest import CODE
-from tracker import feedback
-from tracker.cases import Reason, open_case, resolve
-from tracker.db import write_transaction
-from tracker.models import Case, CaseEvent, Feedback, Parcel, Rating
-from tracker.vocabulary import CaseType
+from tracker.cases.store import Reason, open_case, resolve
+from tracker.core.db import write_transaction
+from tracker.core.models import Case, CaseEvent, Feedback, Parcel, Rating
+from tracker.core.vocabulary import CaseType
+from tracker.tracking import feedback
 
 RATING = {"kind": "rating", "verification": CODE, "packaging": 5, "courier": 4, "speed": 3}
 

@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from tracker import i18n
+from tracker.tracking import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGS = ROOT / "tracker" / "translations"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.tracking.conftest import CODE, NAME, PHONE, STATUSES, STREET
-from tracker import masking
+from tracker.tracking import masking
 
 SECRETS = (NAME, PHONE, PHONE[-7:], "南京东路100号", STREET, "5栋1202室")
 

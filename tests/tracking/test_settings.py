@@ -53,7 +53,7 @@ def test_it_names_the_variable_with_a_bad_value(name: str, value: str) -> None:
 
 
 def test_it_keeps_one_generated_secret_for_every_worker(tmp_path: Path) -> None:
-    from tracker.api.tracking import _secret
+    from tracker.tracking.web import _secret
 
     settings = Settings(instance_path=tmp_path)
     first, second = _secret(settings), _secret(settings)

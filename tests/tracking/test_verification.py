@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from tests.tracking.conftest import CODE, WRONG
-from tracker import verification
-from tracker.models import VerificationAttempt
+from tracker.core.models import VerificationAttempt
+from tracker.tracking import verification
 
 
 def _try(client: Any, tn: str, code: str, address: str = "203.0.113.7") -> Any:

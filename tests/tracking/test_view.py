@@ -8,8 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.conftest import T0
-from tracker import tracking
-from tracker.vocabulary import EventType, ParcelStatus
+from tracker.core.vocabulary import EventType, ParcelStatus
+from tracker.tracking import view as tracking
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

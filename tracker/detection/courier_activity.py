@@ -24,13 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
 
-from tracker.detection.facts import (
-    HANDOVER_TYPES,
-    CourierContext,
-    EventFact,
-    GeoPoint,
-    chronological,
-)
+from tracker.detection.facts import HANDOVER_TYPES, CourierContext, EventFact, GeoPoint, chronological
 from tracker.detection.geo import Fix, GpsModel, count_places, distance_m
 
 

@@ -16,7 +16,7 @@ The sweep claims parcels whose ``next_check_at`` has come and calls
    verdict speaks for the parcel), damage is attributed
    (:func:`~tracker.detection.damage.attribute_damage`), readings are checked
    against the perishable range (:func:`~tracker.detection.cold_chain.find_excursion`).
-4. Keep the cases with :mod:`tracker.cases` (see "Re-scoring").
+4. Keep the cases with :mod:`tracker.cases.store` (see "Re-scoring").
 5. Record when each parcel was judged (``detection_checks``) and mark due
    the courier's neighbouring parcels that were judged before this parcel's
    scans arrived: a scan of one parcel is evidence about the courier's other
@@ -30,7 +30,7 @@ changes them:
 
 * A finding without a live case opens one (a suspected fake delivery only
   once its score reaches the threshold).
-* A live case gets the new reasons and score; :func:`tracker.cases.open_case`
+* A live case gets the new reasons and score; :func:`tracker.cases.store.open_case`
   records the change in its history.
 * A suspected fake delivery whose score falls below the threshold stays
   live, its reasons updated, with one more reason, ``score_below_threshold``,
@@ -55,10 +55,12 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
-from tracker import metrics
-from tracker.cases import Reason, open_case
-from tracker.db import upsert
-from tracker.detection import rows
+from tracker.cases.store import Reason, open_case
+from tracker.core import metrics
+from tracker.core.db import upsert
+from tracker.core.models import Case, Courier, DetectionCheck, Parcel, ScanEvent
+from tracker.core.vocabulary import CaseState, CaseType
+from tracker.detection import store as rows
 from tracker.detection.cold_chain import find_excursion
 from tracker.detection.damage import SegmentKind, attribute_damage
 from tracker.detection.facts import (
@@ -75,8 +77,6 @@ from tracker.detection.facts import (
 )
 from tracker.detection.fake_delivery import DEFAULT_CONFIG, FakeDeliveryConfig, Verdict, score_delivery
 from tracker.detection.reports import load_reports
-from tracker.models import Case, Courier, DetectionCheck, Parcel, ScanEvent
-from tracker.vocabulary import CaseState, CaseType
 
 log = logging.getLogger("tracker.detection")
 
@@ -88,7 +88,7 @@ _VEHICLES = {"ebike": "e_bike", "e-bike": "e_bike", "bike": "bicycle", "walk": "
 
 #: Reasons that describe a case rather than weigh as evidence.
 _META_CODES = frozenset({"handover_scan", "score_below_threshold"})
-#: The customer's own words on a damage case (tracker.feedback): kept whatever detection finds.
+#: The customer's own words on a damage case (tracker.tracking.feedback): kept whatever detection finds.
 _CUSTOMER_DAMAGE = "customer_damage_report"
 _DAMAGE_KEY_CODES = frozenset({"damage_found", "damage_reported", "damage_segment"})
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from tracker.vocabulary import EventType, FacilityKind
+from tracker.core.vocabulary import EventType, FacilityKind
 
 
 class Severity(StrEnum):

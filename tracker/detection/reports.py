@@ -1,6 +1,6 @@
 """Customer reports as detection reads them, for a whole chunk of parcels at once.
 
-Customers report through the tracking page (:mod:`tracker.feedback`): every
+Customers report through the tracking page (:mod:`tracker.tracking.feedback`): every
 report is a ``feedback`` row, kept forever, and the complaints among them
 (``not_received``, ``damaged``, ``late``) are evidence for detection. This
 module is the seam: one query over ``ix_feedback_parcel_id_created_at``
@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, select
 
+from tracker.core.models import Feedback, FeedbackKind
 from tracker.detection.facts import CustomerReport, ReportKind
-from tracker.models import Feedback, FeedbackKind
 
 _KINDS = [FeedbackKind(k.value) for k in ReportKind]
 

@@ -23,12 +23,7 @@ The literature benchmark (``scripts/bench_routing.py``) enters at
 
 from tracker.routing.checker import Violation, check_plan
 from tracker.routing.engine import DEFAULT_SEARCH, SearchOptions
-from tracker.routing.errors import (
-    MatrixSourceError,
-    RoutingError,
-    RoutingInputError,
-    RoutingSolverError,
-)
+from tracker.routing.errors import MatrixSourceError, RoutingError, RoutingInputError, RoutingSolverError
 from tracker.routing.matrix import GeodesicMatrix, HaversineMatrix, Matrix, MatrixSource, OsrmMatrix
 from tracker.routing.model import Depot, Location, RoutingProblem, Stop, TimeWindow, Vehicle
 from tracker.routing.plan import LeftOut, PlannedStop, RoutePlan, Totals, VehicleRoute

@@ -12,7 +12,7 @@ violation it finds (an empty list means the answer is feasible).
   inside the windows and shifts, and each reported arrival no earlier than
   the previous departure plus the travel time.
 * :func:`check_vrptw` checks literature routes (customer indices) against a
-  :class:`~tracker.routing.vrptw.VrptwData`, recomputing the schedule in
+  :class:`~tracker.sim.vrptw.VrptwData`, recomputing the schedule in
   double precision, as the benchmark's "feasible" column.
 """
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tracker.routing.matrix import Matrix
     from tracker.routing.model import RoutingProblem, Stop, Vehicle
     from tracker.routing.plan import PlannedStop, RoutePlan, VehicleRoute
-    from tracker.routing.vrptw import VrptwData
+    from tracker.sim.vrptw import VrptwData
 
 __all__ = ["Violation", "check_plan", "check_vrptw"]
 

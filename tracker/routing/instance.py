@@ -3,7 +3,7 @@
 Two front doors lead here: :func:`tracker.routing.solver.solve` turns a
 :class:`~tracker.routing.model.RoutingProblem` (stations, datetimes, metres)
 into an :class:`Instance`, and the literature readers in
-:mod:`tracker.routing.vrptw` turn Solomon or VRPLIB files into one. Both then
+:mod:`tracker.sim.vrptw` turn Solomon or VRPLIB files into one. Both then
 call the same :func:`tracker.routing.engine.solve_instance`, so the benchmark
 measures the code the service runs.
 

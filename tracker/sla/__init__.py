@@ -3,7 +3,7 @@
 Pure functions over plain values, with ``now`` always passed in and every
 datetime timezone-aware (results in UTC). Nothing here touches a session or
 reads configuration at import time. Event types and parcel statuses are
-those of :mod:`tracker.vocabulary`; being StrEnums, plain strings work too.
+those of :mod:`tracker.core.vocabulary`; being StrEnums, plain strings work too.
 
     regions      Place, RegionClass, region_class(): how far a parcel travels
     config       service_levels.toml → ServiceLevels; ServiceLevelConfigError

@@ -37,8 +37,8 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tracker.core.vocabulary import FINAL_STATUSES, EventType, ParcelStatus
 from tracker.sla.regions import PROVINCE_CODE, Locality, RegionClass, RemoteAreas, region_class
-from tracker.vocabulary import FINAL_STATUSES, EventType, ParcelStatus
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 LEVEL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -19,7 +19,7 @@ due at once rather than never.
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from tracker.vocabulary import FINAL_STATUSES
+from tracker.core.vocabulary import FINAL_STATUSES
 
 
 def stale_deadline(

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Final
 
-from tracker.vocabulary import FINAL_STATUSES
+from tracker.core.vocabulary import FINAL_STATUSES
 
 MIN_OBSERVATIONS: Final = 20
 

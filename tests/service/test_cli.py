@@ -1,0 +1,78 @@
+"""The ``tracker`` command: database, keys, network and the demo's loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from tracker.cli import main
+from tracker.core.db import make_engine
+from tracker.core.models import Parcel, ScanEvent
+from tracker.core.vocabulary import Role
+from tracker.keys.store import authenticate
+
+
+def _run(args: list[str], env: dict[str, str]) -> Any:
+    result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    return result
+
+
+def test_it_upgrades_a_database_creates_a_courier_key_and_prints_it_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"TRACKER_DATABASE_URL": database_url, "TRACKER_INSTANCE_PATH": str(tmp_path)}
+    assert _run(["db", "upgrade"], env).exit_code == 0
+    network = {
+        "facilities": [
+            {
+                "code": "ST-1",
+                "name": "Station",
+                "kind": "delivery_station",
+                "region": "CN-31",
+                "city": "上海",
+                "lat": 31.2,
+                "lon": 121.4,
+            }
+        ],
+        "couriers": [{"code": "C-1", "name": "Li", "station_code": "ST-1"}],
+    }
+    (tmp_path / "net.json").write_text(json.dumps(network))
+    assert "1 facilities and 1 couriers" in _run(["network", "load", str(tmp_path / "net.json")], env).output
+
+    created = _run(["keys", "create", "--role", "courier", "--courier", "C-1"], env)
+
+    key = created.output.strip()
+    assert created.exit_code == 0 and key.startswith("trk_")
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        principal = authenticate(conn, f"Bearer {key}")
+        assert (principal.role, principal.courier_code) == (Role.COURIER, "C-1")
+        stored = conn.exec_driver_sql("SELECT key_hash FROM api_keys").scalar()
+    engine.dispose()
+    assert key not in stored
+
+
+def test_it_refuses_a_courier_key_without_a_known_courier(database_url: str, tmp_path: Path) -> None:
+    env = {"TRACKER_DATABASE_URL": database_url, "TRACKER_INSTANCE_PATH": str(tmp_path)}
+    result = CliRunner().invoke(main, ["keys", "create", "--role", "courier", "--courier", "C-404"], env=env)
+    assert result.exit_code != 0 and "C-404" in result.output
+
+
+def test_it_loads_the_demo_day_through_the_ingest_code(tmp_path: Path) -> None:
+    env = {"TRACKER_INSTANCE_PATH": str(tmp_path / "instance"), "TRACKER_LOG_LEVEL": "WARNING"}
+    result = _run(["demo", "--no-serve", "--parcels", "120"], env)
+
+    assert result.exit_code == 0, result.output
+    assert "Bearer trk_" in result.output and "/docs" in result.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'instance' / 'demo.db'}")
+    with engine.connect() as conn:
+        parcels = conn.scalar(select(func.count()).select_from(Parcel))
+        events = conn.scalar(select(func.count()).select_from(ScanEvent))
+        statuses = set(conn.scalars(select(Parcel.status).distinct()))
+    engine.dispose()
+    assert parcels == 120 and events > 300
+    assert {"delivered", "in_transit"} <= statuses

@@ -1,0 +1,209 @@
+"""Promises at ingest, and the sweep's stale / at-risk / breach cases, on both databases."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+
+from tests.conftest import FakeClock, Personas
+from tests.helpers import registration, scan
+from tracker.core.models import Case, Parcel
+from tracker.core.vocabulary import CaseState
+from tracker.sweep.run import sweep
+from tracker.web.runtime import Runtime
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def local(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=SH)
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def run_sweep(app: Any, clock: FakeClock) -> Any:
+    rt: Runtime = app.extensions["tracker"]
+    return sweep(rt.engine, now=clock(), policy=rt.ingest, zone=SH)
+
+
+def parcel(engine: Any, tn: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(Parcel).where(Parcel.tracking_number == tn)).one()
+
+
+def live_cases(engine: Any, tn: str) -> dict[str, list[dict[str, str]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Case.type, Case.reasons)
+            .join(Parcel, Parcel.id == Case.parcel_id)
+            .where(Parcel.tracking_number == tn, Case.state != CaseState.RESOLVED)
+        ).all()
+    return {str(t): r for t, r in rows}
+
+
+def test_it_promises_211_from_the_outbound_scan_even_when_it_arrives_late(
+    personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    clock.now = local(20, 18).astimezone(UTC)
+    personas.merchant.post("/api/v1/parcels", json=registration("TRKP000001"))
+    station = personas.admin
+    station.post(
+        "/api/v1/scans", json=scan("p1", "TRKP000001", "outbound", iso(local(20, 11, 1)), facility="WH-SH-01")
+    )
+    after_first = parcel(engine, "TRKP000001").promised_by
+    # An earlier outbound scan turns up later (a scanner synced late): the promise follows it.
+    station.post(
+        "/api/v1/scans",
+        json=scan("p0", "TRKP000001", "outbound", iso(local(20, 10, 59)), facility="WH-SH-01"),
+    )
+
+    assert after_first == local(21, 14).astimezone(UTC)
+    assert parcel(engine, "TRKP000001").promised_by == local(20, 23).astimezone(UTC)
+
+
+def test_it_fills_in_the_promise_when_the_registration_comes_after_the_scans(
+    personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    clock.now = local(20, 18).astimezone(UTC)
+    personas.admin.post(
+        "/api/v1/scans", json=scan("q1", "TRKP000002", "outbound", iso(local(20, 9)), facility="WH-SH-01")
+    )
+    assert parcel(engine, "TRKP000002").promised_by is None
+
+    personas.merchant.post("/api/v1/parcels", json=registration("TRKP000002"))
+
+    assert parcel(engine, "TRKP000002").promised_by == local(20, 23).astimezone(UTC)
+
+
+def test_it_opens_stale_when_a_parcel_goes_silent_and_closes_it_on_the_next_scan(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    clock.now = local(20, 10).astimezone(UTC)
+    personas.merchant.post("/api/v1/parcels", json=registration("TRKS000001", service_level="standard"))
+    personas.admin.post(
+        "/api/v1/scans", json=scan("s1", "TRKS000001", "arrived", iso(local(20, 9)), facility="SC-SH-01")
+    )
+    run_sweep(app, clock)
+    assert "stale" not in live_cases(engine, "TRKS000001")
+
+    clock.advance(hours=46)  # standard allows 48 h in transit (the shipped service_levels.toml)
+    assert run_sweep(app, clock).examined == 0
+    clock.advance(hours=1)  # 48 h since the last scan
+    report = run_sweep(app, clock)
+    stale = live_cases(engine, "TRKS000001").get("stale")
+
+    assert stale is not None and report.opened >= 1
+    assert "in_transit" in stale[0]["detail"] and "SC-SH-01" in stale[0]["detail"]
+    assert "limit 48.0 h" in stale[0]["detail"]
+    # Nothing new happened: the next sweep does not look at this parcel again.
+    assert run_sweep(app, clock).examined == 0
+
+    personas.admin.post(
+        "/api/v1/scans",
+        json=scan("s2", "TRKS000001", "departed", iso(clock() - timedelta(minutes=1)), facility="SC-SH-01"),
+    )
+    run_sweep(app, clock)
+    assert "stale" not in live_cases(engine, "TRKS000001")
+
+
+def test_it_warns_at_risk_then_breach_and_closes_both_on_a_late_delivery(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    counter = (
+        "tracker_deliveries_total",
+        {"service_level": "211", "region_class": "same_city", "outcome": "late"},
+    )
+    late_before = REGISTRY.get_sample_value(*counter) or 0.0
+    clock.now = local(20, 10, 30).astimezone(UTC)
+    personas.merchant.post("/api/v1/parcels", json=registration("TRKR000001"))
+    personas.admin.post(
+        "/api/v1/scans", json=scan("r1", "TRKR000001", "outbound", iso(local(20, 10)), facility="WH-SH-01")
+    )
+    # In transit at 10:00 with a promise of 23:00: the default in-transit
+    # stage alone (high quartile 36 h) ends after the promise.
+    run_sweep(app, clock)
+    assert "at_risk" in live_cases(engine, "TRKR000001")
+    assert parcel(engine, "TRKR000001").eta_end is not None
+
+    clock.now = local(20, 23, 30).astimezone(UTC)
+    run_sweep(app, clock)
+    after_promise = live_cases(engine, "TRKR000001")
+    assert "sla_breach" in after_promise and "at_risk" not in after_promise
+
+    personas.admin.post(
+        "/api/v1/scans",
+        json=scan(
+            "r2",
+            "TRKR000001",
+            "delivered",
+            iso(local(20, 23, 20)),
+            courier_id="C-SH011",
+            lat=31.23,
+            lon=121.47,
+            accuracy_m=10,
+        ),
+    )
+    run_sweep(app, clock)
+
+    assert live_cases(engine, "TRKR000001") == {}
+    assert REGISTRY.get_sample_value(*counter) == late_before + 1
+    assert parcel(engine, "TRKR000001").next_check_at is None
+
+
+# The race is about PostgreSQL (SKIP LOCKED); SQLite serialises writers.
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_it_opens_no_duplicate_case_when_two_sweeps_run_at_once(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    clock.now = local(20, 10).astimezone(UTC)
+    events = [
+        scan(f"race-{n}", f"TRKZ{n:06d}", "arrived", iso(local(18, 9)), facility="SC-SH-01")
+        for n in range(1200)
+    ]
+    personas.admin.post("/api/v1/scans", json={"events": events})
+    rt: Runtime = app.extensions["tracker"]
+    reports: list[Any] = []
+
+    def one() -> None:
+        reports.append(sweep(rt.engine, now=clock(), policy=rt.ingest, zone=SH, chunk=100))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    with engine.connect() as conn:
+        per_parcel = conn.execute(
+            select(Case.parcel_id, func.count()).where(Case.type == "stale").group_by(Case.parcel_id)
+        ).all()
+    assert len(per_parcel) == 1200
+    assert max(n for _, n in per_parcel) == 1
+    assert sum(r.examined for r in reports) == 1200
+    assert all(r.examined > 0 for r in reports), "both sweeps should have taken chunks"
+
+
+def test_it_examines_only_the_parcels_that_are_due(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    clock.now = local(20, 10).astimezone(UTC)
+    events = [
+        scan(f"due-{n}", f"TRKY{n:06d}", "arrived", iso(local(20, 9)), facility="SC-SH-01") for n in range(50)
+    ]
+    personas.admin.post("/api/v1/scans", json={"events": events})
+    assert run_sweep(app, clock).examined == 50
+
+    personas.admin.post(
+        "/api/v1/scans",
+        json=scan("due-x", "TRKY000007", "departed", iso(local(20, 9, 30)), facility="SC-SH-01"),
+    )
+    assert run_sweep(app, clock).examined == 1

@@ -1,1 +1,0 @@
-"""HTTP blueprints, one per audience (see :mod:`tracker.app`)."""

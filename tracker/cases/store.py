@@ -1,0 +1,186 @@
+"""Cases: explainable flags for ops, opened once, closed by what happens next.
+
+A case is a row in ``cases`` and a history in ``case_events``. The rules:
+
+* At most one case per parcel and type is open or acknowledged at a time
+  (a partial unique index is the backstop when two sweeps race): opening a
+  case that is already open only updates its reasons, and records that.
+* The system closes a case when the parcel moves on (a new scan closes
+  ``stale``, delivery closes ``at_risk``): :func:`close_case`.
+* People acknowledge and resolve with a resolution and a note.
+* Nothing deletes a case or an event of its history; customer complaints
+  (``customer_dispute``, customer ``damage`` reports) can be resolved, never
+  removed or hidden.
+
+Everything here runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tracker.core import metrics
+from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from tracker.core.models import Case, CaseEvent
+from tracker.core.vocabulary import CaseState, CaseType
+
+RESOLUTIONS = frozenset({"confirmed", "false_alarm", "compensated", "redelivered", "returned", "no_action"})
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "detail": self.detail}
+
+
+def _live(conn: Connection, parcel_id: int, type_: CaseType) -> Any:
+    return conn.execute(
+        select(Case.id, Case.reasons, Case.score)
+        .where(Case.parcel_id == parcel_id, Case.type == type_, Case.state != CaseState.RESOLVED)
+        .with_for_update()
+    ).first()
+
+
+def _record(
+    conn: Connection, case_id: int, action: str, *, at: datetime, actor: str, note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    conn.execute(
+        insert(CaseEvent).values(case_id=case_id, at=at, action=action, actor=actor, note=note, data=data)
+    )
+
+
+def open_case(
+    conn: Connection,
+    parcel_id: int,
+    type_: CaseType,
+    reasons: list[Reason],
+    *,
+    now: datetime,
+    actor: str = "system",
+    score: float | None = None,
+    facility: str | None = None,
+    courier: str | None = None,
+) -> tuple[int, bool]:
+    """Open a case, or update the reasons of the live one; ``(case id, newly opened)``."""
+    reason_dicts = [r.to_dict() for r in reasons]
+    live = _live(conn, parcel_id, type_)
+    if live is None:
+        try:
+            with conn.begin_nested():
+                case_id = conn.scalar(
+                    insert(Case)
+                    .values(
+                        parcel_id=parcel_id,
+                        type=type_,
+                        state=CaseState.OPEN,
+                        reasons=reason_dicts,
+                        score=score,
+                        facility_code=facility,
+                        courier_code=courier,
+                        opened_at=now,
+                        updated_at=now,
+                    )
+                    .returning(Case.id)
+                )
+        except IntegrityError:
+            # Another transaction opened it between our look and our insert.
+            live = _live(conn, parcel_id, type_)
+            if live is None:
+                raise
+        else:
+            assert case_id is not None
+            _record(
+                conn, case_id, "opened", at=now, actor=actor, data={"reasons": reason_dicts, "score": score}
+            )
+            metrics.CASES_OPENED.labels(type_.value).inc()
+            return case_id, True
+    if live.reasons != reason_dicts or live.score != score:
+        conn.execute(
+            update(Case).where(Case.id == live.id).values(reasons=reason_dicts, score=score, updated_at=now)
+        )
+        _record(conn, live.id, "updated", at=now, actor=actor, data={"reasons": reason_dicts, "score": score})
+    return live.id, False
+
+
+def close_case(conn: Connection, parcel_id: int, type_: CaseType, *, now: datetime, why: str) -> bool:
+    """The system closes the live case of this type, if any (the parcel moved on)."""
+    live = _live(conn, parcel_id, type_)
+    if live is None:
+        return False
+    if type_ in CUSTOMER_COMPLAINTS or _customer_spoke(conn, live.id):
+        return False  # a customer's complaint is closed by a person, never by the system
+    conn.execute(
+        update(Case)
+        .where(Case.id == live.id)
+        .values(state=CaseState.RESOLVED, resolution="closed_by_system", closed_at=now, updated_at=now)
+    )
+    _record(conn, live.id, "closed", at=now, actor="system", note=why)
+    return True
+
+
+CUSTOMER_COMPLAINTS = frozenset({CaseType.CUSTOMER_DISPUTE})
+
+
+def _customer_spoke(conn: Connection, case_id: int) -> bool:
+    """Has a customer added to this case (a damage report on a damage case, say)?"""
+    return (
+        conn.scalar(
+            select(CaseEvent.id).where(CaseEvent.case_id == case_id, CaseEvent.actor == "customer").limit(1)
+        )
+        is not None
+    )
+
+
+def _case_for_update(conn: Connection, case_id: int) -> Any:
+    row = conn.execute(select(Case.id, Case.state).where(Case.id == case_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    return row
+
+
+def acknowledge(
+    conn: Connection, case_id: int, *, now: datetime, actor: str, note: str | None = None
+) -> None:
+    row = _case_for_update(conn, case_id)
+    if row.state != CaseState.OPEN:
+        raise Conflict(f"case {case_id} is {row.state}, only an open case can be acknowledged")
+    conn.execute(update(Case).where(Case.id == case_id).values(state=CaseState.ACKNOWLEDGED, updated_at=now))
+    _record(conn, case_id, "acknowledged", at=now, actor=actor, note=note)
+
+
+def resolve(
+    conn: Connection, case_id: int, resolution: str, *, now: datetime, actor: str, note: str | None = None
+) -> None:
+    if resolution not in RESOLUTIONS:
+        raise ValidationFailed(
+            "unknown resolution",
+            [FieldError("resolution", f"must be one of {', '.join(sorted(RESOLUTIONS))}")],
+        )
+    row = _case_for_update(conn, case_id)
+    if row.state == CaseState.RESOLVED:
+        raise Conflict(f"case {case_id} is already resolved")
+    conn.execute(
+        update(Case)
+        .where(Case.id == case_id)
+        .values(state=CaseState.RESOLVED, resolution=resolution, closed_at=now, updated_at=now)
+    )
+    _record(conn, case_id, "resolved", at=now, actor=actor, note=note, data={"resolution": resolution})
+
+
+def history(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
+    )
+    return [
+        {"at": r.at.isoformat(), "action": r.action, "actor": r.actor, "note": r.note, "data": r.data}
+        for r in rows
+    ]

@@ -1,0 +1,289 @@
+"""The ops API for detection: cases and their workflow, scorecards, damage hotspots.
+
+Everything here is for operations staff (role ``ops``; ``admin`` always may).
+
+* ``GET /api/v1/cases``: filter by type, state, facility, courier and the
+  time a case was opened (``since`` inclusive, ``until`` exclusive), newest
+  first, with keyset pagination: ``next`` is the URL of the following page
+  (an opaque ``cursor`` holding the last case's ``opened_at`` and id), so a
+  page never repeats or skips a case when new ones open meanwhile.
+* ``GET /api/v1/cases/{id}``: the case with its whole history.
+* ``POST /api/v1/cases/{id}/acknowledge`` and ``.../resolve``: steps of the
+  workflow (:mod:`tracker.cases.store`), recorded with the actor
+  ``"<role>:<key id>"``. Nothing deletes a case or hides a complaint.
+* ``GET /api/v1/couriers/{code}/scorecard``, ``GET /api/v1/facilities/{code}/scorecard``
+  (:mod:`tracker.detection.scorecards`) and ``GET /api/v1/hotspots/damage``
+  (:mod:`tracker.detection.hotspots`), each over ``?since=&until=`` (default: the 7
+  days before now).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import jsonify, request
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Connection, and_, or_, select
+
+from tracker.cases import store as cases
+from tracker.core.db import write_transaction
+from tracker.core.errors import FieldValueError, NotFound
+from tracker.core.models import Case, Parcel
+from tracker.core.vocabulary import CaseState, CaseType, Role
+from tracker.detection import hotspots, scorecards
+from tracker.detection.damage import SegmentKind
+from tracker.keys.store import Principal
+from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
+from tracker.web.runtime import runtime
+from tracker.web.schemas import ErrorOut
+
+api = APIBlueprint(
+    "cases",
+    __name__,
+    url_prefix="/api/v1",
+    abp_tags=[Tag(name="cases", description="Operations staff: cases, scorecards, hotspots")],
+    abp_security=[{"bearer": []}],
+)
+api.before_request(authenticate_request)
+
+DEFAULT_PERIOD = timedelta(days=7)
+ERRORS = {404: ErrorOut, 422: ErrorOut, **AUTH_ERRORS}
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Period(_Query):
+    since: AwareDatetime | None = Field(None, description="RFC 3339 with an offset; inclusive.")
+    until: AwareDatetime | None = Field(None, description="RFC 3339 with an offset; exclusive.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.since and self.until and self.until <= self.since:
+            raise FieldValueError("until", "must be after since")
+        return self
+
+    def bounds(self, now: datetime) -> tuple[datetime, datetime]:
+        until = self.until or now
+        return self.since or until - DEFAULT_PERIOD, until
+
+
+class CasesQuery(_Query):
+    type: CaseType | None = None
+    state: CaseState | None = None
+    facility: str | None = Field(None, max_length=32)
+    courier: str | None = Field(None, max_length=32)
+    since: AwareDatetime | None = Field(None, description="Opened at or after (RFC 3339).")
+    until: AwareDatetime | None = Field(None, description="Opened before (RFC 3339).")
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=200, description="From the previous page's ``next``.")
+
+    @field_validator("cursor")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        if value is not None:
+            _decode_cursor(value)
+        return value
+
+
+class HotspotQuery(Period):
+    kind: SegmentKind | None = Field(None, description="Only facilities, legs or couriers.")
+
+
+class CasePath(BaseModel):
+    case_id: int = Field(ge=1)
+
+
+class CourierPath(BaseModel):
+    code: str = Field(max_length=32)
+
+
+class FacilityPath(BaseModel):
+    code: str = Field(max_length=32)
+
+
+class AcknowledgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    note: str | None = Field(None, max_length=2000)
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    resolution: str = Field(
+        max_length=32, json_schema_extra={"enum": sorted(cases.RESOLUTIONS)}, examples=["false_alarm"]
+    )
+    note: str | None = Field(None, max_length=2000)
+
+
+def _actor(principal: Principal) -> str:
+    return f"{principal.role.value}:{principal.key_id}"
+
+
+def _encode_cursor(opened_at: datetime, case_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{opened_at.isoformat()}|{case_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, case_id = raw.partition("|")
+        opened_at = datetime.fromisoformat(at)
+        if opened_at.tzinfo is None:
+            raise ValueError("naive")
+        return opened_at, int(case_id)
+    except ValueError:
+        raise ValueError("not a cursor this API gave out") from None
+
+
+def _case_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "tracking_number": row.tracking_number,
+        "type": str(row.type),
+        "state": str(row.state),
+        "reasons": row.reasons,
+        "score": row.score,
+        "facility": row.facility_code,
+        "courier": row.courier_code,
+        "opened_at": row.opened_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "closed_at": row.closed_at.isoformat() if row.closed_at else None,
+        "resolution": row.resolution,
+    }
+
+
+_CASE_COLUMNS = (
+    Case.id,
+    Parcel.tracking_number,
+    Case.type,
+    Case.state,
+    Case.reasons,
+    Case.score,
+    Case.facility_code,
+    Case.courier_code,
+    Case.opened_at,
+    Case.updated_at,
+    Case.closed_at,
+    Case.resolution,
+)
+
+
+def _one_case(conn: Connection, case_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        select(*_CASE_COLUMNS).join(Parcel, Parcel.id == Case.parcel_id).where(Case.id == case_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    return {**_case_dict(row), "history": cases.history(conn, case_id)}
+
+
+@api.get("/cases", summary="Cases, newest first, filtered and paginated", responses=ERRORS)
+def list_cases(query: CasesQuery):  # type: ignore[no-untyped-def]
+    caller(Role.OPS)
+    statement = select(*_CASE_COLUMNS).join(Parcel, Parcel.id == Case.parcel_id)
+    filters = {
+        Case.type: query.type,
+        Case.state: query.state,
+        Case.facility_code: query.facility,
+        Case.courier_code: query.courier,
+    }
+    for column, value in filters.items():
+        if value is not None:
+            statement = statement.where(column == value)
+    if query.since is not None:
+        statement = statement.where(Case.opened_at >= query.since)
+    if query.until is not None:
+        statement = statement.where(Case.opened_at < query.until)
+    if query.cursor is not None:
+        opened_at, case_id = _decode_cursor(query.cursor)
+        statement = statement.where(
+            or_(Case.opened_at < opened_at, and_(Case.opened_at == opened_at, Case.id < case_id))
+        )
+    statement = statement.order_by(Case.opened_at.desc(), Case.id.desc()).limit(query.limit + 1)
+    with runtime().engine.connect() as conn:
+        rows = conn.execute(statement).all()
+    page, more = rows[: query.limit], len(rows) > query.limit
+    next_url = None
+    if more:
+        last = page[-1]
+        params = {k: v for k, v in request.args.items() if k != "cursor"}
+        params["cursor"] = _encode_cursor(last.opened_at, last.id)
+        next_url = f"{request.path}?{urlencode(params)}"
+    return jsonify({"cases": [_case_dict(r) for r in page], "next": next_url})
+
+
+@api.get("/cases/<int:case_id>", summary="A case with its whole history", responses=ERRORS)
+def get_case(path: CasePath):  # type: ignore[no-untyped-def]
+    caller(Role.OPS)
+    with runtime().engine.connect() as conn:
+        return jsonify(_one_case(conn, path.case_id))
+
+
+def _body(model: type[BaseModel]) -> Any:
+    # An empty body is allowed where every field is optional (acknowledge).
+    raw = request.get_json(silent=True)
+    return model.model_validate({} if raw is None else raw)
+
+
+@api.post(
+    "/cases/<int:case_id>/acknowledge",
+    summary="Acknowledge an open case",
+    responses={409: ErrorOut, **ERRORS},
+)
+def acknowledge_case(path: CasePath):  # type: ignore[no-untyped-def]
+    """Someone is looking at it. Only an open case can be acknowledged (409 otherwise)."""
+    principal = caller(Role.OPS)
+    body = _body(AcknowledgeIn)
+    rt = runtime()
+    with write_transaction(rt.engine) as conn:
+        cases.acknowledge(conn, path.case_id, now=rt.now(), actor=_actor(principal), note=body.note)
+        return jsonify(_one_case(conn, path.case_id))
+
+
+@api.post(
+    "/cases/<int:case_id>/resolve",
+    summary="Resolve a case with a resolution and a note",
+    responses={409: ErrorOut, **ERRORS},
+)
+def resolve_case(path: CasePath, body: ResolveIn):  # type: ignore[no-untyped-def]
+    """``resolution`` is one of the documented values; a resolved case cannot be resolved again (409)."""
+    principal = caller(Role.OPS)
+    rt = runtime()
+    with write_transaction(rt.engine) as conn:
+        cases.resolve(
+            conn, path.case_id, body.resolution, now=rt.now(), actor=_actor(principal), note=body.note
+        )
+        return jsonify(_one_case(conn, path.case_id))
+
+
+@api.get("/couriers/<code>/scorecard", summary="A courier's scorecard over a period", responses=ERRORS)
+def courier_scorecard(path: CourierPath, query: Period):  # type: ignore[no-untyped-def]
+    caller(Role.OPS)
+    rt = runtime()
+    since, until = query.bounds(rt.now())
+    with rt.engine.connect() as conn:
+        return jsonify(scorecards.courier_scorecard(conn, path.code, since=since, until=until))
+
+
+@api.get("/facilities/<code>/scorecard", summary="A facility's scorecard over a period", responses=ERRORS)
+def facility_scorecard(path: FacilityPath, query: Period):  # type: ignore[no-untyped-def]
+    caller(Role.OPS)
+    rt = runtime()
+    since, until = query.bounds(rt.now())
+    with rt.engine.connect() as conn:
+        return jsonify(scorecards.facility_scorecard(conn, path.code, since=since, until=until))
+
+
+@api.get("/hotspots/damage", summary="Damage rates per facility, leg and courier", responses=ERRORS)
+def damage_hotspots(query: HotspotQuery):  # type: ignore[no-untyped-def]
+    """Every segment's damage rate with its Wilson interval; ``hotspots`` lists the flagged ones."""
+    caller(Role.OPS)
+    rt = runtime()
+    since, until = query.bounds(rt.now())
+    with rt.engine.connect() as conn:
+        return jsonify(hotspots.damage_hotspots(conn, since=since, until=until, kind=query.kind))

@@ -1,0 +1,191 @@
+"""Prometheus metrics: what is counted where, and how several workers agree.
+
+Two kinds of metric, and why:
+
+* **Events counted as they happen** (scans ingested, HTTP requests,
+  deliveries and their slack, cases opened, damage reports, sweeps, route
+  solves) are counters and histograms in this module. Under gunicorn each
+  worker is a process; ``tracker serve`` points ``PROMETHEUS_MULTIPROC_DIR``
+  at a fresh folder before the workers start, prometheus-client then keeps
+  each worker's values in a memory-mapped file there, and ``/metrics`` sums
+  them (:func:`render`).
+* **State** (parcels by status, stale parcels by status, open cases by type,
+  the last successful sweep, the last plan's distance) is read from the
+  database at scrape time by :class:`DatabaseCollector`, so it is right
+  whatever the number of workers, and survives restarts.
+
+Labels are bounded sets: event types, roles, statuses, case types, service
+levels, region classes, Flask endpoint names. Never a tracking number, a
+courier or a customer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+
+from tracker.core.vocabulary import CaseState, CaseType, EventType, ParcelStatus, Role
+
+SCANS = Counter(
+    "tracker_scans_total", "Scan events received, by type, source and result", ["type", "source", "result"]
+)
+HTTP_REQUESTS = Counter(
+    "tracker_http_requests_total",
+    "HTTP requests by endpoint, method and status",
+    ["endpoint", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "tracker_http_request_duration_seconds",
+    "HTTP request latency by endpoint and method",
+    ["endpoint", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DELIVERIES = Counter(
+    "tracker_deliveries_total",
+    "Parcels delivered (or ready for pickup where that meets the promise), by outcome",
+    ["service_level", "region_class", "outcome"],
+)
+PROMISE_SLACK = Histogram(
+    "tracker_promise_slack_seconds",
+    "Promised time minus delivery time; negative is late",
+    ["service_level"],
+    buckets=(
+        -86400,
+        -21600,
+        -7200,
+        -3600,
+        -1800,
+        -600,
+        0,
+        600,
+        1800,
+        3600,
+        7200,
+        21600,
+        43200,
+        86400,
+        172800,
+    ),
+)
+CASES_OPENED = Counter("tracker_cases_opened_total", "Cases opened, by type", ["type"])
+DAMAGE_REPORTS = Counter("tracker_damage_reports_total", "Damage reports, by source", ["source"])
+SWEEP_DURATION = Histogram(
+    "tracker_sweep_duration_seconds",
+    "Duration of one sweep over due parcels",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+ROUTE_SOLVES = Counter("tracker_route_solves_total", "Route optimisations, by result", ["result"])
+ROUTE_SOLVE_SECONDS = Histogram(
+    "tracker_route_solve_seconds",
+    "Time spent solving one routing problem",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)
+
+SCAN_SOURCES = [r.value for r in Role] + ["demo"]
+
+
+def initialise_labels() -> None:
+    """Create the bounded label combinations at zero so dashboards show 0, not "no data"."""
+    for type_ in EventType:
+        for result in ("accepted", "duplicate", "rejected"):
+            for source in ("courier", "facility", "admin"):
+                SCANS.labels(type_.value, source, result)
+    for case in CaseType:
+        CASES_OPENED.labels(case.value)
+    for source in ("scan", "customer"):
+        DAMAGE_REPORTS.labels(source)
+    for result in ("ok", "error", "invalid"):
+        ROUTE_SOLVES.labels(result)
+
+
+class DatabaseCollector(Collector):
+    """Gauges read from the database when Prometheus scrapes."""
+
+    def __init__(self, engine: Engine, extra: Callable[[Any], Iterator[GaugeMetricFamily]] | None = None):
+        self.engine = engine
+        self.extra = extra
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from tracker.core.models import Case, Parcel, ServiceState
+
+        parcels = GaugeMetricFamily("tracker_parcels", "Parcels by current status", labels=["status"])
+        cases = GaugeMetricFamily("tracker_open_cases", "Open or acknowledged cases by type", labels=["type"])
+        stale = GaugeMetricFamily(
+            "tracker_stale_parcels", "Parcels with a live stale case, by status", labels=["status"]
+        )
+        with self.engine.connect() as conn:
+            by_status = dict(
+                (str(s), n)
+                for s, n in conn.execute(select(Parcel.status, func.count()).group_by(Parcel.status))
+            )
+            by_type = dict(
+                (str(t), n)
+                for t, n in conn.execute(
+                    select(Case.type, func.count())
+                    .where(Case.state != CaseState.RESOLVED)
+                    .group_by(Case.type)
+                )
+            )
+            for status in ParcelStatus:
+                parcels.add_metric([status.value], by_status.get(status.value, 0))
+            for case in CaseType:
+                cases.add_metric([case.value], by_type.get(case.value, 0))
+            stale_by_status = dict(
+                (str(s), n)
+                for s, n in conn.execute(
+                    select(Parcel.status, func.count())
+                    .join(Case, Case.parcel_id == Parcel.id)
+                    .where(Case.type == CaseType.STALE, Case.state != CaseState.RESOLVED)
+                    .group_by(Parcel.status)
+                )
+            )
+            for status in ParcelStatus:
+                stale.add_metric([status.value], stale_by_status.get(status.value, 0))
+            yield parcels
+            yield cases
+            yield stale
+            facts = {row.key: row for row in conn.execute(select(ServiceState))}
+            sweep = facts.get("sweep.last_success")
+            if sweep is not None:
+                yield GaugeMetricFamily(
+                    "tracker_sweep_last_success_timestamp_seconds",
+                    "When the last sweep finished (Unix time)",
+                    value=sweep.at.timestamp(),
+                )
+            route = facts.get("route.last_objective")
+            if route is not None and route.value is not None:
+                yield GaugeMetricFamily(
+                    "tracker_route_objective_meters",
+                    "Total distance of the last route plan",
+                    value=route.value,
+                )
+            if self.extra is not None:
+                yield from self.extra(conn)
+
+
+def render(
+    engine: Engine, extra: Callable[[Any], Iterator[GaugeMetricFamily]] | None = None
+) -> tuple[bytes, str]:
+    """The exposition text for ``/metrics`` and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        counted = CollectorRegistry()
+        MultiProcessCollector(counted)  # every worker's files, summed
+    else:
+        counted = REGISTRY  # one process: its own metrics
+    state = CollectorRegistry()
+    state.register(DatabaseCollector(engine, extra))
+    return generate_latest(counted) + generate_latest(state), CONTENT_TYPE_LATEST

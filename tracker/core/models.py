@@ -1,0 +1,459 @@
+"""Typed SQLAlchemy 2.0 models: the one record of what happened to each parcel.
+
+Tables and why they look the way they do:
+
+* ``facilities`` and ``couriers``: the network; scans name them by code.
+* ``parcels``: one row per tracking number, holding the registration (what
+  the merchant told us) and the *derived* state (what the scans say, see
+  :mod:`tracker.scans.timeline`). The derived columns are rewritten in the same
+  transaction that stores the scans, so they never disagree with the events.
+  ``next_check_at`` is when the sweep next needs to look at the parcel.
+* ``scan_events``: append-only facts. ``event_id`` is the primary key:
+  idempotency comes from the schema, and ``content_hash`` tells a replay
+  from a conflict.
+* ``cases``: explainable flags for ops; at most one open case per parcel and
+  type (a partial unique index, the backstop against racing sweeps).
+* ``api_keys``: only a SHA-256 of each key is kept.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tracker.core.db import Base, JSONType, UTCDateTime
+from tracker.core.vocabulary import (
+    CaseState,
+    CaseType,
+    CustomerTier,
+    EventType,
+    FacilityKind,
+    ParcelStatus,
+    Role,
+)
+
+# Auto-increment 64-bit ids on PostgreSQL; SQLite only auto-increments INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _enum(cls: type, name: str) -> Enum:
+    # Stored by value as a short string with a CHECK: readable in SQL, and a
+    # new value is an ordinary migration rather than an ALTER TYPE.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Facility(Base):
+    __tablename__ = "facilities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[FacilityKind] = mapped_column(_enum(FacilityKind, "facility_kind"))
+    #: ISO 3166-2:CN province code, e.g. ``CN-31`` (Shanghai).
+    region: Mapped[str] = mapped_column(String(8))
+    city: Mapped[str] = mapped_column(String(64))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(300))
+    #: Free text shown to customers at pickup points, e.g. "09:00-21:00".
+    opening_hours: Mapped[str | None] = mapped_column(String(100))
+    #: The station a pickup point is supplied from, or a station's sorting centre.
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+
+
+class Courier(Base):
+    __tablename__ = "couriers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    station_code: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    vehicle: Mapped[str] = mapped_column(String(16), default="ebike")
+
+
+class Parcel(Base):
+    __tablename__ = "parcels"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tracking_number: Mapped[str] = mapped_column(String(40), unique=True)
+    #: False while we only know the parcel from scans (a scan is a fact).
+    registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    registration_hash: Mapped[str | None] = mapped_column(String(64))
+
+    # What the merchant registered.
+    service_level: Mapped[str | None] = mapped_column(String(32))
+    ordered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    origin_facility: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    dest_lat: Mapped[float | None] = mapped_column(Float)
+    dest_lon: Mapped[float | None] = mapped_column(Float)
+    dest_region: Mapped[str | None] = mapped_column(String(8))
+    dest_city: Mapped[str | None] = mapped_column(String(64))
+    dest_district: Mapped[str | None] = mapped_column(String(64))
+    dest_postcode: Mapped[str | None] = mapped_column(String(12))
+    dest_address: Mapped[str | None] = mapped_column(String(300))
+    recipient_name: Mapped[str | None] = mapped_column(String(100))
+    recipient_phone: Mapped[str | None] = mapped_column(String(32))
+    customer_tier: Mapped[CustomerTier] = mapped_column(
+        _enum(CustomerTier, "customer_tier"), default=CustomerTier.NORMAL
+    )
+    appointment_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    appointment_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pickup_point: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    perishable_min_c: Mapped[float | None] = mapped_column(Float)
+    perishable_max_c: Mapped[float | None] = mapped_column(Float)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    #: The expected delivery code, when the merchant issues OTPs.
+    delivery_otp: Mapped[str | None] = mapped_column(String(12))
+
+    # Derived from scan events (tracker.scans.timeline); null until the first scan.
+    status: Mapped[ParcelStatus] = mapped_column(
+        _enum(ParcelStatus, "parcel_status"), default=ParcelStatus.INFO_RECEIVED
+    )
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    status_event_id: Mapped[str | None] = mapped_column(String(100))
+    status_event_type: Mapped[EventType | None] = mapped_column(_enum(EventType, "status_event_type"))
+    status_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_event_id: Mapped[str | None] = mapped_column(String(100))
+    last_event_type: Mapped[EventType | None] = mapped_column(_enum(EventType, "last_event_type"))
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_facility: Mapped[str | None] = mapped_column(String(32))
+    last_lat: Mapped[float | None] = mapped_column(Float)
+    last_lon: Mapped[float | None] = mapped_column(Float)
+    first_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ready_for_pickup_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Promise and ETA (tracker.sla), and when the sweep must next look.
+    promised_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eta_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eta_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: ``stages`` (the sweep's estimate) or ``route`` (a courier's planned route, which wins).
+    eta_source: Mapped[str | None] = mapped_column(String(16))
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # Sweeps and dashboards: parcels in a status, by how long they are silent.
+        Index("ix_parcels_status_last_event_at", "status", "last_event_at"),
+        # The sweep's one indexed query, over live parcels only.
+        Index(
+            "ix_parcels_next_check_at",
+            "next_check_at",
+            postgresql_where=text("next_check_at IS NOT NULL"),
+            sqlite_where=text("next_check_at IS NOT NULL"),
+        ),
+    )
+
+
+class ScanEvent(Base):
+    __tablename__ = "scan_events"
+
+    #: Chosen by the client and unique: the key that makes ingestion idempotent.
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    type: Mapped[EventType] = mapped_column(_enum(EventType, "event_type"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Facility and courier codes are checked on the way in (tracker.scans.ingest,
+    # against a per-process cache) rather than by foreign keys: on the
+    # hottest table of the schema the two per-row trigger checks cost about
+    # a fifth of the insert, and codes are never deleted.
+    facility_code: Mapped[str | None] = mapped_column(String(32))
+    courier_code: Mapped[str | None] = mapped_column(String(32))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    pod: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    damage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    #: The role of the key that sent it: courier, facility, admin, demo.
+    source: Mapped[str] = mapped_column(String(16))
+    #: SHA-256 of the event's canonical content: replay or conflict?
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_scan_events_parcel_id_occurred_at", "parcel_id", "occurred_at"),
+        # Only courier scans are looked up by courier: facility scans stay out.
+        Index(
+            "ix_scan_events_courier_code_occurred_at",
+            "courier_code",
+            "occurred_at",
+            postgresql_where=text("courier_code IS NOT NULL"),
+            sqlite_where=text("courier_code IS NOT NULL"),
+        ),
+    )
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    type: Mapped[CaseType] = mapped_column(_enum(CaseType, "case_type"))
+    state: Mapped[CaseState] = mapped_column(_enum(CaseState, "case_state"))
+    #: ``[{"code": ..., "detail": ...}]``: why the case exists, for a person.
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    score: Mapped[float | None] = mapped_column(Float)
+    facility_code: Mapped[str | None] = mapped_column(String(32))
+    courier_code: Mapped[str | None] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index(
+            "uq_cases_one_open_per_parcel_type",
+            "parcel_id",
+            "type",
+            unique=True,
+            postgresql_where=text("state <> 'resolved'"),
+            sqlite_where=text("state <> 'resolved'"),
+        ),
+        Index("ix_cases_type_state_opened_at", "type", "state", "opened_at"),
+        # Every case of a chunk's parcels, resolved ones included (detection, the sweep).
+        Index("ix_cases_parcel_id", "parcel_id"),
+    )
+
+
+class CaseEvent(Base):
+    """One step in a case's life: the audit trail. Rows are never updated or deleted."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: opened, updated, acknowledged, resolved, closed (by the system), reopened
+    action: Mapped[str] = mapped_column(String(32))
+    #: "system", "customer", or "<role>:<key id>" of the person acting
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    __table_args__ = (Index("ix_case_events_case_id_at", "case_id", "at"),)
+
+
+class ServiceState(Base):
+    """Small facts about the service itself, e.g. when the last sweep succeeded."""
+
+    __tablename__ = "service_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    value: Mapped[float | None] = mapped_column(Float)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The first characters of the key, to recognise it in lists and logs.
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    courier_code: Mapped[str | None] = mapped_column(ForeignKey("couriers.code"))
+    facility_code: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# Customers: verification attempts, feedback and ratings (tracker.tracking.verification,
+# tracker.tracking.feedback). Feedback rows are never updated or deleted.
+
+
+class FeedbackKind(StrEnum):
+    NOT_RECEIVED = "not_received"
+    DAMAGED = "damaged"
+    LATE = "late"
+    RATING = "rating"
+    #: The customer chose (or changed) a delivery window.
+    APPOINTMENT = "appointment"
+
+
+class VerificationAttempt(Base):
+    """One try at the last four digits of a recipient's phone.
+
+    Every try is stored (and committed) *before* it is checked, so concurrent
+    tries see each other and a burst cannot test more codes than the limit.
+    """
+
+    __tablename__ = "verification_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: As the client sent it: unknown numbers are limited like known ones.
+    tracking_number: Mapped[str] = mapped_column(String(40))
+    #: A keyed hash of the client's address (its /64 for IPv6), never the address.
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: pending (being checked), failed, passed, refused (over the limit, not checked)
+    outcome: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index("ix_verification_attempts_tracking_number_at", "tracking_number", "at"),
+        Index("ix_verification_attempts_client_at", "client", "at"),
+        Index("ix_verification_attempts_at", "at"),
+    )
+
+
+class Feedback(Base):
+    """What a customer told us about a parcel: append-only, kept forever."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    kind: Mapped[FeedbackKind] = mapped_column(_enum(FeedbackKind, "feedback_kind"))
+    #: The report as given: description, comment, scores, chosen window.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The case the report opened or added to, if any.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    __table_args__ = (Index("ix_feedback_parcel_id_created_at", "parcel_id", "created_at"),)
+
+
+class Rating(Base):
+    """The customer's current rating of a delivery: one per parcel.
+
+    Each submission is also a ``feedback`` row of kind ``rating``: that is the
+    history; this row is the latest, for scorecards.
+    """
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"), unique=True)
+    packaging: Mapped[int] = mapped_column(Integer)
+    courier: Mapped[int] = mapped_column(Integer)
+    speed: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    #: Who delivered (or the pickup point that handed it over), for scorecards.
+    courier_code: Mapped[str | None] = mapped_column(String(32))
+    facility_code: Mapped[str | None] = mapped_column(String(32))
+    #: 1 for the first rating, +1 for each update.
+    revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("packaging BETWEEN 1 AND 5", name="packaging_1_to_5"),
+        CheckConstraint("courier BETWEEN 1 AND 5", name="courier_1_to_5"),
+        CheckConstraint("speed BETWEEN 1 AND 5", name="speed_1_to_5"),
+    )
+
+
+class DetectionCheck(Base):
+    """When detection last judged a parcel (:mod:`tracker.detection.evaluate`).
+
+    A courier's scans of one parcel are evidence about the courier's other
+    parcels (bulk signing, impossible travel). When a scan arrives after a
+    neighbouring parcel was judged, that parcel is marked due again; this
+    row is what tells "judged before the scan" from "already judged with it",
+    so the second look happens once instead of rippling through the day.
+    """
+
+    __tablename__ = "detection_checks"
+
+    parcel_id: Mapped[int] = mapped_column(BigId, ForeignKey("parcels.id"), primary_key=True)
+    judged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Route plans (tracker.routing.planning).
+
+
+class StationPlan(Base):
+    """One solve of a delivery station's day: never updated; planning again adds a plan.
+
+    ``problem`` is the routing problem as the solver saw it, in the JSON form
+    ``tracker routes optimize`` reads (so a plan can be reproduced), and
+    ``result`` the solver's answer (:meth:`tracker.routing.RoutePlan.to_dict`,
+    which the independent checker can verify again). ``route_stops`` index the
+    answer by parcel and courier.
+    """
+
+    __tablename__ = "route_plans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    facility_code: Mapped[str] = mapped_column(ForeignKey("facilities.code"))
+    #: The station's local day the plan is for.
+    plan_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: "<role>:<key id>" of the caller, or "cli".
+    requested_by: Mapped[str] = mapped_column(String(64))
+    solver_status: Mapped[str] = mapped_column(String(32))
+    solve_seconds: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+    served: Mapped[int] = mapped_column(Integer)
+    left_out: Mapped[int] = mapped_column(Integer)
+    vehicles_used: Mapped[int] = mapped_column(Integer)
+    problem: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    __table_args__ = (
+        # "The latest plan of this station for this day".
+        Index("ix_route_plans_facility_code_plan_date_id", "facility_code", "plan_date", "id"),
+    )
+
+
+class RouteStop(Base):
+    """A parcel's place in a plan: a courier's n-th stop with its ETA, or left out and why."""
+
+    __tablename__ = "route_stops"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(BigId, ForeignKey("route_plans.id"))
+    parcel_id: Mapped[int] = mapped_column(BigId, ForeignKey("parcels.id"))
+    courier_code: Mapped[str | None] = mapped_column(ForeignKey("couriers.code"))
+    #: 1 for the courier's first stop; null when left out.
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    arrival: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: After any wait for the customer's appointment to open.
+    service_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    departure: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eta_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eta_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Why the parcel was left out (tracker.routing.plan.REASONS and a few of
+    #: the service's own); null when served.
+    reason: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_route_stops_plan_id_parcel_id", "plan_id", "parcel_id", unique=True),
+        Index("ix_route_stops_plan_id_courier_code_sequence", "plan_id", "courier_code", "sequence"),
+        CheckConstraint(
+            "(courier_code IS NULL) = (sequence IS NULL) AND (sequence IS NULL) <> (reason IS NULL)",
+            name="served_or_left_out",
+        ),
+    )

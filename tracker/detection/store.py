@@ -1,0 +1,130 @@
+"""Rows to facts: the one place the detection package reads the database.
+
+The pure detectors (:mod:`tracker.detection.facts` and the modules built on
+it) know nothing of SQLAlchemy; :mod:`tracker.detection.evaluate`, the damage
+hotspots and the scorecards load rows with the helpers here and turn them
+into facts the same way, so a verdict computed by the sweep and a rate shown
+on a scorecard read the same evidence.
+
+Every loader takes a list of parcel ids or a ``SELECT`` of them and costs one
+query, whatever the number of parcels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Select, select
+
+from tracker.core.models import Facility, Parcel, ScanEvent
+from tracker.detection.facts import (
+    CustomerReport,
+    DamageNote,
+    EventFact,
+    FacilityFact,
+    ParcelFact,
+    ProofOfDelivery,
+    TemperatureRange,
+)
+
+ParcelIds = Sequence[int] | Select[Any]
+
+#: The scan columns the detectors read.
+EVENT_COLUMNS = (
+    ScanEvent.event_id,
+    ScanEvent.parcel_id,
+    ScanEvent.type,
+    ScanEvent.occurred_at,
+    ScanEvent.received_at,
+    ScanEvent.facility_code,
+    ScanEvent.courier_code,
+    ScanEvent.lat,
+    ScanEvent.lon,
+    ScanEvent.accuracy_m,
+    ScanEvent.temperature_c,
+    ScanEvent.pod,
+    ScanEvent.damage,
+)
+
+PARCEL_COLUMNS = (
+    Parcel.id,
+    Parcel.tracking_number,
+    Parcel.dest_lat,
+    Parcel.dest_lon,
+    Parcel.pickup_point,
+    Parcel.delivery_otp,
+    Parcel.perishable_min_c,
+    Parcel.perishable_max_c,
+)
+
+
+def load_facilities(conn: Connection) -> dict[str, FacilityFact]:
+    """Every facility with its kind and position (the network is small and read whole)."""
+    return {
+        code: FacilityFact(code, kind, lat, lon)
+        for code, kind, lat, lon in conn.execute(
+            select(Facility.code, Facility.kind, Facility.lat, Facility.lon)
+        )
+    }
+
+
+def events_of(conn: Connection, parcel_ids: ParcelIds) -> dict[int, list[Any]]:
+    """The scan rows of these parcels, grouped by parcel id (unordered)."""
+    grouped: dict[int, list[Any]] = {}
+    for row in conn.execute(select(*EVENT_COLUMNS).where(ScanEvent.parcel_id.in_(parcel_ids))):
+        grouped.setdefault(row.parcel_id, []).append(row)
+    return grouped
+
+
+def parcels_of(conn: Connection, parcel_ids: ParcelIds) -> dict[int, Any]:
+    return {row.id: row for row in conn.execute(select(*PARCEL_COLUMNS).where(Parcel.id.in_(parcel_ids)))}
+
+
+def event_fact(row: Any, tracking_number: str, facilities: Mapping[str, FacilityFact]) -> EventFact:
+    facility = facilities.get(row.facility_code) if row.facility_code else None
+    pod = row.pod or None
+    damage = row.damage or None
+    return EventFact(
+        event_id=row.event_id,
+        tracking_number=tracking_number,
+        type=row.type,
+        occurred_at=row.occurred_at,
+        facility=row.facility_code,
+        facility_kind=facility.kind if facility else None,
+        courier_id=row.courier_code,
+        lat=row.lat,
+        lon=row.lon,
+        accuracy_m=row.accuracy_m,
+        temperature_c=row.temperature_c,
+        pod=(
+            ProofOfDelivery(
+                pod.get("signed_by"), pod.get("relation"), pod.get("photo_sha256"), pod.get("otp")
+            )
+            if pod
+            else None
+        ),
+        damage=DamageNote(damage["severity"], damage.get("description") or "") if damage else None,
+    )
+
+
+def parcel_fact(
+    row: Any, facilities: Mapping[str, FacilityFact], reports: Iterable[CustomerReport] = ()
+) -> ParcelFact:
+    pickup = facilities.get(row.pickup_point) if row.pickup_point else None
+    perishable = (
+        TemperatureRange(row.perishable_min_c, row.perishable_max_c)
+        if row.perishable_min_c is not None and row.perishable_max_c is not None
+        else None
+    )
+    return ParcelFact(
+        tracking_number=row.tracking_number,
+        destination_lat=row.dest_lat,
+        destination_lon=row.dest_lon,
+        pickup_point=row.pickup_point,
+        pickup_point_lat=pickup.lat if pickup else None,
+        pickup_point_lon=pickup.lon if pickup else None,
+        expected_otp=row.delivery_otp,
+        perishable=perishable,
+        reports=tuple(reports),
+    )

@@ -1,0 +1,414 @@
+"""Storing scan events and the parcel state they imply, in one transaction.
+
+This is where a scan goes after the scan API has validated it (and where the
+demo's simulated day goes too). :func:`store_scans` runs inside a transaction
+the caller owns; it never commits. The steps:
+
+1. Refuse what cannot be stored, each with its field: events the schema
+   rejected, times too far in the future, unknown facility or courier codes,
+   an ``event_id`` used twice in one batch with different content.
+2. Make sure a parcel row exists for every tracking number (a scan for a
+   parcel nobody registered is a fact: the parcel is created unregistered),
+   and lock those rows in id order, so two batches touching the same parcels
+   queue instead of deadlocking.
+3. Insert the events with ``ON CONFLICT (event_id) DO NOTHING``. The unique
+   index decides idempotency, also between concurrent requests; an event
+   that was not inserted is a ``duplicate`` if its content hash matches the
+   stored one and a conflict otherwise.
+4. Fold the inserted events into each parcel's stored state
+   (:func:`tracker.scans.timeline.apply` is order-independent, so no history is
+   reloaded) and write the changed parcels back.
+
+The caller commits; a worker killed before the commit leaves nothing, and the
+client's retry is then stored whole (or answered ``duplicate`` if it was).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from tracker.core import bulk
+from tracker.core.db import upsert
+from tracker.core.errors import FieldError
+from tracker.core.models import Parcel, ScanEvent
+from tracker.core.vocabulary import EventType, ParcelStatus
+from tracker.scans import promises, timeline
+from tracker.scans.directory import Directory
+from tracker.scans.schemas import RejectedEvent, ScanEventIn
+from tracker.sla import Place, ServiceLevels, load_service_levels
+
+
+@dataclass
+class EventOutcome:
+    event_id: str | None
+    result: str  # accepted | duplicate | rejected
+    errors: list[FieldError] | None = None
+    type: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event_id": self.event_id, "result": self.result}
+        if self.errors:
+            out["errors"] = [e.to_dict() for e in self.errors]
+        return out
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[EventOutcome]
+    #: Ids of parcels whose state changed: after-commit work starts here.
+    changed_parcels: list[int] = field(default_factory=list)
+    #: Promises kept or missed by this batch, for the delivery metrics.
+    deliveries: list[promises.Delivery] = field(default_factory=list)
+
+    def count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o.result == result)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.count("accepted"),
+            "duplicates": self.count("duplicate"),
+            "rejected": self.count("rejected"),
+            "results": [o.to_dict() for o in self.outcomes],
+        }
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    """What the write path needs besides the data: limits, levels, the network."""
+
+    clock_skew: timedelta
+    levels: ServiceLevels = field(default_factory=load_service_levels)
+    directory: Directory = field(default_factory=Directory)
+
+
+def store_scans(
+    conn: Connection,
+    events: Sequence[ScanEventIn | RejectedEvent],
+    *,
+    source: str,
+    now: datetime,
+    policy: IngestPolicy,
+) -> IngestReport:
+    """Store what is valid of ``events``; one outcome per event, in order."""
+    outcomes: list[EventOutcome | None] = [None] * len(events)
+    hashes: dict[int, str] = {}
+    candidates = _screen(conn, events, outcomes, hashes, now=now, policy=policy)
+
+    parcels = _lock_parcels(conn, sorted({events[i].tracking_number for i in candidates}), now)  # type: ignore[union-attr]
+    inserted = _insert_events(conn, events, candidates, parcels, hashes, source, now)
+    _sort_out_existing(conn, events, candidates, inserted, hashes, outcomes)
+
+    changed, deliveries = _fold_into_parcels(conn, events, inserted, parcels, now, policy)
+    final = [o for o in outcomes if o is not None]
+    assert len(final) == len(events)
+    return IngestReport(final, changed, deliveries)
+
+
+def _screen(
+    conn: Connection,
+    events: Sequence[ScanEventIn | RejectedEvent],
+    outcomes: list[EventOutcome | None],
+    hashes: dict[int, str],
+    *,
+    now: datetime,
+    policy: IngestPolicy,
+) -> list[int]:
+    """Step 1: the indexes of events worth trying to insert."""
+    latest = now + policy.clock_skew
+    facilities = {e.facility for e in events if isinstance(e, ScanEventIn) and e.facility}
+    couriers = {e.courier_id for e in events if isinstance(e, ScanEventIn) and e.courier_id}
+    known_facilities = policy.directory.facilities(conn, facilities)
+    known_couriers = policy.directory.couriers(conn, couriers)
+
+    first_by_id: dict[str, int] = {}
+    candidates: list[int] = []
+    for i, event in enumerate(events):
+        if isinstance(event, RejectedEvent):
+            outcomes[i] = EventOutcome(event.event_id, "rejected", event.errors)
+            continue
+        errors = []
+        if event.occurred_at > latest:
+            ahead = event.occurred_at - now
+            errors.append(
+                FieldError(
+                    "occurred_at",
+                    f"lies {_human(ahead)} in the future; at most {_human(policy.clock_skew)} "
+                    "of clock skew is accepted",
+                )
+            )
+        if event.facility and event.facility not in known_facilities:
+            errors.append(FieldError("facility", f"unknown facility code {event.facility!r}"))
+        if event.courier_id and event.courier_id not in known_couriers:
+            errors.append(FieldError("courier_id", f"unknown courier {event.courier_id!r}"))
+        if errors:
+            outcomes[i] = EventOutcome(event.event_id, "rejected", errors, event.type.value)
+            continue
+        hashes[i] = event.content_hash()
+        earlier = first_by_id.get(event.event_id)
+        if earlier is not None:
+            # The same id twice in one batch: settled like a retry would be.
+            outcomes[i] = _replay_outcome(event, hashes[earlier] == hashes[i])
+            continue
+        first_by_id[event.event_id] = i
+        candidates.append(i)
+    return candidates
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def _replay_outcome(event: ScanEventIn, same_content: bool) -> EventOutcome:
+    if same_content:
+        return EventOutcome(event.event_id, "duplicate", type=event.type.value)
+    return EventOutcome(
+        event.event_id,
+        "rejected",
+        [FieldError("event_id", "already used for an event with different content (conflict)")],
+        event.type.value,
+    )
+
+
+STATE_COLUMNS = (
+    Parcel.id,
+    Parcel.tracking_number,
+    Parcel.registered,
+    Parcel.service_level,
+    Parcel.ordered_at,
+    Parcel.origin_facility,
+    Parcel.dest_region,
+    Parcel.dest_city,
+    Parcel.promised_by,
+    Parcel.event_count,
+    Parcel.status_event_id,
+    Parcel.status_event_type,
+    Parcel.status_event_at,
+    Parcel.last_event_id,
+    Parcel.last_event_type,
+    Parcel.last_event_at,
+    Parcel.last_facility,
+    Parcel.last_lat,
+    Parcel.last_lon,
+    Parcel.first_event_at,
+    Parcel.outbound_at,
+    Parcel.delivered_at,
+    Parcel.ready_for_pickup_at,
+)
+
+
+def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[str, Any]:
+    """Step 2: every parcel row of the batch, created if new, locked in id order."""
+    if not numbers:
+        return {}
+    columns = [c.key for c in STATE_COLUMNS]
+    rows = {r.tracking_number: r for r in bulk.lock_parcels(conn, columns, numbers)}
+    missing = [n for n in numbers if n not in rows]
+    if missing:
+        new_row = {
+            "registered": False,
+            "first_seen_at": now,
+            "status": ParcelStatus.INFO_RECEIVED,
+            "customer_tier": "normal",
+            "event_count": 0,
+            "updated_at": now,
+        }
+        conn.execute(
+            upsert(conn, Parcel).on_conflict_do_nothing(index_elements=["tracking_number"]),
+            [{"tracking_number": n, **new_row} for n in missing],
+        )
+        # Rows another transaction created meanwhile are locked here too.
+        rows.update((r.tracking_number, r) for r in bulk.lock_parcels(conn, columns, missing))
+    return rows
+
+
+def _insert_events(
+    conn: Connection,
+    events: Sequence[Any],
+    candidates: list[int],
+    parcels: dict[str, Any],
+    hashes: dict[int, str],
+    source: str,
+    now: datetime,
+) -> list[int]:
+    """Step 3: insert; the indexes of the events that were new."""
+    if not candidates:
+        return []
+    # Sorted by event_id so that concurrent batches sharing event ids take
+    # the unique index's locks in the same order.
+    ordered = sorted(candidates, key=lambda i: events[i].event_id)
+    rows = []
+    for i in ordered:
+        e: ScanEventIn = events[i]
+        rows.append(
+            {
+                "event_id": e.event_id,
+                "parcel_id": parcels[e.tracking_number].id,
+                "type": e.type.value,
+                "occurred_at": e.occurred_at,
+                "facility_code": e.facility,
+                "courier_code": e.courier_id,
+                "lat": e.lat,
+                "lon": e.lon,
+                "accuracy_m": e.accuracy_m,
+                "temperature_c": e.temperature_c,
+                "pod": e.pod.model_dump(exclude_none=True) if e.pod else None,
+                "damage": e.damage.model_dump(exclude_none=True) if e.damage else None,
+                "reason": e.reason,
+                "note": e.note,
+                "content_hash": hashes[i],
+            }
+        )
+    new_ids = bulk.insert_events(conn, rows, received_at=now, source=source)
+    return [i for i in candidates if events[i].event_id in new_ids]
+
+
+def _sort_out_existing(
+    conn: Connection,
+    events: Sequence[Any],
+    candidates: list[int],
+    inserted: list[int],
+    hashes: dict[int, str],
+    outcomes: list[EventOutcome | None],
+) -> None:
+    """Step 3, continued: replay or conflict for events already stored."""
+    for i in inserted:
+        outcomes[i] = EventOutcome(events[i].event_id, "accepted", type=events[i].type.value)
+    known = [i for i in candidates if outcomes[i] is None]
+    if not known:
+        return
+    query = select(ScanEvent.event_id, ScanEvent.content_hash).where(
+        ScanEvent.event_id.in_([events[i].event_id for i in known])
+    )
+    stored = {event_id: content_hash for event_id, content_hash in conn.execute(query)}
+    for i in known:
+        outcomes[i] = _replay_outcome(events[i], stored.get(events[i].event_id) == hashes[i])
+    # Later copies of an event within the batch were judged against the first
+    # copy; if the first turned out a conflict, so are they (see _screen).
+
+
+_EVENT_TYPES = {t.value: t for t in EventType}
+
+
+def state_from_row(row: Any) -> timeline.ParcelState:
+    """The stored state of a parcel (columns as in :data:`STATE_COLUMNS`).
+
+    Written out rather than looped over column names: it runs for every
+    parcel of every batch.
+    """
+    status_event = last_event = None
+    if row.status_event_id is not None:
+        status_event = timeline.EventFacts(
+            row.status_event_id, _EVENT_TYPES[row.status_event_type], row.status_event_at
+        )
+    if row.last_event_id is not None:
+        last_event = timeline.EventFacts(
+            row.last_event_id,
+            _EVENT_TYPES[row.last_event_type],
+            row.last_event_at,
+            row.last_facility,
+            row.last_lat,
+            row.last_lon,
+        )
+    return timeline.ParcelState(
+        row.event_count,
+        status_event,
+        last_event,
+        row.first_event_at,
+        row.outbound_at,
+        row.delivered_at,
+        row.ready_for_pickup_at,
+    )
+
+
+def state_columns(state: timeline.ParcelState) -> dict[str, Any]:
+    """The parcel columns that hold ``state``."""
+    status_event, last = state.status_event, state.last_event
+    return {
+        "status": state.status or ParcelStatus.INFO_RECEIVED,
+        "event_count": state.event_count,
+        "status_event_id": status_event.event_id if status_event else None,
+        "status_event_type": status_event.type if status_event else None,
+        "status_event_at": status_event.occurred_at if status_event else None,
+        "last_event_id": last.event_id if last else None,
+        "last_event_type": last.type if last else None,
+        "last_event_at": last.occurred_at if last else None,
+        "last_facility": last.facility_code if last else None,
+        "last_lat": last.lat if last else None,
+        "last_lon": last.lon if last else None,
+        "first_event_at": state.first_event_at,
+        "outbound_at": state.outbound_at,
+        "delivered_at": state.delivered_at,
+        "ready_for_pickup_at": state.ready_for_pickup_at,
+    }
+
+
+def journey_of(conn: Connection, row: Any, directory: Directory) -> promises.Journey:
+    destination = None
+    if row.dest_region and row.dest_city:
+        destination = Place(province=row.dest_region, city=row.dest_city)
+    return promises.Journey(
+        service_level=row.service_level if row.registered else None,
+        ordered_at=row.ordered_at,
+        origin=directory.place(conn, row.origin_facility),
+        destination=destination,
+    )
+
+
+def _clock_moved(before: timeline.ParcelState, after: timeline.ParcelState) -> bool:
+    return before.outbound_at != after.outbound_at or before.first_event_at != after.first_event_at
+
+
+def _handed_over(before: timeline.ParcelState, after: timeline.ParcelState) -> bool:
+    """The batch delivered the parcel or put it at a pickup point (maybe keeping its promise)."""
+    return (
+        before.delivered_at != after.delivered_at or before.ready_for_pickup_at != after.ready_for_pickup_at
+    )
+
+
+def _fold_into_parcels(
+    conn: Connection,
+    events: Sequence[Any],
+    inserted: list[int],
+    parcels: dict[str, Any],
+    now: datetime,
+    policy: IngestPolicy,
+) -> tuple[list[int], list[promises.Delivery]]:
+    """Step 4: new state for each parcel that got events; the ids, and deliveries."""
+    by_parcel: dict[str, list[timeline.EventFacts]] = {}
+    for i in inserted:
+        e: ScanEventIn = events[i]
+        by_parcel.setdefault(e.tracking_number, []).append(
+            timeline.EventFacts(e.event_id, e.type, e.occurred_at, e.facility, e.lat, e.lon)
+        )
+    updates: dict[int, dict[str, Any]] = {}
+    deliveries = []
+    for number, facts in by_parcel.items():
+        row = parcels[number]
+        before = state_from_row(row)
+        after = timeline.derive(facts, start=before)
+        promised_by = row.promised_by
+        # The promise depends on the registration and the clock-start times:
+        # recomputed only when one of those times moved (or none is stored yet).
+        if row.registered and (promised_by is None or _clock_moved(before, after)):
+            journey = journey_of(conn, row, policy.directory)
+            promised_by = promises.promise(policy.levels, journey, after)
+        if _handed_over(before, after):
+            journey = journey_of(conn, row, policy.directory)
+            delivery = promises.newly_met(policy.levels, journey, before, after, promised_by)
+            if delivery is not None:
+                deliveries.append(delivery)
+        # Due now: the sweep judges stale, at-risk, breach and detection
+        # rules for every parcel that got news (and survives our crash).
+        updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": now}
+    bulk.update_parcels(conn, updates, updated_at=now)
+    return list(updates), deliveries

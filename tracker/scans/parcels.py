@@ -1,0 +1,222 @@
+"""Registering parcels and reading a parcel's whole record.
+
+Registration is idempotent like scans: the same registration again answers
+the stored parcel; a different one for a registered tracking number is a
+conflict. A parcel first seen through scans (unregistered) is filled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from tracker.core.db import upsert
+from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from tracker.core.models import Case, Facility, Parcel, ScanEvent
+from tracker.core.vocabulary import EventType, FacilityKind
+from tracker.scans import promises, timeline
+from tracker.scans.ingest import STATE_COLUMNS, IngestPolicy, journey_of, state_from_row
+from tracker.scans.schemas import ParcelIn
+
+
+@dataclass(frozen=True)
+class Registered:
+    parcel_id: int
+    #: created | completed (was known from scans) | unchanged (a replay)
+    outcome: str
+
+
+def register_parcel(conn: Connection, parcel: ParcelIn, *, now: datetime, policy: IngestPolicy) -> Registered:
+    _check_references(conn, parcel, policy.levels.keys())
+    columns = _registration_columns(parcel, now)
+    row = conn.execute(
+        select(Parcel.id, Parcel.registered, Parcel.registration_hash)
+        .where(Parcel.tracking_number == parcel.tracking_number)
+        .with_for_update()
+    ).first()
+    if row is None:
+        inserted = conn.scalar(
+            upsert(conn, Parcel)
+            .values(
+                tracking_number=parcel.tracking_number,
+                first_seen_at=now,
+                event_count=0,
+                status="info_received",
+                **columns,
+            )
+            .on_conflict_do_nothing(index_elements=["tracking_number"])
+            .returning(Parcel.id)
+        )
+        if inserted is not None:
+            _refresh_promise(conn, inserted, now, policy)
+            return Registered(inserted, "created")
+        # A scan created the row between our select and insert: complete it.
+        row = conn.execute(
+            select(Parcel.id, Parcel.registered, Parcel.registration_hash)
+            .where(Parcel.tracking_number == parcel.tracking_number)
+            .with_for_update()
+        ).one()
+    if row.registered:
+        if row.registration_hash == columns["registration_hash"]:
+            return Registered(row.id, "unchanged")
+        raise Conflict(
+            f"parcel {parcel.tracking_number} is already registered with different details",
+            [FieldError("tracking_number", "already registered with different details")],
+        )
+    conn.execute(update(Parcel).where(Parcel.id == row.id).values(**columns))
+    _refresh_promise(conn, row.id, now, policy)
+    return Registered(row.id, "completed")
+
+
+def _refresh_promise(conn: Connection, parcel_id: int, now: datetime, policy: IngestPolicy) -> None:
+    """Promise from the registration and whatever scans came first; due now."""
+    row = conn.execute(select(*STATE_COLUMNS).where(Parcel.id == parcel_id)).one()
+    journey = journey_of(conn, row, policy.directory)
+    promised_by = promises.promise(policy.levels, journey, state_from_row(row))
+    values = {"promised_by": promised_by, "next_check_at": now, "updated_at": now}
+    conn.execute(update(Parcel).where(Parcel.id == parcel_id).values(**values))
+
+
+def _check_references(conn: Connection, parcel: ParcelIn, service_levels: Collection[str]) -> None:
+    errors = []
+    if parcel.service_level not in service_levels:
+        known = ", ".join(sorted(service_levels))
+        errors.append(
+            FieldError("service_level", f"unknown service level {parcel.service_level!r}; known: {known}")
+        )
+    codes = {c for c in (parcel.origin_facility, parcel.pickup_point) if c}
+    kinds = {
+        code: kind
+        for code, kind in conn.execute(select(Facility.code, Facility.kind).where(Facility.code.in_(codes)))
+    }
+    if parcel.origin_facility and parcel.origin_facility not in kinds:
+        errors.append(FieldError("origin_facility", f"unknown facility code {parcel.origin_facility!r}"))
+    if parcel.pickup_point:
+        kind = kinds.get(parcel.pickup_point)
+        if kind is None:
+            errors.append(FieldError("pickup_point", f"unknown facility code {parcel.pickup_point!r}"))
+        elif FacilityKind(kind) is not FacilityKind.PICKUP_POINT:
+            errors.append(
+                FieldError("pickup_point", f"{parcel.pickup_point} is a {kind}, not a pickup point")
+            )
+    if errors:
+        raise ValidationFailed("the parcel cannot be registered", errors)
+
+
+def _registration_columns(parcel: ParcelIn, now: datetime) -> dict[str, Any]:
+    dest, who = parcel.destination, parcel.recipient
+    return {
+        "registered": True,
+        "registered_at": now,
+        "registration_hash": parcel.registration_hash(),
+        "service_level": parcel.service_level,
+        "ordered_at": parcel.ordered_at,
+        "origin_facility": parcel.origin_facility,
+        "dest_lat": dest.lat,
+        "dest_lon": dest.lon,
+        "dest_region": dest.region,
+        "dest_city": dest.city,
+        "dest_district": dest.district,
+        "dest_postcode": dest.postcode,
+        "dest_address": dest.address,
+        "recipient_name": who.name,
+        "recipient_phone": who.phone,
+        "customer_tier": parcel.customer_tier,
+        "appointment_start": parcel.appointment.start if parcel.appointment else None,
+        "appointment_end": parcel.appointment.end if parcel.appointment else None,
+        "pickup_point": parcel.pickup_point,
+        "perishable_min_c": parcel.perishable.min_c if parcel.perishable else None,
+        "perishable_max_c": parcel.perishable.max_c if parcel.perishable else None,
+        "weight_kg": parcel.weight_kg,
+        "delivery_otp": parcel.delivery_otp,
+        "updated_at": now,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def parcel_record(conn: Connection, tracking_number: str) -> dict[str, Any]:
+    """Everything about a parcel, unmasked (ops), events in ``occurred_at`` order."""
+    p = conn.execute(select(Parcel).where(Parcel.tracking_number == tracking_number)).first()
+    if p is None:
+        raise NotFound(f"no parcel with tracking number {tracking_number}")
+    events = conn.execute(select(ScanEvent).where(ScanEvent.parcel_id == p.id)).all()
+    facts = {e.event_id: timeline.EventFacts(e.event_id, EventType(e.type), e.occurred_at) for e in events}
+    ordered = sorted(events, key=lambda e: timeline.event_key(facts[e.event_id]))
+    cases = conn.execute(select(Case).where(Case.parcel_id == p.id).order_by(Case.opened_at)).all()
+    return {
+        "tracking_number": p.tracking_number,
+        "registered": p.registered,
+        "status": p.status,
+        "service_level": p.service_level,
+        "ordered_at": _iso(p.ordered_at),
+        "origin_facility": p.origin_facility,
+        "destination": {
+            "lat": p.dest_lat,
+            "lon": p.dest_lon,
+            "region": p.dest_region,
+            "city": p.dest_city,
+            "district": p.dest_district,
+            "postcode": p.dest_postcode,
+            "address": p.dest_address,
+        },
+        "recipient": {"name": p.recipient_name, "phone": p.recipient_phone},
+        "customer_tier": p.customer_tier,
+        "appointment": (
+            {"start": _iso(p.appointment_start), "end": _iso(p.appointment_end)}
+            if p.appointment_start
+            else None
+        ),
+        "pickup_point": p.pickup_point,
+        "perishable": (
+            {"min_c": p.perishable_min_c, "max_c": p.perishable_max_c}
+            if p.perishable_min_c is not None
+            else None
+        ),
+        "weight_kg": p.weight_kg,
+        "last_event_at": _iso(p.last_event_at),
+        "last_facility": p.last_facility,
+        "outbound_at": _iso(p.outbound_at),
+        "delivered_at": _iso(p.delivered_at),
+        "promised_by": _iso(p.promised_by),
+        "eta": {"start": _iso(p.eta_start), "end": _iso(p.eta_end)} if p.eta_start else None,
+        "events": [_event_dict(e) for e in ordered],
+        "cases": [
+            {
+                "id": c.id,
+                "type": c.type,
+                "state": c.state,
+                "reasons": c.reasons,
+                "opened_at": _iso(c.opened_at),
+                "closed_at": _iso(c.closed_at),
+            }
+            for c in cases
+        ],
+    }
+
+
+def _event_dict(e: Any) -> dict[str, Any]:
+    out = {
+        "event_id": e.event_id,
+        "type": e.type,
+        "occurred_at": _iso(e.occurred_at),
+        "received_at": _iso(e.received_at),
+        "facility": e.facility_code,
+        "courier_id": e.courier_code,
+        "lat": e.lat,
+        "lon": e.lon,
+        "accuracy_m": e.accuracy_m,
+        "temperature_c": e.temperature_c,
+        "pod": e.pod,
+        "damage": e.damage,
+        "reason": e.reason,
+        "note": e.note,
+        "source": e.source,
+    }
+    return {k: v for k, v in out.items() if v is not None}

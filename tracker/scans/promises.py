@@ -1,0 +1,102 @@
+"""A parcel's promise and whether it was kept: glue between parcels and SLA rules.
+
+:mod:`tracker.sla` knows service levels and time; :mod:`tracker.scans.timeline`
+knows what the scans say. This module joins them for one parcel, with plain
+values only, so ingest, registration and the sweep compute the same thing:
+
+* :func:`promise` — when the parcel must meet its level, once the level's
+  clock has started (``outbound`` for most levels, the order time for group
+  buying). It is a function of the *earliest* clock-start event, so a late
+  earlier ``outbound`` simply recomputes it.
+* :func:`met_at` — when the promise was kept (delivered, collected, or
+  ready for pickup where the level says so), or None.
+* :func:`newly_met` — the delivery to count in metrics when a batch makes a
+  parcel meet its promise for the first time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tracker.scans.timeline import ParcelState
+from tracker.sla import Place, ServiceLevel, ServiceLevels, promise_for
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    """What the promise needs to know of a parcel besides its scans."""
+
+    service_level: str | None
+    ordered_at: datetime | None
+    origin: Place | None
+    destination: Place | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    service_level: str
+    region_class: str
+    on_time: bool
+    #: promised_by - met_at: positive is early, negative late.
+    slack_seconds: float
+
+
+def level_of(levels: ServiceLevels, journey: Journey) -> ServiceLevel | None:
+    if journey.service_level is None:
+        return None
+    return levels.get(journey.service_level)
+
+
+def clock_start(level: ServiceLevel, journey: Journey, state: ParcelState) -> datetime | None:
+    start = level.clock_starts_at
+    if start == "outbound":
+        return state.outbound_at
+    if start == "ordered":
+        return journey.ordered_at
+    # "created" and "picked_up": the parcel's first scan is the nearest fact we keep.
+    return state.first_event_at
+
+
+def promise(levels: ServiceLevels, journey: Journey, state: ParcelState) -> datetime | None:
+    level = level_of(levels, journey)
+    if level is None or journey.destination is None:
+        return None
+    started = clock_start(level, journey, state)
+    if started is None:
+        return None
+    origin = journey.origin or journey.destination
+    return promise_for(level, clock_start=started, origin=origin, destination=journey.destination)
+
+
+def met_at(level: ServiceLevel | None, state: ParcelState) -> datetime | None:
+    """When the parcel kept (or failed, if late) its promise; None while it has not."""
+    candidates = [state.delivered_at]
+    if level is not None and level.pickup:
+        candidates.append(state.ready_for_pickup_at)
+    present = [c for c in candidates if c is not None]
+    return min(present, default=None)
+
+
+def newly_met(
+    levels: ServiceLevels,
+    journey: Journey,
+    before: ParcelState,
+    after: ParcelState,
+    promised_by: datetime | None,
+) -> Delivery | None:
+    level = level_of(levels, journey)
+    if level is None or promised_by is None or journey.destination is None:
+        return None
+    if met_at(level, before) is not None:
+        return None
+    met = met_at(level, after)
+    if met is None:
+        return None
+    origin = journey.origin or journey.destination
+    return Delivery(
+        service_level=level.name,
+        region_class=level.region_class(origin, journey.destination).value,
+        on_time=met <= promised_by,
+        slack_seconds=(promised_by - met).total_seconds(),
+    )

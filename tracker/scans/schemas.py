@@ -1,0 +1,262 @@
+"""Request and response schemas of the scan API (pydantic).
+
+The same models validate requests and generate ``/openapi.json`` (through
+flask-openapi3), so the documentation cannot drift from the checks.
+
+A batch of scans is validated *per event*: :data:`TolerantScanEvent` catches
+an event's validation error and turns it into a :class:`RejectedEvent`, so a
+bad event among a thousand good ones is reported by its index and field while
+the others are stored. The JSON schema of a tolerant event is the schema of
+:class:`ScanEventIn`: clients see the real contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+
+from tracker.core.errors import FieldError, FieldValueError, field_errors
+from tracker.core.vocabulary import CustomerTier, EventType
+
+TrackingNumber = Annotated[
+    str,
+    Field(
+        min_length=6,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$",
+        description="Letters, digits and dashes, 6 to 40 characters.",
+    ),
+]
+Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are errors: a typo ("accuracy" for "accuracy_m") must not
+    # silently drop data a detector needs.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class ProofOfDelivery(_Strict):
+    signed_by: str | None = Field(None, max_length=100)
+    #: Who took the parcel: self, family, colleague, reception, locker, neighbour...
+    relation: str | None = Field(None, max_length=32)
+    photo_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+    otp: str | None = Field(None, max_length=12)
+
+
+class Damage(_Strict):
+    severity: Literal["minor", "major", "destroyed"]
+    description: str | None = Field(None, max_length=1000)
+
+
+class ScanEventIn(_Strict):
+    """One thing that happened to a parcel, reported by a facility or courier."""
+
+    event_id: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Unique per event, chosen by the client; a retry sends the same id.",
+    )
+    tracking_number: TrackingNumber
+    type: EventType
+    occurred_at: AwareDatetime = Field(description="RFC 3339 with an offset.")
+    facility: Code | None = None
+    courier_id: Code | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    accuracy_m: float | None = Field(None, ge=0, le=100_000)
+    temperature_c: float | None = Field(None, ge=-80, le=80)
+    pod: ProofOfDelivery | None = None
+    damage: Damage | None = None
+    reason: str | None = Field(None, max_length=64)
+    note: str | None = Field(None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScanEventIn:
+        # One Python hook per event (not one per field): this runs 500 times a batch.
+        self.occurred_at = self.occurred_at.astimezone(UTC)
+        if (self.lat is None) != (self.lon is None):
+            missing = "lon" if self.lon is None else "lat"
+            raise FieldValueError(missing, "lat and lon come together")
+        if self.type is EventType.DAMAGED and self.damage is None:
+            raise FieldValueError("damage", "a damaged scan needs a damage object")
+        if self.type in (EventType.DELIVERY_FAILED, EventType.EXCEPTION) and not self.reason:
+            raise FieldValueError("reason", f"a {self.type.value} scan needs a reason")
+        return self
+
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical content: equal for a replay, not for a conflict."""
+        canonical = orjson.dumps(self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(canonical).hexdigest()
+
+
+class RejectedEvent:
+    """An event of a batch that failed validation, with the fields to blame."""
+
+    def __init__(self, raw: Any, errors: list[FieldError]) -> None:
+        self.raw = raw
+        self.errors = errors
+
+    @property
+    def event_id(self) -> str | None:
+        value = self.raw.get("event_id") if isinstance(self.raw, dict) else None
+        return value if isinstance(value, str) else None
+
+
+def _tolerate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        return RejectedEvent(value, field_errors(exc))
+
+
+TolerantScanEvent = Annotated[ScanEventIn, WrapValidator(_tolerate)]
+_one_event = TypeAdapter(TolerantScanEvent)
+
+
+def _tolerate_each(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # Fast path: the whole list at once in pydantic-core. Only a batch with a
+    # bad event pays for validating its events one by one.
+    try:
+        return handler(value)
+    except ValidationError:
+        if not isinstance(value, list) or not value:
+            raise
+        return [_one_event.validate_python(item) for item in value]
+
+
+class ScanBatchIn(_Strict):
+    events: Annotated[list[ScanEventIn], WrapValidator(_tolerate_each)] = Field(min_length=1)
+
+
+def _submission_kind(value: Any) -> str:
+    # Tags start with "~" so that error locations can leave them out.
+    return "~batch" if isinstance(value, dict) and "events" in value else "~event"
+
+
+class ScanSubmission(
+    RootModel[
+        Annotated[
+            Annotated[ScanBatchIn, Tag("~batch")] | Annotated[TolerantScanEvent, Tag("~event")],
+            Discriminator(_submission_kind),
+        ]
+    ]
+):
+    """One event object, or ``{"events": [...]}`` (up to the configured limit)."""
+
+    def events(self) -> tuple[list[ScanEventIn | RejectedEvent], bool]:
+        """The events, and whether the client sent a batch."""
+        if isinstance(self.root, ScanBatchIn):
+            return list(self.root.events), True
+        return [self.root], False
+
+
+class EventResult(BaseModel):
+    event_id: str | None
+    result: Literal["accepted", "duplicate", "rejected"]
+    errors: list[dict[str, str]] | None = None
+
+
+class ScanResults(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[EventResult]
+
+
+class Destination(_Strict):
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    region: str | None = Field(
+        None, pattern=r"^CN-[0-9A-Z]{2}$", description="ISO 3166-2:CN province, e.g. CN-31."
+    )
+    city: str | None = Field(None, max_length=64)
+    district: str | None = Field(None, max_length=64)
+    postcode: str | None = Field(None, pattern=r"^[0-9]{6}$")
+    address: str | None = Field(None, max_length=300)
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> Destination:
+        if (self.lat is None) != (self.lon is None):
+            raise FieldValueError("lon" if self.lon is None else "lat", "lat and lon come together")
+        return self
+
+
+class Recipient(_Strict):
+    name: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, pattern=r"^\+?[0-9][0-9 -]{5,30}$")
+
+
+class Window(_Strict):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    _utc = field_validator("start", "end")(_to_utc)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise FieldValueError("end", "the window ends before it starts")
+        return self
+
+
+class Perishable(_Strict):
+    min_c: float = Field(ge=-80, le=80)
+    max_c: float = Field(ge=-80, le=80)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Perishable:
+        if self.max_c <= self.min_c:
+            raise FieldValueError("max_c", "must be above min_c")
+        return self
+
+
+class ParcelIn(_Strict):
+    """A merchant's registration of a parcel."""
+
+    tracking_number: TrackingNumber
+    service_level: str = Field(min_length=1, max_length=32, examples=["211"])
+    ordered_at: AwareDatetime | None = None
+    origin_facility: Code | None = None
+    destination: Destination
+    recipient: Recipient = Field(default_factory=Recipient)
+    customer_tier: CustomerTier = CustomerTier.NORMAL
+    appointment: Window | None = None
+    pickup_point: Code | None = None
+    perishable: Perishable | None = None
+    weight_kg: float | None = Field(None, gt=0, le=1000)
+    delivery_otp: str | None = Field(None, pattern=r"^[0-9]{4,8}$")
+
+    _utc = field_validator("ordered_at")(lambda v: None if v is None else _to_utc(v))
+
+    def registration_hash(self) -> str:
+        canonical = orjson.dumps(self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(canonical).hexdigest()
+
+
+class TrackingPath(BaseModel):
+    tracking_number: TrackingNumber

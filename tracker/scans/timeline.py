@@ -1,0 +1,162 @@
+"""Deriving a parcel's state from its scan events, in any arrival order.
+
+Events reach us late, twice and out of order (a courier's phone syncs hours
+later; a carrier replays a day). The parcel's state must therefore be a
+function of the *set* of its events, never of the order they arrived in.
+
+Every derived field is chosen so that it is a max or a min over a total order
+of events, or a count. Folding events one at a time with :func:`apply` is then
+commutative and associative: ``derive(events)`` gives the same state for every
+permutation, and the ingest path can fold a new batch onto the stored state
+without reloading the parcel's history. ``tests/test_timeline.py`` checks this
+property with hypothesis.
+
+The total order of events (:func:`event_key`) is ``occurred_at``, then the
+stage of the event type in a parcel's life (so that an ``arrived`` and a
+``departed`` stamped in the same second sort the natural way), then the
+``event_id`` as a last, arbitrary but stable, tie-break.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tracker.core.vocabulary import EventType, ParcelStatus
+
+#: The status a parcel takes when this is its latest event; ``None``: no change.
+STATUS_OF: dict[EventType, ParcelStatus | None] = {
+    EventType.CREATED: ParcelStatus.INFO_RECEIVED,
+    EventType.PICKED_UP: ParcelStatus.IN_TRANSIT,
+    EventType.OUTBOUND: ParcelStatus.IN_TRANSIT,
+    EventType.ARRIVED: ParcelStatus.IN_TRANSIT,
+    EventType.DEPARTED: ParcelStatus.IN_TRANSIT,
+    EventType.OUT_FOR_DELIVERY: ParcelStatus.OUT_FOR_DELIVERY,
+    EventType.DELIVERY_FAILED: ParcelStatus.FAILED_ATTEMPT,
+    EventType.DELIVERED: ParcelStatus.DELIVERED,
+    EventType.READY_FOR_PICKUP: ParcelStatus.AVAILABLE_FOR_PICKUP,
+    EventType.COLLECTED: ParcelStatus.DELIVERED,
+    # Damage is found at some step of the journey; the journey goes on.
+    EventType.DAMAGED: None,
+    EventType.EXCEPTION: ParcelStatus.EXCEPTION,
+    EventType.RETURNED: ParcelStatus.RETURNED,
+}
+
+#: Stage of an event type in a parcel's life, to order same-second events.
+STAGE: dict[EventType, int] = {
+    EventType.CREATED: 0,
+    EventType.PICKED_UP: 1,
+    EventType.OUTBOUND: 2,
+    EventType.ARRIVED: 3,
+    EventType.DAMAGED: 4,
+    EventType.DEPARTED: 5,
+    EventType.OUT_FOR_DELIVERY: 6,
+    EventType.DELIVERY_FAILED: 7,
+    EventType.READY_FOR_PICKUP: 8,
+    EventType.DELIVERED: 9,
+    EventType.COLLECTED: 10,
+    EventType.EXCEPTION: 11,
+    EventType.RETURNED: 12,
+}
+
+DELIVERY_TYPES = frozenset({EventType.DELIVERED, EventType.COLLECTED})
+
+EventKey = tuple[datetime, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What state derivation needs to know of one scan event."""
+
+    event_id: str
+    type: EventType
+    occurred_at: datetime
+    facility_code: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+def event_key(event: EventFacts) -> EventKey:
+    return (event.occurred_at, STAGE[event.type], event.event_id)
+
+
+def _status_key(event: EventFacts) -> tuple[int, EventKey]:
+    # A label printed late must not send a parcel that is already moving
+    # back to "info received": any progress event outranks ``created``.
+    return (0 if event.type is EventType.CREATED else 1, event_key(event))
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelState:
+    """A parcel's derived state; :data:`EMPTY` before any event."""
+
+    event_count: int = 0
+    #: The event that defines ``status`` (see :func:`_status_key`).
+    status_event: EventFacts | None = None
+    #: The latest event of any type: where the parcel was last seen, and when.
+    last_event: EventFacts | None = None
+    first_event_at: datetime | None = None
+    #: First ``outbound``: the clock start of most delivery promises.
+    outbound_at: datetime | None = None
+    #: First ``delivered`` or ``collected``.
+    delivered_at: datetime | None = None
+    #: First ``ready_for_pickup``.
+    ready_for_pickup_at: datetime | None = None
+
+    @property
+    def status(self) -> ParcelStatus | None:
+        if self.status_event is None:
+            return None
+        return STATUS_OF[self.status_event.type]
+
+    @property
+    def last_event_at(self) -> datetime | None:
+        return self.last_event.occurred_at if self.last_event else None
+
+
+EMPTY = ParcelState()
+
+
+def _earliest(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
+
+
+def apply(state: ParcelState, event: EventFacts) -> ParcelState:
+    """Fold one event into a state. Commutative: order of calls is irrelevant."""
+    at, type_ = event.occurred_at, event.type
+    last = state.last_event
+    if last is None or event_key(event) > event_key(last):
+        last = event
+    status_event = state.status_event
+    if STATUS_OF[type_] is not None and (
+        status_event is None or _status_key(event) > _status_key(status_event)
+    ):
+        status_event = event
+    # Built directly rather than with dataclasses.replace: this runs for every
+    # event of every batch, and replace() introspects the fields each time.
+    return ParcelState(
+        event_count=state.event_count + 1,
+        status_event=status_event,
+        last_event=last,
+        first_event_at=_earliest(state.first_event_at, at),
+        outbound_at=_earliest(state.outbound_at, at) if type_ is EventType.OUTBOUND else state.outbound_at,
+        delivered_at=_earliest(state.delivered_at, at) if type_ in DELIVERY_TYPES else state.delivered_at,
+        ready_for_pickup_at=(
+            _earliest(state.ready_for_pickup_at, at)
+            if type_ is EventType.READY_FOR_PICKUP
+            else state.ready_for_pickup_at
+        ),
+    )
+
+
+def derive(events: list[EventFacts], start: ParcelState = EMPTY) -> ParcelState:
+    """The state after all ``events``, folded onto ``start``."""
+    state = start
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+def timeline(events: list[EventFacts]) -> list[EventFacts]:
+    """Events in the order they happened (what a person reads)."""
+    return sorted(events, key=event_key)

@@ -1,0 +1,186 @@
+"""Languages of the tracking page: which one, and the words in it.
+
+The customer's language is chosen, first match wins, from
+
+1. ``?lang=`` on the request (a link someone shared, a test),
+2. the ``lang`` cookie that the page's visible language switch sets,
+3. the browser's ``Accept-Language``,
+4. Chinese (``zh_CN``), the language of most of our customers.
+
+Any Chinese variant (``zh``, ``zh-Hans``, ``zh-TW``) maps to ``zh_CN`` (the only
+Chinese catalog); any English one to ``en``. Message ids are English; the
+catalogs live in ``tracker/translations`` (``.po`` and compiled ``.mo``, both
+committed; see ``babel.cfg`` and the README for the commands).
+
+:class:`Words` turns the codes of a :class:`~tracker.tracking.view.PublicView` into
+sentences and formats times in the customer's time zone and locale style
+(``11月20日周五 14:05``, ``Fri, Nov 20, 14:05``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_interval, format_skeleton
+from flask import request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from tracker.tracking.view import PublicEvent, PublicView
+
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+COOKIE = "lang"
+#: What each locale calls itself, for the switch, and its BCP 47 tag for ``lang=``.
+NAMES = {"zh_CN": "中文", "en": "English"}
+_LOCALES = {code: Locale.parse(code) for code in LOCALES}
+TAGS = {"zh_CN": "zh-CN", "en": "en"}
+
+
+def parse_locale(value: str | None) -> str | None:
+    """``zh-CN``, ``zh_Hans``, ``ZH`` → ``zh_CN``; ``en-GB`` → ``en``; else None."""
+    if not value:
+        return None
+    language = value.strip().replace("_", "-").split("-")[0].lower()
+    return {"zh": "zh_CN", "en": "en"}.get(language)
+
+
+def choose_locale(query: str | None, cookie: str | None, accept: list[tuple[str, float]]) -> str:
+    """The rules of the module docstring, over plain values."""
+    for candidate in (query, cookie):
+        chosen = parse_locale(candidate)
+        if chosen:
+            return chosen
+    for tag, quality in sorted(accept, key=lambda item: -item[1]):
+        chosen = parse_locale(tag)
+        if chosen and quality > 0:
+            return chosen
+    return DEFAULT_LOCALE
+
+
+def select_locale() -> Locale:
+    """Flask-Babel's locale selector for the current request."""
+    code = choose_locale(
+        request.args.get("lang"), request.cookies.get(COOKIE), list(request.accept_languages)
+    )
+    # A Locale, not its name: Flask-Babel would parse the name again on every request.
+    return _LOCALES[code]
+
+
+HEADLINES = {
+    "info_received": _l("Order received, waiting for the parcel"),
+    "in_transit": _l("On its way"),
+    "out_for_delivery": _l("Out for delivery"),
+    "failed_attempt": _l("We could not deliver it"),
+    "ready_for_pickup": _l("Ready for pickup"),
+    "delivered": _l("Delivered"),
+    "collected": _l("Collected"),
+    "exception": _l("There is a problem with your parcel"),
+    "returned": _l("Returned to the sender"),
+}
+STEPS = {
+    "received": _l("Order received"),
+    "in_transit": _l("In transit"),
+    "out_for_delivery": _l("Out for delivery"),
+    "delivered": _l("Delivered"),
+    "ready_for_pickup": _l("Ready for pickup"),
+    "collected": _l("Collected"),
+}
+STEP_STATES = {
+    "done": _l("done"),
+    "current": _l("current step"),
+    "problem": _l("needs attention"),
+    "todo": _l("not yet"),
+}
+EVENTS = {
+    "created": _l("Shipping label created"),
+    "picked_up": _l("Picked up from the sender"),
+    "outbound": _l("Left the warehouse"),
+    "arrived": _l("Arrived at a facility"),
+    "departed": _l("Left a facility"),
+    "out_for_delivery": _l("Out for delivery"),
+    "delivery_failed": _l("Delivery attempt failed"),
+    "delivered": _l("Delivered"),
+    "ready_for_pickup": _l("Ready for pickup"),
+    "collected": _l("Collected at the pickup point"),
+    "damaged": _l("Damage found on the parcel"),
+    "exception": _l("Held up"),
+    "returned": _l("Returned to the sender"),
+}
+REASONS = {
+    "no_one_home": _l("no one was home"),
+    "address_issue": _l("problem with the address"),
+    "address_problem": _l("problem with the address"),
+    "refused": _l("refused"),
+    "held": _l("held"),
+    "lost": _l("lost"),
+    "customs": _l("held at customs"),
+    "weather": _l("bad weather"),
+    "damaged": _l("damaged"),
+}
+RELATIONS = {
+    "self": _l("signed for by the recipient"),
+    "family": _l("signed for by family"),
+    "colleague": _l("signed for by a colleague"),
+    "reception": _l("left at reception"),
+    "locker": _l("left in a parcel locker"),
+    "neighbour": _l("left with a neighbour"),
+}
+REPORTS = {
+    "not_received": _l("Not received"),
+    "damaged": _l("Damage"),
+    "late": _l("Late"),
+    "rating": _l("Rating"),
+    "appointment": _l("Delivery window"),
+}
+
+
+class Words:
+    """Sentences and times for one request's locale and the service's time zone."""
+
+    def __init__(self, locale: str, tz: ZoneInfo) -> None:
+        self.locale = locale
+        self.tz = tz
+
+    @property
+    def tag(self) -> str:
+        return TAGS[self.locale]
+
+    def headline(self, view: PublicView) -> str:
+        return str(HEADLINES[view.headline])
+
+    def step(self, key: str) -> str:
+        return str(STEPS[key])
+
+    def step_state(self, state: str) -> str:
+        return str(STEP_STATES[state])
+
+    def event(self, e: PublicEvent) -> str:
+        text = str(EVENTS[e.type.value])
+        detail = REASONS.get(e.reason or "") or RELATIONS.get(e.relation or "")
+        return _("%(event)s: %(detail)s", event=text, detail=str(detail)) if detail else text
+
+    def when(self, moment: datetime | None) -> str:
+        """A day and a time: ``11月20日周五 14:05`` or ``Fri, Nov 20, 14:05``."""
+        if moment is None:
+            return ""
+        day = format_skeleton("MMMEd", moment, tzinfo=self.tz, locale=self.locale)
+        clock = format_skeleton("Hm", moment, tzinfo=self.tz, locale=self.locale)
+        return _("%(date)s, %(time)s", date=day, time=clock)
+
+    def window(self, start: datetime, end: datetime) -> str:
+        """``11月20日周五 09:00-11:00`` (Babel's dash), or two full times when the window spans days."""
+        if start.astimezone(self.tz).date() != end.astimezone(self.tz).date():
+            return _("%(start)s – %(end)s", start=self.when(start), end=self.when(end))
+        day = format_skeleton("MMMEd", start, tzinfo=self.tz, locale=self.locale)
+        hours = format_interval(start, end, "Hm", tzinfo=self.tz, locale=self.locale)
+        return _("%(date)s, %(time)s", date=day, time=hours)
+
+    def report(self, kind: str) -> str:
+        return str(REPORTS[kind])
+
+    def iso(self, moment: datetime) -> str:
+        """For ``<time datetime=...>``: RFC 3339 in the customer's zone."""
+        return moment.astimezone(self.tz).isoformat()

@@ -1,0 +1,488 @@
+"""The customer's view of a parcel: what the tracking page and its JSON show.
+
+Two steps, so that the rules are pure and testable without a database:
+
+1. :func:`read_parcel` loads the facts (the parcel row, its events with
+   their facilities' names, the pickup point) in one read transaction of the
+   caller's.
+2. :func:`public_view` turns the facts into a :class:`PublicView` at ``now``:
+   a headline code, the progress line, the timeline newest first, promise,
+   ETA, appointment, pickup details, and the recipient masked by
+   :mod:`tracker.tracking.masking` (the street address only when ``verified``).
+
+The view holds codes and aware datetimes, never words: :mod:`tracker.i18n`
+puts them into the customer's language and time zone.
+
+Delivery appointments are offered here too (:func:`appointment_windows`):
+2-hour windows from 09:00 to 21:00 local time on three consecutive days,
+starting today or, for the ``211`` and ``next_day`` levels, on the day of
+the promise if that is later; only windows starting at least an hour from
+now, and only while the parcel has not left for its last mile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, select
+
+from tracker.core.models import Facility, Parcel, ScanEvent
+from tracker.core.vocabulary import EventType, ParcelStatus
+from tracker.scans import timeline
+from tracker.tracking import masking
+
+#: Reason codes a customer may read (others are shown as a plain "failed").
+PUBLIC_REASONS = frozenset(
+    {
+        "no_one_home",
+        "address_issue",
+        "refused",
+        "held",
+        "lost",
+        "customs",
+        "address_problem",
+        "weather",
+        "damaged",
+    }
+)
+#: Who took the parcel at the door, as proofs of delivery name it.
+PUBLIC_RELATIONS = frozenset({"self", "family", "colleague", "reception", "locker", "neighbour"})
+
+DOOR_STEPS = ("received", "in_transit", "out_for_delivery", "delivered")
+PICKUP_STEPS = ("received", "in_transit", "ready_for_pickup", "collected")
+
+#: How far along the progress line an event type takes a parcel (door path).
+_DOOR_STEP = {
+    EventType.CREATED: 0,
+    EventType.PICKED_UP: 1,
+    EventType.OUTBOUND: 1,
+    EventType.ARRIVED: 1,
+    EventType.DEPARTED: 1,
+    EventType.OUT_FOR_DELIVERY: 2,
+    EventType.DELIVERY_FAILED: 2,
+    EventType.READY_FOR_PICKUP: 2,
+    EventType.DELIVERED: 3,
+    EventType.COLLECTED: 3,
+}
+#: On the pickup path a van driving to the pickup point is still "in transit".
+_PICKUP_STEP = {**_DOOR_STEP, EventType.OUT_FOR_DELIVERY: 1, EventType.DELIVERY_FAILED: 1}
+
+APPOINTMENT_FIRST_HOUR = 9
+APPOINTMENT_LAST_HOUR = 21
+APPOINTMENT_LENGTH = timedelta(hours=2)
+APPOINTMENT_DAYS = 3
+APPOINTMENT_LEAD = timedelta(hours=1)
+#: Levels whose appointments start no earlier than the promised day.
+PROMISE_DAY_LEVELS = frozenset({"211", "next_day"})
+#: A window can be chosen until the parcel leaves for its last mile.
+BOOKABLE_STATUSES = frozenset(
+    {ParcelStatus.INFO_RECEIVED, ParcelStatus.IN_TRANSIT, ParcelStatus.FAILED_ATTEMPT}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFact:
+    event_id: str
+    type: EventType
+    occurred_at: datetime
+    received_at: datetime
+    facility_code: str | None
+    facility_name: str | None
+    courier_code: str | None
+    reason: str | None
+    relation: str | None
+
+    def key(self) -> timeline.EventKey:
+        return timeline.event_key(timeline.EventFacts(self.event_id, self.type, self.occurred_at))
+
+
+@dataclass(frozen=True, slots=True)
+class PickupPoint:
+    code: str
+    name: str
+    address: str | None
+    opening_hours: str | None
+
+
+@dataclass(frozen=True)
+class ParcelFacts:
+    """What the customer's view is built from: plain values, no session."""
+
+    id: int
+    tracking_number: str
+    registered: bool
+    status: ParcelStatus
+    service_level: str | None
+    recipient_name: str | None
+    recipient_phone: str | None
+    dest_city: str | None
+    dest_district: str | None
+    dest_address: str | None
+    pickup_point: PickupPoint | None
+    promised_by: datetime | None
+    eta_start: datetime | None
+    eta_end: datetime | None
+    appointment_start: datetime | None
+    appointment_end: datetime | None
+    delivered_at: datetime | None
+    ready_for_pickup_at: datetime | None
+    updated_at: datetime
+    #: In the total order of :func:`tracker.scans.timeline.event_key`, oldest first.
+    events: tuple[EventFact, ...] = ()
+
+    @property
+    def last_modified(self) -> datetime:
+        return max([self.updated_at, *(e.received_at for e in self.events)])
+
+    def delivery_event(self) -> EventFact | None:
+        """The latest delivered/collected event, if the parcel shows one."""
+        done = [e for e in self.events if e.type in timeline.DELIVERY_TYPES]
+        return done[-1] if done else None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    key: str
+    #: done, current, problem (the current step went wrong), todo
+    state: str
+    at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PublicEvent:
+    type: EventType
+    at: datetime
+    place: str | None
+    reason: str | None = None
+    relation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PickupView:
+    name: str
+    address: str | None
+    opening_hours: str | None
+    held_until: datetime | None
+
+
+@dataclass(frozen=True)
+class PublicView:
+    tracking_number: str
+    status: ParcelStatus
+    #: The headline's code: a status, or ``collected`` / ``ready_for_pickup``.
+    headline: str
+    path: str
+    steps: tuple[Step, ...]
+    #: Newest first.
+    events: tuple[PublicEvent, ...]
+    promised_by: datetime | None
+    eta: tuple[datetime, datetime] | None
+    appointment: tuple[datetime, datetime] | None
+    pickup: PickupView | None
+    late: bool
+    recipient_name: str | None
+    recipient_phone: str | None
+    area: str | None
+    #: The street address: only in a verified view.
+    address: str | None
+    verified: bool
+    delivered: bool
+    last_modified: datetime
+    appointment_windows: tuple[tuple[datetime, datetime], ...] = field(default=())
+
+
+def read_parcel(conn: Connection, tracking_number: str) -> ParcelFacts | None:
+    """The facts for one tracking number (as typed, or upper-cased), or None."""
+    candidates = {tracking_number, tracking_number.upper()}
+    p = conn.execute(select(Parcel).where(Parcel.tracking_number.in_(candidates))).first()
+    if p is None:
+        return None
+    rows = conn.execute(
+        select(
+            ScanEvent.event_id,
+            ScanEvent.type,
+            ScanEvent.occurred_at,
+            ScanEvent.received_at,
+            ScanEvent.facility_code,
+            Facility.name,
+            ScanEvent.courier_code,
+            ScanEvent.reason,
+            ScanEvent.pod,
+        )
+        .outerjoin(Facility, Facility.code == ScanEvent.facility_code)
+        .where(ScanEvent.parcel_id == p.id)
+    ).all()
+    events = sorted(
+        (
+            EventFact(
+                r.event_id,
+                EventType(r.type),
+                r.occurred_at,
+                r.received_at,
+                r.facility_code,
+                r.name,
+                r.courier_code,
+                r.reason,
+                (r.pod or {}).get("relation"),
+            )
+            for r in rows
+        ),
+        key=EventFact.key,
+    )
+    pickup = _pickup_point(conn, p.pickup_point, events)
+    return ParcelFacts(
+        id=p.id,
+        tracking_number=p.tracking_number,
+        registered=p.registered,
+        status=ParcelStatus(p.status),
+        service_level=p.service_level,
+        recipient_name=p.recipient_name,
+        recipient_phone=p.recipient_phone,
+        dest_city=p.dest_city,
+        dest_district=p.dest_district,
+        dest_address=p.dest_address,
+        pickup_point=pickup,
+        promised_by=p.promised_by,
+        eta_start=p.eta_start,
+        eta_end=p.eta_end,
+        appointment_start=p.appointment_start,
+        appointment_end=p.appointment_end,
+        delivered_at=p.delivered_at,
+        ready_for_pickup_at=p.ready_for_pickup_at,
+        updated_at=p.updated_at,
+        events=tuple(events),
+    )
+
+
+def _pickup_point(conn: Connection, code: str | None, events: list[EventFact]) -> PickupPoint | None:
+    # The registered pickup point, else wherever the network made it ready.
+    if code is None:
+        ready = [e.facility_code for e in events if e.type is EventType.READY_FOR_PICKUP and e.facility_code]
+        code = ready[-1] if ready else None
+    if code is None:
+        return None
+    f = conn.execute(
+        select(Facility.code, Facility.name, Facility.address, Facility.opening_hours).where(
+            Facility.code == code
+        )
+    ).first()
+    return PickupPoint(f.code, f.name, f.address, f.opening_hours) if f else None
+
+
+def public_view(
+    facts: ParcelFacts,
+    *,
+    now: datetime,
+    hold: timedelta,
+    tz: ZoneInfo,
+    verified: bool = False,
+) -> PublicView:
+    """The customer's view at ``now``; the street address only when ``verified``."""
+    pickup_path = facts.pickup_point is not None or any(
+        e.type is EventType.READY_FOR_PICKUP for e in facts.events
+    )
+    delivered = facts.status is ParcelStatus.DELIVERED
+    return PublicView(
+        tracking_number=facts.tracking_number,
+        status=facts.status,
+        headline=headline(facts),
+        path="pickup" if pickup_path else "door",
+        steps=progress(facts, pickup_path=pickup_path),
+        events=tuple(_public_event(e, facts) for e in reversed(facts.events)),
+        promised_by=facts.promised_by,
+        eta=(facts.eta_start, facts.eta_end) if facts.eta_start and facts.eta_end and not delivered else None,
+        appointment=(
+            (facts.appointment_start, facts.appointment_end)
+            if facts.appointment_start and facts.appointment_end
+            else None
+        ),
+        pickup=_pickup_view(facts, hold) if facts.pickup_point else None,
+        late=is_late(facts, now),
+        recipient_name=masking.mask_name(facts.recipient_name),
+        recipient_phone=masking.mask_phone(facts.recipient_phone, verified=verified),
+        area=masking.public_area(facts.dest_city, facts.dest_district),
+        address=facts.dest_address if verified else None,
+        verified=verified,
+        delivered=delivered,
+        last_modified=facts.last_modified,
+        appointment_windows=tuple(appointment_windows(facts, now=now, tz=tz)) if verified else (),
+    )
+
+
+def headline(facts: ParcelFacts) -> str:
+    if facts.status is ParcelStatus.DELIVERED:
+        last = facts.delivery_event()
+        return "collected" if last is not None and last.type is EventType.COLLECTED else "delivered"
+    if facts.status is ParcelStatus.AVAILABLE_FOR_PICKUP:
+        return "ready_for_pickup"
+    return facts.status.value
+
+
+def progress(facts: ParcelFacts, *, pickup_path: bool) -> tuple[Step, ...]:
+    """The progress line: each step done, current, problem or to do, with when it was reached."""
+    keys = PICKUP_STEPS if pickup_path else DOOR_STEPS
+    step_of = _PICKUP_STEP if pickup_path else _DOOR_STEP
+    reached_at: dict[int, datetime] = {}
+    reached = 0
+    for e in facts.events:
+        index = step_of.get(e.type)
+        if index is not None:
+            reached_at.setdefault(index, e.occurred_at)
+            # The latest event decides: back at the station after a failed
+            # attempt is "in transit" again, not "out for delivery".
+            reached = index
+    if facts.status is ParcelStatus.DELIVERED:
+        # Delivery is final: a later stray scan does not move the line back.
+        reached = len(keys) - 1
+    trouble = facts.status in (ParcelStatus.EXCEPTION, ParcelStatus.RETURNED, ParcelStatus.FAILED_ATTEMPT)
+    steps = []
+    for index, key in enumerate(keys):
+        if index < reached or (index == reached == len(keys) - 1):
+            state = "done"
+        elif index == reached:
+            state = "problem" if trouble else "current"
+        else:
+            state = "todo"
+        steps.append(Step(key, state, reached_at.get(index) if state != "todo" else None))
+    return tuple(steps)
+
+
+def is_late(facts: ParcelFacts, now: datetime) -> bool:
+    """Past the promise without being delivered, or delivered after it."""
+    if facts.promised_by is None:
+        return False
+    met = facts.delivered_at if facts.status is ParcelStatus.DELIVERED else None
+    if met is None and facts.status is ParcelStatus.AVAILABLE_FOR_PICKUP:
+        met = facts.ready_for_pickup_at
+    return (met or now) > facts.promised_by
+
+
+def held_until(ready_at: datetime | None, hold: timedelta) -> datetime | None:
+    return ready_at + hold if ready_at else None
+
+
+def _pickup_view(facts: ParcelFacts, hold: timedelta) -> PickupView:
+    point = facts.pickup_point
+    assert point is not None
+    waiting = facts.status is ParcelStatus.AVAILABLE_FOR_PICKUP
+    return PickupView(
+        name=point.name,
+        address=point.address,
+        opening_hours=point.opening_hours,
+        held_until=held_until(facts.ready_for_pickup_at, hold) if waiting else None,
+    )
+
+
+def _public_event(e: EventFact, facts: ParcelFacts) -> PublicEvent:
+    place = e.facility_name
+    if place is None and e.type in (
+        EventType.OUT_FOR_DELIVERY,
+        EventType.DELIVERY_FAILED,
+        EventType.DELIVERED,
+    ):
+        # A courier's scan at the door names no facility: say where, coarsely.
+        place = masking.public_area(facts.dest_city, facts.dest_district)
+    return PublicEvent(
+        type=e.type,
+        at=e.occurred_at,
+        place=place,
+        reason=e.reason if e.reason in PUBLIC_REASONS else None,
+        relation=e.relation if e.type is EventType.DELIVERED and e.relation in PUBLIC_RELATIONS else None,
+    )
+
+
+def appointment_refusal(facts: ParcelFacts) -> str | None:
+    """Why no window can be chosen for this parcel (a code), or None."""
+    if not facts.registered:
+        return "not_registered"
+    if facts.pickup_point is not None:
+        return "pickup_parcel"
+    if facts.status not in BOOKABLE_STATUSES:
+        return f"status_{facts.status.value}"
+    return None
+
+
+def appointment_windows(
+    facts: ParcelFacts, *, now: datetime, tz: ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    """The delivery windows a customer may choose now (UTC), earliest first."""
+    if appointment_refusal(facts) is not None:
+        return []
+    first = now.astimezone(tz).date()
+    if facts.service_level in PROMISE_DAY_LEVELS and facts.promised_by is not None:
+        first = max(first, facts.promised_by.astimezone(tz).date())
+    windows = []
+    for offset in range(APPOINTMENT_DAYS):
+        day = first + timedelta(days=offset)
+        for start in _slot_starts(day, tz):
+            if start >= now + APPOINTMENT_LEAD:
+                windows.append((start.astimezone(UTC), (start + APPOINTMENT_LENGTH).astimezone(UTC)))
+    return windows
+
+
+def _slot_starts(day: date, tz: ZoneInfo) -> list[datetime]:
+    hours = range(
+        APPOINTMENT_FIRST_HOUR, APPOINTMENT_LAST_HOUR, int(APPOINTMENT_LENGTH.total_seconds() // 3600)
+    )
+    return [datetime.combine(day, time(hour), tzinfo=tz) for hour in hours]
+
+
+def view_to_dict(view: PublicView, words: Any, *, tz: ZoneInfo) -> dict[str, Any]:
+    """The JSON answer: codes for machines beside ``words``' text for people.
+
+    ``words`` is :class:`tracker.i18n.Words` (or anything with its methods);
+    times are RFC 3339 in the customer's time zone ``tz``.
+    """
+
+    def iso(value: datetime | None) -> str | None:
+        return value.astimezone(tz).isoformat() if value else None
+
+    def window(pair: tuple[datetime, datetime] | None) -> dict[str, str | None] | None:
+        return {"start": iso(pair[0]), "end": iso(pair[1])} if pair else None
+
+    out: dict[str, Any] = {
+        "tracking_number": view.tracking_number,
+        "status": view.status.value,
+        "headline": {"code": view.headline, "text": words.headline(view)},
+        "late": view.late,
+        "progress": {
+            "path": view.path,
+            "steps": [
+                {"key": s.key, "label": words.step(s.key), "state": s.state, "at": iso(s.at)}
+                for s in view.steps
+            ],
+        },
+        "promised_by": iso(view.promised_by),
+        "eta": window(view.eta),
+        "appointment": window(view.appointment),
+        "pickup": (
+            {
+                "name": view.pickup.name,
+                "address": view.pickup.address,
+                "opening_hours": view.pickup.opening_hours,
+                "held_until": iso(view.pickup.held_until),
+            }
+            if view.pickup
+            else None
+        ),
+        "recipient": {"name": view.recipient_name, "phone": view.recipient_phone},
+        "destination": {"area": view.area, "address": view.address},
+        "events": [
+            {
+                "type": e.type.value,
+                "at": iso(e.at),
+                "place": e.place,
+                "reason": e.reason,
+                "text": words.event(e),
+            }
+            for e in view.events
+        ],
+        "verified": view.verified,
+        "time_zone": tz.key,
+    }
+    if view.verified:
+        out["appointment_windows"] = [window(w) for w in view.appointment_windows]
+    return out

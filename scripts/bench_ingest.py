@@ -99,7 +99,7 @@ def free_port() -> int:
 
 def start_server(url: str, port: int, workers: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_WORKERS": str(workers),
-           "TRACKER_THREADS": str(threads), "TRACKER_LOG_LEVEL": "WARNING",
+           "TRACKER_THREADS": str(threads), "TRACKER_LOG_LEVEL": "WARNING", "TRACKER_SWEEP_INTERVAL": "0",
            "TRACKER_INSTANCE_PATH": str(log.parent)}
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "tracker.cli", "serve", "--port", str(port)],

@@ -143,7 +143,7 @@ def main() -> int:
     duration = min(args.duration, 30.0)
 
     folder = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
-    url = args.database_url or f"sqlite:///{folder / 'tracker.core.db'}"
+    url = args.database_url or f"sqlite:///{folder / 'tracker.db'}"
     server = None
     try:
         numbers = _fill(url, args.parcels)
@@ -155,6 +155,7 @@ def main() -> int:
             "TRACKER_INSTANCE_PATH": str(folder / "instance"),
             "TRACKER_WORKERS": str(args.workers),
             "TRACKER_LOG_LEVEL": "WARNING",
+            "TRACKER_SWEEP_INTERVAL": "0",  # measure reads, not a sweeper beside them
             # Every request comes from 127.0.0.1: raise the budget, keep the limiter.
             "TRACKER_RATELIMIT_READ": "100000000/minute",
             "TRACKER_RATELIMIT_STORAGE_URI": args.ratelimit_storage_uri,

@@ -226,11 +226,11 @@ def post_reports(client: Client, scenario: Scenario, engine: Engine) -> str:
         client.many(calls, 2, check)
         return "POST /api/v1/track/{tn}/feedback"
     from tracker.tracking import feedback
-    from tracker.tracking import view as tracking
+    from tracker.tracking.store import read_parcel
 
     with write_transaction(engine) as conn:
         for report in scenario.reports:
-            facts = tracking.read_parcel(conn, report["tracking_number"])
+            facts = read_parcel(conn, report["tracking_number"])
             now = datetime.now(UTC)
             if report["kind"] == "not_received":
                 feedback.report_not_received(conn, facts, now=now)

@@ -39,17 +39,21 @@ def children(pid: int) -> list[int]:
 
 
 class LiveServer:
-    def __init__(self, database_url: str, instance: Path, **env: str) -> None:
+    def __init__(self, database_url: str, instance: Path, **env: str | None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environ = {
             "TRACKER_WORKERS": "1",
+            # Tests that want the in-process sweeper say so (TRACKER_SWEEP_INTERVAL=...).
+            "TRACKER_SWEEP_INTERVAL": "0",
             "TRACKER_LOG_LEVEL": "WARNING",
             **os.environ,
             "TRACKER_DATABASE_URL": database_url,
             "TRACKER_INSTANCE_PATH": str(instance),
             **env,
         }
+        # ``NAME=None`` leaves a variable unset: the server's own default applies.
+        environ = {name: value for name, value in environ.items() if value is not None}
         self.log = instance.parent / f"server-{self.port}.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

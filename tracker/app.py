@@ -4,11 +4,12 @@
 blueprint      who calls it                           module
 =============  =====================================  ==========================
 scans          couriers, facilities, merchants        :mod:`tracker.scans.views`
-ops            operations staff                       :mod:`tracker.scans.ops_views`
-cases          ops: cases, scorecards, hotspots       :mod:`tracker.cases.views`
+ops            operations staff                       :mod:`tracker.scans.views`
+cases          ops: cases and their workflow          :mod:`tracker.cases.views`
+reports        ops: scorecards, damage hotspots       :mod:`tracker.detection.views`
 routes         ops, stations: route plans             :mod:`tracker.routing.views`
 system         load balancers, Prometheus, browsers   :mod:`tracker.web.system`
-track_*        customers: pages and JSON, no key      :mod:`tracker.tracking.web`
+track_*        customers: pages and JSON, no key      :mod:`tracker.tracking.pages` + ``.api``
 =============  =====================================  ==========================
 
 Nothing reads configuration at import time: :func:`create_app` takes a
@@ -31,7 +32,9 @@ from tracker import __version__
 from tracker.core import logs, metrics
 from tracker.core.db import make_engine
 from tracker.core.errors import UnsupportedMediaType, ValidationFailed, field_errors
+from tracker.scans.ingest import IngestPolicy
 from tracker.settings import Settings
+from tracker.sla import load_service_levels
 from tracker.web.errors import register_error_handlers
 from tracker.web.jsonio import JsonRequest, OrjsonProvider
 from tracker.web.runtime import Runtime, utc_now
@@ -71,8 +74,15 @@ def create_app(
     app.request_class = JsonRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     settings.instance_path.mkdir(parents=True, exist_ok=True)
+    # Service levels are validated here, at start: a bad file stops the app.
+    policy = IngestPolicy(
+        clock_skew=settings.clock_skew, levels=load_service_levels(settings.service_levels_path)
+    )
     app.extensions["tracker"] = Runtime(
-        settings=settings, engine=engine or make_engine(settings.sqlalchemy_url), clock=clock
+        settings=settings,
+        engine=engine or make_engine(settings.sqlalchemy_url),
+        ingest=policy,
+        clock=clock,
     )
 
     metrics.initialise_labels()
@@ -80,18 +90,21 @@ def create_app(
     _register_request_hooks(app)
 
     from tracker.cases import views as cases
+    from tracker.detection import views as reports
     from tracker.routing import views as routes
-    from tracker.scans import ops_views as ops
     from tracker.scans import views as scans
-    from tracker.tracking import web as tracking
+    from tracker.tracking import api as track_api
+    from tracker.tracking import http as track_http
+    from tracker.tracking import pages as track_pages
     from tracker.web import system
 
     app.register_api(scans.api)
-    app.register_api(ops.api)
+    app.register_api(scans.ops_api)
     app.register_api(cases.api)
+    app.register_api(reports.api)
     app.register_api(routes.api)
     app.register_api(system.api)
-    tracking.init_app(app)
+    track_http.init_app(app, pages=track_pages.pages, api=track_api.api)
     if settings.sweep_interval > 0:
         from tracker import scheduler
 

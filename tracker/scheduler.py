@@ -1,10 +1,16 @@
-"""An optional in-process sweep, for the demo and small single-host setups.
+"""The in-process sweeper: on by default, one worker of the installation at a time.
 
-With ``TRACKER_SWEEP_INTERVAL`` set, every gunicorn worker runs the sweep in
-a daemon thread that often. Several workers sweeping at once is safe by
-design (:mod:`tracker.sweep.run` claims disjoint chunks), and the sweep's
-metrics land in the worker's own registry, which ``/metrics`` sums. Larger
-deployments run ``tracker sweep --every N`` as a service of its own instead.
+``tracker serve`` starts this loop in a daemon thread of every gunicorn
+worker unless ``TRACKER_SWEEP_INTERVAL=0`` says that a separate
+``tracker sweep --every N`` runs instead. Every ``interval`` seconds each
+loop asks the database for the sweep lease (:mod:`tracker.sweep.lease`);
+the one that holds it sweeps, the others wait for their next turn, and when
+the holder's process dies another takes over within a few intervals. So an
+installation sweeps whether it has one worker or twenty, on one host or
+several, and nobody has to remember a cron job.
+
+The sweep's metrics land in the sweeping worker's own registry, which
+``/metrics`` sums across the workers (``PROMETHEUS_MULTIPROC_DIR``).
 """
 
 from __future__ import annotations
@@ -25,14 +31,25 @@ def start(app: Flask, interval: float) -> threading.Thread:
 
     def loop() -> None:
         from tracker.sweep.detectors import DETECTORS
-        from tracker.sweep.run import sweep
+        from tracker.sweep.lease import holder_name
+        from tracker.sweep.run import sweep_if_leader
 
-        # Spread the workers' first runs so they do not all wake at once.
-        stop.wait(random.uniform(0, interval))
+        holder = holder_name()
+        # A fresh start sweeps soon (a restart may have left a backlog); the
+        # jitter keeps the workers from asking for the lease all at once.
+        stop.wait(random.uniform(0.5, min(interval, 5.0)))
         while not stop.is_set():
             try:
-                zone = rt.settings.timezone
-                sweep(rt.engine, now=rt.now(), policy=rt.ingest, zone=zone, detectors=DETECTORS)
+                sweep_if_leader(
+                    rt.engine,
+                    holder,
+                    now=rt.now(),
+                    interval=interval,
+                    policy=rt.ingest,
+                    zone=rt.settings.timezone,
+                    detectors=DETECTORS,
+                    should_stop=stop.is_set,
+                )
             except Exception:  # keep the thread alive; the next run retries
                 log.exception("scheduled sweep failed")
             stop.wait(interval)

@@ -3,11 +3,20 @@
 gunicorn's ``gthread`` workers keep connections alive (batch clients reuse
 them) and a worker that dies mid-request takes only its own transaction with
 it: the database rolls it back, and the master starts a new worker.
+
+gunicorn's settings come in three layers, later ones winning: tracker's
+defaults (timeouts, logs), then an optional gunicorn config file named by
+``TRACKER_GUNICORN_CONFIG`` (a deployment's own choices; the image ships
+``deploy/gunicorn.conf.py``), then what tracker decides itself or reads from
+``TRACKER_*`` and the command line (address, workers, threads, worker class,
+log level, the metrics hook). Without the variable no file is read.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import runpy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,14 +25,31 @@ from gunicorn.app.base import BaseApplication
 
 from tracker.settings import Settings
 
+log = logging.getLogger("tracker.server")
+
 
 class TrackerServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: dict[str, Any],
+        defaults: dict[str, Any] | None = None,
+        config_file: str | None = None,
+    ) -> None:
         self.settings = settings
         self.options = options
+        self.defaults = defaults or {}
+        self.config_file = config_file
         super().__init__()
 
     def load_config(self) -> None:
+        for key, value in self.defaults.items():
+            self.cfg.set(key, value)
+        if self.config_file:
+            # Python, as gunicorn's own -c reads it: names gunicorn does not know are ignored.
+            for key, value in runpy.run_path(self.config_file).items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
@@ -51,21 +77,41 @@ def _prepare_metrics_dir(settings: Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
+def _announce_sweep_mode(settings: Settings) -> None:
+    # Said once, at start, so that an operator reading the log knows whether
+    # cases will be opened without anything else running.
+    if settings.sweep_interval > 0:
+        log.info(
+            "sweep: in-process every %gs, by one worker of the installation at a time "
+            "(elected through the database)", settings.sweep_interval
+        )
+    else:
+        log.warning(
+            "sweep: OFF in this server (TRACKER_SWEEP_INTERVAL=0): run 'tracker sweep --every 60' "
+            "as a service, or no stale, at-risk or breach case will ever be opened"
+        )
+
+
 def serve(settings: Settings, host: str, port: int, **extra: Any) -> None:
+    from tracker.core import logs
+
+    logs.configure(settings.log_level, settings.log_format)
+    _announce_sweep_mode(settings)
     _prepare_metrics_dir(settings)
+    # A deployment's gunicorn config file may change these.
+    defaults = {"keepalive": 30, "timeout": 60, "graceful_timeout": 30, "accesslog": None, "errorlog": "-"}
+    # These it may not: the metrics need the hook, each worker its own engine
+    # (no preload), and TRACKER_* and the command line must mean what they say.
     options = {
         "child_exit": _child_exit,
         "bind": f"{host}:{port}",
         "workers": settings.workers,
         "threads": settings.threads,
         "worker_class": "gthread",
-        "keepalive": 30,
-        "timeout": 60,
-        "graceful_timeout": 30,
-        "accesslog": None,
-        "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "preload_app": False,
     }
     options.update(extra)
-    TrackerServer(settings, options).run()
+    # Read here, like PROMETHEUS_MULTIPROC_DIR: gunicorn's business, not a setting of the app.
+    config_file = os.environ.get("TRACKER_GUNICORN_CONFIG") or None
+    TrackerServer(settings, options, defaults, config_file).run()

@@ -49,8 +49,10 @@ class Settings:
     threads: int = 4
     #: A service-levels TOML replacing the shipped one (tracker/sla/service_levels.toml).
     service_levels_path: Path | None = None
-    #: Seconds between in-process sweeps in each worker; 0: run ``tracker sweep`` instead.
-    sweep_interval: float = 0.0
+    #: Seconds between sweeps of the in-process sweeper (one worker of the
+    #: installation at a time, elected through the database); 0: this process
+    #: does not sweep, a separate ``tracker sweep --every N`` does.
+    sweep_interval: float = 60.0
     #: How long a pickup point holds a parcel; the tracking page shows "held until".
     pickup_hold: timedelta = timedelta(hours=72)
     #: Where the public endpoints' rate-limit counters live: ``memory://`` (per
@@ -76,7 +78,7 @@ class Settings:
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.instance_path / 'tracker.core.db'}"
+        return f"sqlite:///{self.instance_path / 'tracker.db'}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

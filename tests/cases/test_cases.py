@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import T0
 from tracker.cases import store as cases
-from tracker.cases.store import Reason
+from tracker.cases.reasons import Reason
 from tracker.core.db import write_transaction
 from tracker.core.errors import Conflict, ValidationFailed
 from tracker.core.models import Case

@@ -192,7 +192,7 @@ def test_it_rejects_a_shift_too_short_to_drive_from_start_to_end(problem, vehicl
     far = vehicle("V1", start=place(30), shift_end=day + timedelta(minutes=30))
     with pytest.raises(RoutingInputError) as error:
         solve(problem([far], []), time_limit=LIMIT)
-    assert error.value.fields[0]["field"] == "vehicles[0].shift_end"
+    assert error.value.fields[0].field == "vehicles[0].shift_end"
 
 
 def test_it_plans_an_empty_day_without_searching(problem, vehicle):

@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from tracker.core.vocabulary import EventType, ParcelStatus
 from tracker.scans import timeline
-from tracker.scans.timeline import EventFacts, derive
+from tracker.scans.timeline import TimelineEvent, derive
 
 T = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 
 
-def ev(n: int, type_: EventType, minutes: int) -> EventFacts:
-    return EventFacts(f"e{n}", type_, T + timedelta(minutes=minutes), facility_code=f"F{n}")
+def ev(n: int, type_: EventType, minutes: int) -> TimelineEvent:
+    return TimelineEvent(f"e{n}", type_, T + timedelta(minutes=minutes), facility_code=f"F{n}")
 
 
 events_strategy = st.lists(
@@ -28,7 +28,7 @@ events_strategy = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(events=events_strategy, seed=st.integers())
-def test_it_derives_the_same_state_for_every_arrival_order(events: list[EventFacts], seed: int) -> None:
+def test_it_derives_the_same_state_for_every_arrival_order(events: list[TimelineEvent], seed: int) -> None:
     shuffled = events[:]
     random.Random(seed).shuffle(shuffled)
     assert derive(shuffled) == derive(events)
@@ -37,7 +37,7 @@ def test_it_derives_the_same_state_for_every_arrival_order(events: list[EventFac
 @settings(max_examples=200, deadline=None)
 @given(events=events_strategy, split=st.integers(min_value=0, max_value=25))
 def test_it_folds_a_new_batch_onto_a_stored_state_like_a_full_rederivation(
-    events: list[EventFacts], split: int
+    events: list[TimelineEvent], split: int
 ) -> None:
     stored = derive(events[:split])
     assert derive(events[split:], start=stored) == derive(events)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -21,6 +22,7 @@ def _run(args: list[str], env: dict[str, str]) -> Any:
     return result
 
 
+@pytest.mark.committing  # the command opens its own engine and commits
 def test_it_upgrades_a_database_creates_a_courier_key_and_prints_it_once(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -76,3 +78,24 @@ def test_it_loads_the_demo_day_through_the_ingest_code(tmp_path: Path) -> None:
     engine.dispose()
     assert parcels == 120 and events > 300
     assert {"delivered", "in_transit"} <= statuses
+
+
+def test_it_says_the_demo_ignores_a_configured_database(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "mine.db"
+    env = {
+        "TRACKER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TRACKER_DATABASE_URL": f"sqlite:///{elsewhere}",
+        "TRACKER_LOG_LEVEL": "WARNING",
+    }
+    result = CliRunner().invoke(main, ["demo", "--no-serve", "--parcels", "20"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "ignores TRACKER_DATABASE_URL" in result.stderr
+    assert not elsewhere.exists() and (tmp_path / "instance" / "demo.db").exists()
+
+
+def test_it_creates_the_sqlite_file_readable_by_its_owner_only(tmp_path: Path) -> None:
+    env = {"TRACKER_INSTANCE_PATH": str(tmp_path / "instance")}
+    assert _run(["db", "upgrade"], env).exit_code == 0
+
+    assert (tmp_path / "instance" / "tracker.db").stat().st_mode & 0o777 == 0o600

@@ -33,7 +33,7 @@ from tracker.keys.store import create_key
 from tracker.scans.directory import load_network
 from tracker.sim.simulator import build_network
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.committing]  # a live server reads what the test wrote
 
 
 @pytest.fixture

@@ -161,6 +161,7 @@ def test_it_warns_at_risk_then_breach_and_closes_both_on_a_late_delivery(
 # The race is about PostgreSQL (SKIP LOCKED); SQLite serialises writers.
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.committing  # two sweeps in threads, each on its own connection
 def test_it_opens_no_duplicate_case_when_two_sweeps_run_at_once(
     app: Any, personas: Personas, engine: Any, clock: FakeClock
 ) -> None:

@@ -51,7 +51,7 @@ HEADLINES = {
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, Sample], Path]]:
     folder = tmp_path_factory.mktemp("browser")
-    database = folder / "tracker.core.db"
+    database = folder / "tracker.db"
     samples = fill_database(database)
     assert set(HEADLINES) <= set(samples), samples
     server = LiveServer(f"sqlite:///{database}", folder / "instance", TRACKER_RATELIMIT_READ="600/minute")

@@ -53,10 +53,10 @@ def test_it_names_the_variable_with_a_bad_value(name: str, value: str) -> None:
 
 
 def test_it_keeps_one_generated_secret_for_every_worker(tmp_path: Path) -> None:
-    from tracker.tracking.web import _secret
+    from tracker.tracking.http import secret_key
 
     settings = Settings(instance_path=tmp_path)
-    first, second = _secret(settings), _secret(settings)
+    first, second = secret_key(settings), secret_key(settings)
     assert first == second and len(first) == 64
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
-    assert _secret(settings.but(secret_key="given")) == b"given"
+    assert secret_key(settings.but(secret_key="given")) == b"given"

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.tracking.conftest import CODE, WRONG
@@ -100,6 +101,7 @@ def test_it_counts_wrong_tries_in_the_database_across_workers(
     assert _try(other_worker, tn, CODE).status_code == 429
 
 
+@pytest.mark.committing  # parallel requests, each on its own connection
 def test_it_checks_no_more_codes_than_the_limit_in_a_burst_of_parallel_tries(
     parcels: Any, app: Any, engine: Any
 ) -> None:

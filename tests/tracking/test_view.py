@@ -16,15 +16,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def _event(
     n: int, type_: EventType, minutes: float, facility: str | None = "SC-SH-01", **kw: Any
-) -> tracking.EventFact:
+) -> tracking.TrackedEvent:
     at = T0 - timedelta(hours=6) + timedelta(minutes=minutes)
-    return tracking.EventFact(
+    return tracking.TrackedEvent(
         f"e{n}", type_, at, at, facility, f"{facility} name" if facility else None,
         kw.get("courier"), kw.get("reason"), kw.get("relation"),
     )  # fmt: skip
 
 
-def _facts(status: ParcelStatus, *events: tracking.EventFact, **changes: Any) -> tracking.ParcelFacts:
+def _facts(status: ParcelStatus, *events: tracking.TrackedEvent, **changes: Any) -> tracking.ParcelFacts:
     base: dict[str, Any] = dict(
         id=1, tracking_number="TRK1", registered=True, status=status, service_level="211",
         recipient_name="张三丰", recipient_phone="13800001234", dest_city="上海", dest_district="黄浦区",

@@ -58,6 +58,7 @@ def test_it_reports_parcels_by_status_and_open_cases_from_the_database(personas:
 
 
 @pytest.mark.slow
+@pytest.mark.committing  # a live server reads what the test wrote
 def test_it_sums_counters_over_every_gunicorn_worker(database_url: str, engine: Any, tmp_path: Any,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     network = build_network()

@@ -12,33 +12,24 @@ A case is a row in ``cases`` and a history in ``case_events``. The rules:
   (``customer_dispute``, customer ``damage`` reports) can be resolved, never
   removed or hidden.
 
-Everything here runs inside the caller's transaction.
+Everything here runs inside the caller's transaction; the plain values a
+case is made of (:class:`~tracker.cases.reasons.Reason`, the resolutions)
+are in :mod:`tracker.cases.reasons`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tracker.cases.reasons import CUSTOMER_COMPLAINTS, RESOLUTIONS, Reason
 from tracker.core import metrics
 from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from tracker.core.models import Case, CaseEvent
 from tracker.core.vocabulary import CaseState, CaseType
-
-RESOLUTIONS = frozenset({"confirmed", "false_alarm", "compensated", "redelivered", "returned", "no_action"})
-
-
-@dataclass(frozen=True)
-class Reason:
-    code: str
-    detail: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "detail": self.detail}
 
 
 def _live(conn: Connection, parcel_id: int, type_: CaseType) -> Any:
@@ -125,9 +116,6 @@ def close_case(conn: Connection, parcel_id: int, type_: CaseType, *, now: dateti
     )
     _record(conn, live.id, "closed", at=now, actor="system", note=why)
     return True
-
-
-CUSTOMER_COMPLAINTS = frozenset({CaseType.CUSTOMER_DISPUTE})
 
 
 def _customer_spoke(conn: Connection, case_id: int) -> bool:

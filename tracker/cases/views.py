@@ -1,4 +1,4 @@
-"""The ops API for detection: cases and their workflow, scorecards, damage hotspots.
+"""The ops API for cases and their workflow (views).
 
 Everything here is for operations staff (role ``ops``; ``admin`` always may).
 
@@ -11,69 +11,57 @@ Everything here is for operations staff (role ``ops``; ``admin`` always may).
 * ``POST /api/v1/cases/{id}/acknowledge`` and ``.../resolve``: steps of the
   workflow (:mod:`tracker.cases.store`), recorded with the actor
   ``"<role>:<key id>"``. Nothing deletes a case or hides a complaint.
-* ``GET /api/v1/couriers/{code}/scorecard``, ``GET /api/v1/facilities/{code}/scorecard``
-  (:mod:`tracker.detection.scorecards`) and ``GET /api/v1/hotspots/damage``
-  (:mod:`tracker.detection.hotspots`), each over ``?since=&until=`` (default: the 7
-  days before now).
+
+The scorecards and damage hotspots, under the same tag and auth, are
+detection's: :mod:`tracker.detection.views` (blueprint ``reports``), which
+builds on this module's :data:`TAG`, :data:`ERRORS` and :class:`StrictQuery`
+(cases sits below detection, so the shared pieces live here).
 """
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, and_, or_, select
 
 from tracker.cases import store as cases
 from tracker.core.db import write_transaction
-from tracker.core.errors import FieldValueError, NotFound
+from tracker.core.errors import NotFound
 from tracker.core.models import Case, Parcel
 from tracker.core.vocabulary import CaseState, CaseType, Role
-from tracker.detection import hotspots, scorecards
-from tracker.detection.damage import SegmentKind
 from tracker.keys.store import Principal
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
 
+#: The ops tag, shared with detection's scorecards and hotspots (:mod:`tracker.detection.views`).
+TAG = Tag(name="cases", description="Operations staff: cases, scorecards, hotspots")
+#: The error responses every ops endpoint documents.
+ERRORS = {404: ErrorOut, 422: ErrorOut, **AUTH_ERRORS}
+
 api = APIBlueprint(
     "cases",
     __name__,
     url_prefix="/api/v1",
-    abp_tags=[Tag(name="cases", description="Operations staff: cases, scorecards, hotspots")],
+    abp_tags=[TAG],
     abp_security=[{"bearer": []}],
 )
 api.before_request(authenticate_request)
 
-DEFAULT_PERIOD = timedelta(days=7)
-ERRORS = {404: ErrorOut, 422: ErrorOut, **AUTH_ERRORS}
 
+class StrictQuery(BaseModel):
+    """A query string that rejects parameters it does not know."""
 
-class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Period(_Query):
-    since: AwareDatetime | None = Field(None, description="RFC 3339 with an offset; inclusive.")
-    until: AwareDatetime | None = Field(None, description="RFC 3339 with an offset; exclusive.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Period:
-        if self.since and self.until and self.until <= self.since:
-            raise FieldValueError("until", "must be after since")
-        return self
-
-    def bounds(self, now: datetime) -> tuple[datetime, datetime]:
-        until = self.until or now
-        return self.since or until - DEFAULT_PERIOD, until
-
-
-class CasesQuery(_Query):
+class CasesQuery(StrictQuery):
     type: CaseType | None = None
     state: CaseState | None = None
     facility: str | None = Field(None, max_length=32)
@@ -91,20 +79,8 @@ class CasesQuery(_Query):
         return value
 
 
-class HotspotQuery(Period):
-    kind: SegmentKind | None = Field(None, description="Only facilities, legs or couriers.")
-
-
 class CasePath(BaseModel):
     case_id: int = Field(ge=1)
-
-
-class CourierPath(BaseModel):
-    code: str = Field(max_length=32)
-
-
-class FacilityPath(BaseModel):
-    code: str = Field(max_length=32)
 
 
 class AcknowledgeIn(BaseModel):
@@ -259,31 +235,3 @@ def resolve_case(path: CasePath, body: ResolveIn):  # type: ignore[no-untyped-de
             conn, path.case_id, body.resolution, now=rt.now(), actor=_actor(principal), note=body.note
         )
         return jsonify(_one_case(conn, path.case_id))
-
-
-@api.get("/couriers/<code>/scorecard", summary="A courier's scorecard over a period", responses=ERRORS)
-def courier_scorecard(path: CourierPath, query: Period):  # type: ignore[no-untyped-def]
-    caller(Role.OPS)
-    rt = runtime()
-    since, until = query.bounds(rt.now())
-    with rt.engine.connect() as conn:
-        return jsonify(scorecards.courier_scorecard(conn, path.code, since=since, until=until))
-
-
-@api.get("/facilities/<code>/scorecard", summary="A facility's scorecard over a period", responses=ERRORS)
-def facility_scorecard(path: FacilityPath, query: Period):  # type: ignore[no-untyped-def]
-    caller(Role.OPS)
-    rt = runtime()
-    since, until = query.bounds(rt.now())
-    with rt.engine.connect() as conn:
-        return jsonify(scorecards.facility_scorecard(conn, path.code, since=since, until=until))
-
-
-@api.get("/hotspots/damage", summary="Damage rates per facility, leg and courier", responses=ERRORS)
-def damage_hotspots(query: HotspotQuery):  # type: ignore[no-untyped-def]
-    """Every segment's damage rate with its Wilson interval; ``hotspots`` lists the flagged ones."""
-    caller(Role.OPS)
-    rt = runtime()
-    since, until = query.bounds(rt.now())
-    with rt.engine.connect() as conn:
-        return jsonify(hotspots.damage_hotspots(conn, since=since, until=until, kind=query.kind))

@@ -6,6 +6,7 @@ here and nowhere else:
 
 * SQLite returns naive datetimes even for ``DateTime(timezone=True)``;
   :class:`UTCDateTime` stores UTC and hands back aware UTC datetimes on both.
+* A new SQLite file is created with mode 0600 (it holds personal data).
 * SQLite runs in WAL mode with foreign keys on, and every transaction starts
   with ``BEGIN IMMEDIATE`` so that two writers queue on the database lock
   instead of failing with "database is locked" when a reader upgrades.
@@ -13,8 +14,9 @@ here and nowhere else:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +80,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the per-dialect settings described above."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        _create_private(engine.url.database)
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -94,6 +97,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             dbapi_connection.commit()
 
     return engine
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file readable by its owner only: it holds names and phones.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so
+    they follow. An existing file keeps the mode its operator gave it.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    with suppress(FileExistsError):
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:

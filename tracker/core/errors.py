@@ -1,4 +1,4 @@
-"""Errors a client can be told about, and the one JSON shape they all take.
+"""Errors a client can be told about, and the one JSON shape they all take (Flask-free).
 
 The hierarchy::
 
@@ -12,13 +12,20 @@ The hierarchy::
     ├── PayloadTooLarge          (413 payload_too_large)
     ├── UnsupportedMediaType     (415 unsupported_media_type: not JSON)
     ├── ValidationFailed         (422 validation_failed: names each field)
-    └── TooManyRequests          (429 too_many_requests)
-        └── VerificationLocked   (429: too many wrong digits; tracker.tracking.verification)
+    ├── TooManyRequests          (429 too_many_requests)
+    │   └── VerificationLocked   (429: too many wrong digits; tracker.tracking.verification)
+    └── ServiceUnavailable       (503 service_unavailable: try again after ``Retry-After``)
+        └── DatabaseUnavailable  (503 database_unavailable: the database does not answer; tracker.web.errors)
 
 Every error answers ``{"error": {"code", "message", "fields": [...]}}``
 where ``fields`` lists ``{"field", "message"}`` (empty when no field is to
-blame). Domain modules raise these; :func:`register_error_handlers` turns
-them, and Flask's own HTTP errors, into that shape.
+blame). Domain modules raise these without knowing about HTTP (the status
+is a class attribute, not a response); :mod:`tracker.web.errors` turns them,
+pydantic's validation errors and Flask's own HTTP errors into that shape, and
+the commands print them as one line (:func:`tracker.core.commandline.fail`).
+
+:class:`FieldError` is the one record of "this field, this reason" across the
+code base: request validation, domain checks and routing input all use it.
 """
 
 from __future__ import annotations
@@ -91,6 +98,14 @@ class ValidationFailed(TrackerError):
 
 class TooManyRequests(TrackerError):
     status, code = 429, "too_many_requests"
+
+
+class ServiceUnavailable(TrackerError):
+    status, code = 503, "service_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
 
 
 class FieldValueError(ValueError):

@@ -3,6 +3,11 @@
 Fields passed as ``extra={"fields": {...}}`` become keys of the object, so a
 log shipper can index ``event=scans_ingested accepted=500`` without parsing
 prose.
+
+The database driver's own warnings (psycopg logs one when a connection dies
+under a pipelined statement) go through the same handler, so that an outage
+leaves only formatted lines, never the bare text Python prints for a logger
+nobody configured.
 """
 
 from __future__ import annotations
@@ -49,3 +54,8 @@ def configure(level: str, fmt: str) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    driver = logging.getLogger("psycopg")
+    driver.handlers[:] = [handler]
+    # Its warnings and errors only: its debug output is about every query.
+    driver.setLevel(max(logger.level, logging.WARNING))
+    driver.propagate = False

@@ -9,6 +9,9 @@ Two kinds of metric, and why:
   at a fresh folder before the workers start, prometheus-client then keeps
   each worker's values in a memory-mapped file there, and ``/metrics`` sums
   them (:func:`render`).
+  A separate ``tracker sweep --every`` process serves its own counters on
+  its ``--metrics-port`` (:func:`serve_process_metrics`), scraped as a job
+  of its own.
 * **State** (parcels by status, stale parcels by status, open cases by type,
   the last successful sweep, the last plan's distance) is read from the
   database at scrape time by :class:`DatabaseCollector`, so it is right
@@ -160,12 +163,14 @@ class DatabaseCollector(Collector):
             yield stale
             facts = {row.key: row for row in conn.execute(select(ServiceState))}
             sweep = facts.get("sweep.last_success")
-            if sweep is not None:
-                yield GaugeMetricFamily(
-                    "tracker_sweep_last_success_timestamp_seconds",
-                    "When the last sweep finished (Unix time)",
-                    value=sweep.at.timestamp(),
-                )
+            # 0 while no sweep ever succeeded: the TrackerSweepNeverRan alert
+            # needs a series to see, or an installation that never swept
+            # would stay silent.
+            yield GaugeMetricFamily(
+                "tracker_sweep_last_success_timestamp_seconds",
+                "When the last sweep finished (Unix time; 0: never)",
+                value=sweep.at.timestamp() if sweep is not None else 0.0,
+            )
             route = facts.get("route.last_objective")
             if route is not None and route.value is not None:
                 yield GaugeMetricFamily(
@@ -189,3 +194,17 @@ def render(
     state = CollectorRegistry()
     state.register(DatabaseCollector(engine, extra))
     return generate_latest(counted) + generate_latest(state), CONTENT_TYPE_LATEST
+
+
+def serve_process_metrics(*, host: str, port: int) -> None:
+    """Serve this process's own counters on ``http://host:port/metrics`` (a separate sweeper).
+
+    A ``tracker sweep --every`` process is not a web worker: its counters
+    (cases opened, sweep durations) live in its memory, and Prometheus
+    scrapes them here. The database gauges stay with the web ``/metrics``, so
+    nothing is reported twice.
+    """
+    from prometheus_client import start_http_server
+
+    initialise_labels()
+    start_http_server(port, addr=host, registry=REGISTRY)

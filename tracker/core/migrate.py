@@ -40,3 +40,18 @@ def check(engine: Engine) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.check(config)
+
+
+def pending(engine: Engine) -> str | None:
+    """What is missing from the database's schema (None when it is at the head)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current == heads:
+        return None
+    if not current:
+        return "it has no tables yet"
+    return f"it is at {', '.join(sorted(current))}, the code expects {', '.join(sorted(heads))}"

@@ -15,6 +15,10 @@ Where a handover scan has no usable fix, its position is the address it
 claims (``claimed=True``) with the address radius as its error: a courier who
 "delivers" to two far-apart addresses a minute apart without GPS contradicts
 themself just as much as one with GPS.
+
+Pure: distances are :func:`tracker.core.geo.geodesic_m`, GPS error is
+:class:`tracker.detection.geo.GpsModel`; the signals built on these legs and
+batches are in :mod:`tracker.detection.courier_signals`.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
 
+from tracker.core.geo import geodesic_m
 from tracker.detection.facts import HANDOVER_TYPES, CourierContext, EventFact, GeoPoint, chronological
-from tracker.detection.geo import Fix, GpsModel, count_places, distance_m
+from tracker.detection.geo import Fix, GpsModel, count_places
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +106,7 @@ def legs_around(
         Leg(
             a,
             b,
-            distance_m(a.point, b.point),
+            geodesic_m(a.point, b.point),
             (b.event.occurred_at - a.event.occurred_at).total_seconds(),
         )
         for a, b in pairwise(neighbours)
@@ -127,13 +132,13 @@ def signing_batch(
         # Scans without a usable fix cannot be placed at the spot; leave them out.
         if other is None:
             continue
-        if distance_m(fix.point, other.point) <= spot_radius_m + max(fix.slack_m, other.slack_m):
+        if geodesic_m(fix.point, other.point) <= spot_radius_m + max(fix.slack_m, other.slack_m):
             signed.setdefault(scan.tracking_number, scan)
     tolerance = gps.tolerance_m(fix)
     elsewhere = [
         tn
         for tn in signed
-        if (point := destinations.get(tn)) is not None and distance_m(fix.point, point) > tolerance
+        if (point := destinations.get(tn)) is not None and geodesic_m(fix.point, point) > tolerance
     ]
     places = count_places((destinations[tn] for tn in elsewhere), gps.address_radius_m)
     return SigningBatch(fix.point, tuple(signed), tuple(elsewhere), places)

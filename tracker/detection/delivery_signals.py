@@ -1,4 +1,4 @@
-"""The evidence against a handover scan, measured: what each signal sees.
+"""The evidence against a handover scan, measured: what each signal sees (pure).
 
 :mod:`tracker.detection.fake_delivery` turns these findings into a score
 (weights, threshold, verdict); this module only decides whether each signal
@@ -13,66 +13,33 @@ is present and writes its detail. Splitting "what counts as evidence" from
     facility    the scan was made where parcels wait, not at a doorstep
     afterwards  later scans showing the parcel still in the network
     customer    not_received reports made after the scan
-    courier     impossible travel and bulk signing (courier_activity)
+    courier     impossible travel and bulk signing (courier_signals)
 
 Each yields ``(code, detail)``; the code table with the reasoning behind each
-signal and weight is in :mod:`tracker.detection.fake_delivery`.
+signal and weight is in :mod:`tracker.detection.fake_delivery`. The codes,
+the constants and the judged place are in :mod:`tracker.detection.signal_basis`,
+the courier's signals in :mod:`tracker.detection.courier_signals`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
-from types import MappingProxyType
 
-from tracker.detection.courier_activity import legs_around, signing_batch
+from tracker.core.geo import geodesic_m
+from tracker.detection.courier_signals import courier_signals
 from tracker.detection.facts import (
     NETWORK_FACILITY_KINDS,
     CourierContext,
     EventFact,
     EventType,
     FacilityFact,
-    FacilityKind,
-    GeoPoint,
     ParcelFact,
     ReportKind,
     is_at_pickup_point,
 )
-from tracker.detection.geo import Fix, GpsModel, distance_m, format_distance
-
-
-class Code(StrEnum):
-    GPS_FAR = "gps_far_from_address"
-    GPS_OFF = "gps_off_address"
-    AFTER_DELIVERY = "scanned_after_delivery"
-    AT_FACILITY = "scanned_at_facility"
-    OTP_MISMATCH = "otp_mismatch"
-    NOT_RECEIVED = "customer_not_received"
-    BULK_SIGNING = "bulk_signing"
-    IMPOSSIBLE_TRAVEL = "impossible_travel"
-    TRAVEL_CONTRADICTS_CLAIM = "travel_contradicts_claim"
-    NO_POD = "no_proof_of_delivery"
-    NO_OUT_FOR_DELIVERY = "no_out_for_delivery"
-    NOT_READY_FOR_PICKUP = "not_ready_for_pickup"
-    NO_GPS = "no_gps_fix"
-    OTP_MISSING = "otp_missing"
-
-
-#: Top speeds (km/h) no honest courier exceeds in a straight line, by vehicle.
-DEFAULT_MAX_SPEED_KMH: Mapping[str, float] = MappingProxyType(
-    {
-        "foot": 15.0,
-        "bicycle": 35.0,
-        "e_bike": 60.0,
-        "scooter": 60.0,
-        "motorcycle": 120.0,
-        "car": 130.0,
-        "van": 130.0,
-        "truck": 110.0,
-    }
-)
+from tracker.detection.geo import GpsModel, format_distance
+from tracker.detection.signal_basis import Code, Place, Signal, SignalSettings, judge_place
 
 #: Scans that put the parcel back in the network's hands.
 _IN_NETWORK = frozenset(
@@ -85,35 +52,6 @@ _IN_NETWORK = frozenset(
         EventType.READY_FOR_PICKUP,
     }
 )
-
-
-@dataclass(frozen=True)
-class SignalSettings:
-    """The physical constants behind the signals (not their weights)."""
-
-    gps: GpsModel = field(default_factory=GpsModel)
-    #: Beyond tolerance by this much, an off-address fix becomes a strong signal.
-    far_margin_m: float = 1000.0
-    #: Clocks of a courier's phone and a facility scanner disagree by this much.
-    post_delivery_grace: timedelta = timedelta(minutes=2)
-    #: A round "signed at once": handovers within this long before or after the judged scan.
-    bulk_window: timedelta = timedelta(minutes=10)
-    #: "One spot": within this radius plus the GPS slack of the two fixes.
-    bulk_spot_radius_m: float = 100.0
-    #: Fewer parcels addressed elsewhere is a stop with a neighbour's parcel or two, not a round.
-    bulk_min_parcels: int = 5
-    #: Addresses in fewer distinct places could be one misgeocoded building, not a spread.
-    bulk_min_places: int = 3
-    max_speed_kmh: Mapping[str, float] = field(default_factory=lambda: DEFAULT_MAX_SPEED_KMH)
-    #: Unknown vehicle: assume the fastest road vehicle, so nobody is accused for lack of data.
-    default_max_speed_kmh: float = 130.0
-    #: Jumps shorter than this (beyond GPS error) are left to GPS glitches.
-    min_jump_m: float = 500.0
-    min_leg_seconds: float = 30.0
-
-
-#: ``(code, detail)``: a signal that is present, with what a person should read.
-Signal = tuple[str, str]
 
 
 def collect_signals(
@@ -129,7 +67,7 @@ def collect_signals(
     ``history`` is the parcel's other scans in order; ``facilities`` maps
     facility codes to their kind and position (any subset; may be empty).
     """
-    place = _judge_place(event, parcel, facilities, settings.gps)
+    place = judge_place(event, parcel, facilities, settings.gps)
     found: list[Signal] = [
         *_location_signals(event, parcel, place, settings),
         *_proof_signals(event, parcel),
@@ -139,68 +77,12 @@ def collect_signals(
         *_customer_signals(event, parcel),
     ]
     if courier is not None and event.courier_id == courier.courier_id:
-        found += _courier_signals(event, place, courier, settings)
+        found += courier_signals(event, place, courier, settings)
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class _Place:
-    """Where the scan was, against the nearest honest handover point."""
-
-    fix: Fix | None
-    label: str | None = None
-    point: GeoPoint | None = None
-    distance_m: float | None = None
-    tolerance_m: float | None = None
-
-    @property
-    def excess_m(self) -> float | None:
-        if self.distance_m is None or self.tolerance_m is None:
-            return None
-        return self.distance_m - self.tolerance_m
-
-
-def _handover_points(
-    event: EventFact, parcel: ParcelFact, facilities: Mapping[str, FacilityFact]
-) -> list[tuple[str, GeoPoint]]:
-    points: list[tuple[str, GeoPoint]] = []
-    if (pickup := parcel.pickup_point_position) is not None:
-        points.append((f"pickup point {parcel.pickup_point or '(unnamed)'}", pickup))
-    # A scan that names another pickup point is judged against that one: the
-    # parcel was redirected there, which is a drop, not a fake.
-    named = facilities.get(event.facility or "")
-    if named is not None and named.kind is FacilityKind.PICKUP_POINT and named.code != parcel.pickup_point:
-        points.append((f"pickup point {named.code}", named.position))
-    # A collected scan happens at the pickup point by definition; only a
-    # delivered one may honestly be at the address.
-    if event.type is EventType.DELIVERED and (home := parcel.destination) is not None:
-        points.append(("the address", home))
-    return points
-
-
-def _judge_place(
-    event: EventFact,
-    parcel: ParcelFact,
-    facilities: Mapping[str, FacilityFact],
-    gps: GpsModel,
-) -> _Place:
-    fix = gps.fix(event)
-    points = _handover_points(event, parcel, facilities)
-    if not points:
-        return _Place(fix)
-    if fix is None:
-        # No fix: the scan claims the first honest point (the pickup point if any).
-        label, point = points[0]
-        return _Place(None, label, point)
-    label, point, distance = min(
-        ((label, point, distance_m(fix.point, point)) for label, point in points),
-        key=lambda t: t[2],
-    )
-    return _Place(fix, label, point, distance, gps.tolerance_m(fix))
-
-
 def _location_signals(
-    event: EventFact, parcel: ParcelFact, place: _Place, settings: SignalSettings
+    event: EventFact, parcel: ParcelFact, place: Place, settings: SignalSettings
 ) -> Iterator[Signal]:
     if place.fix is None:
         # Pickup-point terminals often have no GPS at all; a courier's phone should.
@@ -288,7 +170,7 @@ def _sequence_signals(event: EventFact, parcel: ParcelFact, history: list[EventF
 def _facility_signals(
     event: EventFact,
     parcel: ParcelFact,
-    place: _Place,
+    place: Place,
     facilities: Mapping[str, FacilityFact],
     gps: GpsModel,
 ) -> Iterator[Signal]:
@@ -308,7 +190,7 @@ def _facility_signals(
         return  # at the address; a facility next door does not matter
     tolerance = gps.tolerance_m(place.fix)
     nearby = sorted(
-        (distance_m(place.fix.point, f.position), f.code)
+        (geodesic_m(place.fix.point, f.position), f.code)
         for f in facilities.values()
         if f.kind in NETWORK_FACILITY_KINDS
     )
@@ -354,78 +236,6 @@ def _customer_signals(event: EventFact, parcel: ParcelFact) -> Iterator[Signal]:
         yield (
             Code.NOT_RECEIVED,
             f"the recipient reported not_received ({len(reports)}x, first {_minutes(first)})",
-        )
-
-
-def _courier_signals(
-    event: EventFact, place: _Place, courier: CourierContext, settings: SignalSettings
-) -> list[Signal]:
-    destinations = dict(courier.destinations)
-    if place.point is not None:
-        # This parcel's honest point is the nearest one, as the location signal judged it.
-        destinations[event.tracking_number] = place.point
-    return [
-        *_travel_signals(event, courier, destinations, settings),
-        *_bulk_signals(event, place, courier, destinations, settings),
-    ]
-
-
-def _travel_signals(
-    event: EventFact,
-    courier: CourierContext,
-    destinations: Mapping[str, GeoPoint],
-    settings: SignalSettings,
-) -> Iterator[Signal]:
-    top = settings.max_speed_kmh.get(courier.vehicle or "", settings.default_max_speed_kmh)
-    impossible = [
-        leg
-        for leg in legs_around(event, courier, settings.gps, destinations)
-        if leg.beyond_error_m >= settings.min_jump_m and leg.speed_kmh(settings.min_leg_seconds) > top
-    ]
-    if not impossible:
-        return
-    leg = max(impossible, key=lambda leg: leg.speed_kmh(settings.min_leg_seconds))
-    this, other = (leg.end, leg.start) if leg.end.event.event_id == event.event_id else (leg.start, leg.end)
-    # A scan without a fix is placed at the address it claims; say so.
-    claimed = " (placed at its address: no GPS)" if other.claimed else ""
-    # Which of the two scans is wrong? When this handover has no fix of its
-    # own and the other scan has one, the only position on record is the
-    # other scan's: the evidence is not symmetric, it is against this claim.
-    code = Code.TRAVEL_CONTRADICTS_CLAIM if this.claimed and not other.claimed else Code.IMPOSSIBLE_TRAVEL
-    yield (
-        code,
-        f"{format_distance(leg.distance_m)}{claimed} from the courier's {other.event.type} scan of "
-        f"{other.event.tracking_number} {abs(leg.seconds) / 60:.0f} min apart: "
-        f"{leg.speed_kmh(settings.min_leg_seconds):.0f} km/h beyond GPS error, "
-        f"above the {top:.0f} km/h top speed ({courier.vehicle or 'unknown vehicle'})",
-    )
-
-
-def _bulk_signals(
-    event: EventFact,
-    place: _Place,
-    courier: CourierContext,
-    destinations: Mapping[str, GeoPoint],
-    settings: SignalSettings,
-) -> Iterator[Signal]:
-    # Only a scan that is itself off its address can be part of a fake round.
-    if place.fix is None or (place.excess_m or 0) <= 0:
-        return
-    batch = signing_batch(
-        event,
-        place.fix,
-        courier,
-        settings.gps,
-        destinations,
-        window=settings.bulk_window,
-        spot_radius_m=settings.bulk_spot_radius_m,
-    )
-    if len(batch.elsewhere) >= settings.bulk_min_parcels and batch.places >= settings.bulk_min_places:
-        yield (
-            Code.BULK_SIGNING,
-            f"{len(batch.signed)} parcels handed over from this spot within "
-            f"{settings.bulk_window.total_seconds() / 60:.0f} min of this scan; "
-            f"{len(batch.elsewhere)} are addressed elsewhere, in {batch.places} distinct places",
         )
 
 

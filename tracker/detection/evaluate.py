@@ -1,4 +1,9 @@
-"""Detection in the service: judge a chunk of due parcels and keep their cases.
+"""Detection in the service: judge a chunk of due parcels and keep their cases (store).
+
+A store module: it takes the sweep's ``Connection`` and never begins or
+commits; what to find and what a finding does to a case is decided by the
+pure :mod:`tracker.detection.judge`, rows become facts in
+:mod:`tracker.detection.store`.
 
 The sweep claims parcels whose ``next_check_at`` has come and calls
 :func:`evaluate_parcels` inside its transaction. For one chunk of parcels:
@@ -11,12 +16,16 @@ The sweep claims parcels whose ``next_check_at`` has come and calls
    courier who handed one of them over, the courier's scans around those
    handovers with the handover point of each parcel scanned (one query for
    all couriers).
-3. Judge each parcel with the pure detectors: every handover scan is scored
-   (:func:`~tracker.detection.fake_delivery.score_delivery`; the worst
+3. Judge each parcel with the pure detectors
+   (:func:`tracker.detection.judge.judge_parcel`): every handover scan is
+   scored (:func:`~tracker.detection.fake_delivery.score_delivery`; the worst
    verdict speaks for the parcel), damage is attributed
    (:func:`~tracker.detection.damage.attribute_damage`), readings are checked
    against the perishable range (:func:`~tracker.detection.cold_chain.find_excursion`).
-4. Keep the cases with :mod:`tracker.cases.store` (see "Re-scoring").
+4. Keep the cases with :mod:`tracker.cases.store` (see "Re-scoring";
+   :func:`tracker.detection.judge.case_reasons` decides), and count the
+   cases opened (:class:`CaseCounts`): the sweep adds them to its report, so
+   ``tracker sweep`` says how many cases a run opened, whoever opened them.
 5. Record when each parcel was judged (``detection_checks``) and mark due
    the courier's neighbouring parcels that were judged before this parcel's
    scans arrived: a scan of one parcel is evidence about the courier's other
@@ -45,95 +54,73 @@ changes them:
 
 from __future__ import annotations
 
-import bisect
 import logging
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
-from tracker.cases.store import Reason, open_case
+from tracker.cases.store import open_case
 from tracker.core import metrics
 from tracker.core.db import upsert
 from tracker.core.models import Case, Courier, DetectionCheck, Parcel, ScanEvent
-from tracker.core.vocabulary import CaseState, CaseType
+from tracker.core.vocabulary import CaseType
 from tracker.detection import store as rows
-from tracker.detection.cold_chain import find_excursion
-from tracker.detection.damage import SegmentKind, attribute_damage
-from tracker.detection.facts import (
-    HANDOVER_TYPES,
-    NETWORK_FACILITY_KINDS,
-    CourierContext,
-    EventFact,
-    EventType,
-    FacilityFact,
-    FacilityKind,
-    GeoPoint,
-    ParcelFact,
-    chronological,
+from tracker.detection.facts import HANDOVER_TYPES, EventFact, FacilityFact, ParcelFact, chronological
+from tracker.detection.judge import (
+    DEFAULT_DETECTION,
+    CourierDays,
+    DetectionConfig,
+    Finding,
+    case_reasons,
+    handover_point,
+    judge_parcel,
+    neighbour_evidence,
+    spans,
+    worth_judging,
 )
-from tracker.detection.fake_delivery import DEFAULT_CONFIG, FakeDeliveryConfig, Verdict, score_delivery
-from tracker.detection.reports import load_reports
+
+__all__ = ["CaseCounts", "DetectionConfig", "evaluate_parcels"]
 
 log = logging.getLogger("tracker.detection")
-
-#: Scan types that give a parcel something to judge.
-_JUDGED_TYPES = frozenset({EventType.DELIVERED, EventType.COLLECTED, EventType.DAMAGED})
 
 #: Vehicle names in the couriers table -> the detector's names (top speeds).
 _VEHICLES = {"ebike": "e_bike", "e-bike": "e_bike", "bike": "bicycle", "walk": "foot"}
 
-#: Reasons that describe a case rather than weigh as evidence.
-_META_CODES = frozenset({"handover_scan", "score_below_threshold"})
-#: The customer's own words on a damage case (tracker.tracking.feedback): kept whatever detection finds.
-_CUSTOMER_DAMAGE = "customer_damage_report"
-_DAMAGE_KEY_CODES = frozenset({"damage_found", "damage_reported", "damage_segment"})
-
-
-@dataclass(frozen=True)
-class DetectionConfig:
-    """Knobs of detection as the service runs it; the signals' own are in ``fake_delivery``."""
-
-    fake_delivery: FakeDeliveryConfig = DEFAULT_CONFIG
-    #: How much of a courier's day around a handover the cross-parcel signals see.
-    courier_window: timedelta = timedelta(hours=2)
-    #: Widens every perishable range on both sides (coarse sensors); 0: the declared range rules.
-    temperature_tolerance_c: float = 0.0
-    #: Facilities farther than this from a scan cannot matter to it (a cheap pre-filter).
-    facility_radius_m: float = 20_000.0
-
-
-DEFAULT_DETECTION = DetectionConfig()
-
 
 @dataclass
-class _Finding:
-    type: CaseType
-    reasons: list[Reason]
-    score: float | None = None
-    facility: str | None = None
-    courier: str | None = None
-    #: False: update a live case, but open none (a fake-delivery score below the threshold).
-    opens: bool = True
-    found_by_scan: bool = False
+class CaseCounts:
+    """Cases one :func:`evaluate_parcels` call opened and closed.
+
+    Detection never closes a case (see "Re-scoring": ops resolves it), so
+    ``closed`` stays 0; it is there because the sweep adds every detector's
+    counts to its report (:class:`tracker.sweep.run.CaseCounts`).
+    """
+
+    opened: int = 0
+    closed: int = 0
 
 
 def evaluate_parcels(
     conn: Connection, parcel_ids: Sequence[int], *, now: datetime, config: DetectionConfig | None = None
-) -> None:
+) -> CaseCounts:
     """Judge these parcels on all the evidence known now and keep their cases (see the module doc)."""
     config = config or DEFAULT_DETECTION
+    counts = CaseCounts()
     chunk = sorted(set(parcel_ids))
     if not chunk:
-        return
+        return counts
     scans = rows.events_of(conn, chunk)
-    reports = load_reports(conn, chunk)
-    judged = [p for p in chunk if p in reports or any(_worth_judging(r) for r in scans.get(p, ()))]
+    reports = rows.load_reports(conn, chunk)
+    judged = [
+        p
+        for p in chunk
+        if p in reports or any(worth_judging(r.type, r.damage, r.temperature_c) for r in scans.get(p, ()))
+    ]
     if not judged:
-        return
+        return counts
 
     facilities = rows.load_facilities(conn)
     parcel_rows = rows.parcels_of(conn, judged)
@@ -151,7 +138,7 @@ def evaluate_parcels(
             log.exception("detection cannot read a parcel", extra={"fields": {"parcel_id": p}})
             parcels.pop(p, None)
     cases = _detection_cases(conn, list(parcels))
-    days = CourierDays.load(
+    days = _courier_days(
         conn,
         [e for p in parcels for e in events[p] if e.type in HANDOVER_TYPES and e.courier_id],
         facilities,
@@ -159,257 +146,54 @@ def evaluate_parcels(
     )
 
     for parcel_id, parcel in parcels.items():
-        history = events[parcel_id]
         try:
-            findings = [
-                _fake_delivery(parcel, history, days, facilities, config),
-                _damage(parcel, history),
-                _cold_chain(parcel, history, config),
-            ]
+            findings = judge_parcel(parcel, events[parcel_id], days, facilities, config)
         except Exception:  # the pure detectors raise only on facts they cannot judge
             log.exception("detection failed for a parcel", extra={"fields": {"parcel_id": parcel_id}})
             continue
         for finding in findings:
-            if finding is not None:
-                _keep(conn, parcel_id, finding, cases.get(parcel_id, []), now)
+            counts.opened += _keep(conn, parcel_id, finding, cases.get(parcel_id, []), now)
 
     _record_checks(conn, list(parcels), now)
     _mark_neighbours(conn, days, set(chunk), now, config.fake_delivery.signals.bulk_window)
+    return counts
 
 
-def _worth_judging(row: Any) -> bool:
-    return row.type in _JUDGED_TYPES or row.damage is not None or row.temperature_c is not None
-
-
-# --- the courier's day -------------------------------------------------------------------
-
-
-@dataclass
-class CourierDays:
-    """The scans of the couriers who handed over the judged parcels, around those handovers."""
-
-    scans: dict[str, list[EventFact]] = field(default_factory=dict)
-    times: dict[str, list[datetime]] = field(default_factory=dict)
-    received: dict[str, datetime] = field(default_factory=dict)
-    parcel_of: dict[str, int] = field(default_factory=dict)
-    destinations: dict[str, GeoPoint] = field(default_factory=dict)
-    vehicles: dict[str, str | None] = field(default_factory=dict)
-    stations: dict[str, str | None] = field(default_factory=dict)
-    window: timedelta = timedelta(hours=2)
-    #: The handover scans being judged now: their neighbours may need a second look.
-    judged: list[EventFact] = field(default_factory=list)
-
-    @classmethod
-    def load(
-        cls,
-        conn: Connection,
-        handovers: Sequence[EventFact],
-        facilities: Mapping[str, FacilityFact],
-        window: timedelta,
-    ) -> CourierDays:
-        days = cls(window=window, judged=list(handovers))
-        if not handovers:
-            return days
-        terms = [
-            and_(ScanEvent.courier_code == courier, ScanEvent.occurred_at.between(start, end))
-            for courier, start, end in _spans(handovers, window)
-        ]
-        destination = (Parcel.tracking_number, Parcel.dest_lat, Parcel.dest_lon, Parcel.pickup_point)
-        query = (
-            select(*rows.EVENT_COLUMNS, *destination)
-            .join(Parcel, Parcel.id == ScanEvent.parcel_id)
-            .where(or_(*terms))
-        )
-        for row in conn.execute(query):
-            fact = rows.event_fact(row, row.tracking_number, facilities)
-            days.scans.setdefault(row.courier_code, []).append(fact)
-            days.received[row.event_id] = row.received_at
-            days.parcel_of[row.event_id] = row.parcel_id
-            point = _handover_point(row, facilities)
-            if point is not None:
-                days.destinations[row.tracking_number] = point
-        for courier, scans in days.scans.items():
-            scans.sort(key=lambda e: (e.occurred_at, e.event_id))
-            days.times[courier] = [e.occurred_at for e in scans]
-        for code, vehicle, station in conn.execute(
-            select(Courier.code, Courier.vehicle, Courier.station_code).where(Courier.code.in_(days.scans))
-        ):
-            days.vehicles[code] = _VEHICLES.get(vehicle, vehicle) if vehicle else None
-            days.stations[code] = station
-        return days
-
-    def around(self, courier: str, at: datetime, span: timedelta) -> list[EventFact]:
-        times = self.times.get(courier, [])
-        lo, hi = bisect.bisect_left(times, at - span), bisect.bisect_right(times, at + span)
-        return self.scans[courier][lo:hi] if times else []
-
-    def context(self, event: EventFact) -> CourierContext | None:
-        if not event.courier_id or event.courier_id not in self.scans:
-            return None
-        nearby = self.around(event.courier_id, event.occurred_at, self.window)
-        wanted = {e.tracking_number for e in nearby}
-        return CourierContext(
-            event.courier_id,
-            nearby,
-            {tn: p for tn, p in self.destinations.items() if tn in wanted},
-            self.vehicles.get(event.courier_id),
-        )
-
-
-def _spans(handovers: Iterable[EventFact], window: timedelta) -> list[tuple[str, datetime, datetime]]:
-    """Per courier, the handover times widened by ``window``, overlapping spans merged."""
-    by_courier: dict[str, list[datetime]] = {}
-    for event in handovers:
-        assert event.courier_id is not None
-        by_courier.setdefault(event.courier_id, []).append(event.occurred_at)
-    spans = []
-    for courier, times in sorted(by_courier.items()):
-        times.sort()
-        start, end = times[0] - window, times[0] + window
-        for at in times[1:]:
-            if at - window <= end:
-                end = at + window
-            else:
-                spans.append((courier, start, end))
-                start, end = at - window, at + window
-        spans.append((courier, start, end))
-    return spans
-
-
-def _handover_point(row: Any, facilities: Mapping[str, FacilityFact]) -> GeoPoint | None:
-    pickup = facilities.get(row.pickup_point) if row.pickup_point else None
-    if pickup is not None:
-        return pickup.position
-    if row.dest_lat is not None and row.dest_lon is not None:
-        return GeoPoint(row.dest_lat, row.dest_lon)
-    return None
-
-
-# --- findings ------------------------------------------------------------------------------
-
-
-def _fake_delivery(
-    parcel: ParcelFact,
-    history: list[EventFact],
-    days: CourierDays,
+def _courier_days(
+    conn: Connection,
+    handovers: Sequence[EventFact],
     facilities: Mapping[str, FacilityFact],
-    config: DetectionConfig,
-) -> _Finding | None:
-    verdicts: list[tuple[Verdict, EventFact]] = [
-        (
-            score_delivery(
-                event,
-                parcel,
-                history,
-                courier=days.context(event),
-                facilities=_near(facilities, event, parcel, config.facility_radius_m),
-                config=config.fake_delivery,
-            ),
-            event,
-        )
-        for event in history
-        if event.type in HANDOVER_TYPES
+    window: timedelta,
+) -> CourierDays:
+    """The couriers' scans around these handovers, with each scanned parcel's handover point (one query)."""
+    days = CourierDays(window=window, judged=list(handovers))
+    if not handovers:
+        return days
+    terms = [
+        and_(ScanEvent.courier_code == courier, ScanEvent.occurred_at.between(start, end))
+        for courier, start, end in spans(handovers, window)
     ]
-    if not verdicts:
-        return None
-    verdict, event = max(verdicts, key=lambda v: (v[0].score, v[1].occurred_at, v[1].event_id))
-    who = f" by courier {event.courier_id}" if event.courier_id else ""
-    where = f" at {event.facility}" if event.facility else ""
-    reasons = [
-        Reason(
-            "handover_scan",
-            f"{event.type} scan {event.event_id}{who}{where}, "
-            f"{event.occurred_at.isoformat(timespec='minutes')}",
-        ),
-        *(Reason(r.code, r.detail) for r in verdict.reasons),
-    ]
-    if not verdict.suspected:
-        reasons.append(
-            Reason(
-                "score_below_threshold",
-                f"the evidence now weighs {verdict.score:g}, below the threshold of {verdict.threshold:g}",
-            )
-        )
-    return _Finding(
-        CaseType.SUSPECTED_FAKE_DELIVERY,
-        reasons,
-        score=verdict.score,
-        facility=_delivering_facility(event, history, days),
-        courier=event.courier_id,
-        opens=verdict.suspected,
+    destination = (Parcel.tracking_number, Parcel.dest_lat, Parcel.dest_lon, Parcel.pickup_point)
+    query = (
+        select(*rows.EVENT_COLUMNS, *destination)
+        .join(Parcel, Parcel.id == ScanEvent.parcel_id)
+        .where(or_(*terms))
     )
-
-
-def _near(
-    facilities: Mapping[str, FacilityFact], event: EventFact, parcel: ParcelFact, radius_m: float
-) -> list[FacilityFact]:
-    """The facilities that can matter to one scan: named by it or by the parcel, or close to its fix."""
-    named = {c for c in (event.facility, parcel.pickup_point) if c}
-    point = event.position
-    return [
-        f
-        for f in facilities.values()
-        if f.code in named or (point is not None and _flat_distance_m(point, f.position) <= radius_m)
-    ]
-
-
-def _flat_distance_m(a: GeoPoint, b: GeoPoint) -> float:
-    # Equirectangular: within a fraction of a percent at city scale, for a pre-filter only.
-    x = math.radians(b.lon - a.lon) * math.cos(math.radians((a.lat + b.lat) / 2))
-    y = math.radians(b.lat - a.lat)
-    return 6_371_000.0 * math.hypot(x, y)
-
-
-def _delivering_facility(event: EventFact, history: list[EventFact], days: CourierDays) -> str | None:
-    """Where the handover is answered for: the pickup point, else the last facility that held the parcel."""
-    if event.facility_kind is FacilityKind.PICKUP_POINT or event.type is EventType.COLLECTED:
-        return event.facility
-    held = [
-        e.facility
-        for e in history
-        if e.occurred_at <= event.occurred_at and e.facility and e.facility_kind in NETWORK_FACILITY_KINDS
-    ]
-    if held:
-        return held[-1]
-    return days.stations.get(event.courier_id or "")
-
-
-def _damage(parcel: ParcelFact, history: list[EventFact]) -> _Finding | None:
-    attribution = attribute_damage(parcel, history)
-    if attribution is None:
-        return None
-    reasons = [Reason(r.code, r.detail) for r in attribution.reasons]
-    segment = attribution.segment
-    if segment is not None:
-        reasons.append(Reason("damage_segment", str(segment)))
-    facility = courier = None
-    if segment is not None and segment.kind is SegmentKind.COURIER:
-        courier = segment.ref
-    elif segment is not None:
-        # A leg is answered for by the facility it left.
-        facility = segment.ref.split("->")[0] if segment.kind is SegmentKind.LEG else segment.ref
-    by_scan = attribution.found_by == "scan"
-    return _Finding(CaseType.DAMAGE, reasons, facility=facility, courier=courier, found_by_scan=by_scan)
-
-
-def _cold_chain(parcel: ParcelFact, history: list[EventFact], config: DetectionConfig) -> _Finding | None:
-    excursion = find_excursion(parcel, history, tolerance_c=config.temperature_tolerance_c)
-    if excursion is None:
-        return None
-    allowed, worst = excursion.allowed, excursion.worst
-    summary = Reason(
-        "temperature_range",
-        f"declared {allowed.min_c:g} to {allowed.max_c:g} °C; {len(excursion.readings)} of "
-        f"{excursion.readings_total} readings outside it, the worst {worst.temperature_c:g} °C "
-        f"at {worst.where}",
-    )
-    return _Finding(
-        CaseType.TEMPERATURE_EXCURSION,
-        [summary, *(Reason(r.code, r.detail) for r in excursion.reasons)],
-        score=abs(worst.deviation_c),
-        facility=worst.facility,
-        courier=worst.courier_id,
-    )
+    for row in conn.execute(query):
+        fact = rows.event_fact(row, row.tracking_number, facilities)
+        days.scans.setdefault(row.courier_code, []).append(fact)
+        days.received[row.event_id] = row.received_at
+        days.parcel_of[row.event_id] = row.parcel_id
+        point = handover_point(row.pickup_point, row.dest_lat, row.dest_lon, facilities)
+        if point is not None:
+            days.destinations[row.tracking_number] = point
+    days.sort()
+    for code, vehicle, station in conn.execute(
+        select(Courier.code, Courier.vehicle, Courier.station_code).where(Courier.code.in_(days.scans))
+    ):
+        days.vehicles[code] = _VEHICLES.get(vehicle, vehicle) if vehicle else None
+        days.stations[code] = station
+    return days
 
 
 # --- cases ---------------------------------------------------------------------------------
@@ -427,41 +211,24 @@ def _detection_cases(conn: Connection, parcel_ids: Sequence[int]) -> dict[int, l
     return found
 
 
-def evidence_keys(type_: CaseType, reasons: Iterable[dict[str, Any]]) -> frozenset[Any]:
-    """What a case's reasons say was *found*, to tell new evidence from evidence already judged."""
-    if type_ is CaseType.SUSPECTED_FAKE_DELIVERY:
-        return frozenset(r["code"] for r in reasons if r["code"] not in _META_CODES)
-    if type_ is CaseType.DAMAGE:
-        return frozenset((r["code"], r["detail"]) for r in reasons if r["code"] in _DAMAGE_KEY_CODES)
-    return frozenset((r["code"], r["detail"]) for r in reasons if r["code"].startswith("temperature_"))
-
-
-def _keep(conn: Connection, parcel_id: int, finding: _Finding, cases: list[Any], now: datetime) -> None:
-    of_type = [c for c in cases if c.type == finding.type]
-    live = next((c for c in of_type if c.state != CaseState.RESOLVED), None)
-    if live is not None:
-        # Complaints are never silenced: the customer's reasons stay beside the findings.
-        kept = [Reason(r["code"], r["detail"]) for r in live.reasons if r["code"] == _CUSTOMER_DAMAGE]
-        finding.reasons = [*finding.reasons, *kept]
-    else:
-        if not finding.opens:
-            return
-        judged = frozenset().union(*(evidence_keys(finding.type, c.reasons) for c in of_type))
-        found = evidence_keys(finding.type, (r.to_dict() for r in finding.reasons))
-        if of_type and found <= judged:
-            return  # resolved on this very evidence: a person has decided
+def _keep(conn: Connection, parcel_id: int, finding: Finding, cases: list[Any], now: datetime) -> bool:
+    """Open or update the finding's case; whether a case was newly opened."""
+    reasons = case_reasons(finding, cases)
+    if reasons is None:
+        return False
     _, opened = open_case(
         conn,
         parcel_id,
         finding.type,
-        finding.reasons,
+        reasons,
         now=now,
         score=finding.score,
         facility=finding.facility,
         courier=finding.courier,
     )
-    if opened and finding.found_by_scan and not of_type:
+    if opened and finding.found_by_scan and not any(c.type == finding.type for c in cases):
         metrics.DAMAGE_REPORTS.labels("scan").inc()
+    return opened
 
 
 # --- second looks ----------------------------------------------------------------------------
@@ -480,25 +247,9 @@ def _mark_neighbours(
 ) -> None:
     """Mark due the courier's other handovers that were judged before this chunk's scans arrived.
 
-    The neighbours of a scan are the courier's handovers within the signing
-    window of it and the handovers just before and after it. A neighbour
-    judged after the scan arrived has seen it already: that is what keeps a
-    second look from rippling through the courier's day.
+    Which handovers, and since when, is :func:`tracker.detection.judge.neighbour_evidence`.
     """
-    arrived: dict[int, datetime] = {}  # neighbour parcel -> latest arrival of evidence about it
-    for courier, scans in days.scans.items():
-        for i, scan in enumerate(scans):
-            if days.parcel_of[scan.event_id] not in chunk:
-                continue
-            neighbours = set(days.around(courier, scan.occurred_at, window))
-            neighbours.update(scans[max(0, i - 1) : i + 2])
-            for other in neighbours:
-                parcel_id = days.parcel_of[other.event_id]
-                if parcel_id in chunk or other.type not in HANDOVER_TYPES:
-                    continue
-                received = days.received[scan.event_id]
-                if parcel_id not in arrived or arrived[parcel_id] < received:
-                    arrived[parcel_id] = received
+    arrived = neighbour_evidence(days, chunk, window)
     if not arrived:
         return
     stale = [

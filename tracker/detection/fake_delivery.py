@@ -13,7 +13,8 @@ How it is put together::
     score_delivery(event, parcel, events, courier=, facilities=, config=)
       -> delivery_signals.collect_signals   what is present, with details
            (location, proof, sequence, facility, afterwards, customer,
-            courier: courier_activity's travel legs and signing batches)
+            courier: courier_signals, on courier_activity's legs and batches;
+            the codes and constants: signal_basis)
       -> weights from FakeDeliveryConfig      how much each one counts
       -> Verdict(score, suspected = score >= threshold, reasons)
 
@@ -107,7 +108,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from tracker.detection.delivery_signals import Code, SignalSettings, collect_signals
+from tracker.detection.delivery_signals import collect_signals
 from tracker.detection.facts import (
     HANDOVER_TYPES,
     CourierContext,
@@ -116,6 +117,7 @@ from tracker.detection.facts import (
     ParcelFact,
     chronological,
 )
+from tracker.detection.signal_basis import Code, SignalSettings
 
 __all__ = [
     "CASE_TYPE",

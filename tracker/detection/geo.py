@@ -1,4 +1,4 @@
-"""Distances and how much to trust a GPS fix.
+"""How much to trust a GPS fix: detection's accuracy model (pure).
 
 Every location judgement in the package goes through :class:`GpsModel`, so
 "is this scan near that point?" is answered the same way everywhere::
@@ -15,8 +15,12 @@ Every location judgement in the package goes through :class:`GpsModel`, so
 * A fix coarser than ``max_usable_accuracy_m`` (cell-tower positioning) says
   nothing useful about a doorstep and is treated as no fix at all.
 
-Distances are geodesic (WGS-84, via geopy): exact enough at any range and
-cheap enough for the few hundred points one courier produces in a day.
+Distances themselves are :func:`tracker.core.geo.geodesic_m` (WGS-84, via
+geopy): exact enough at any range and cheap enough for the few hundred
+points one courier produces in a day. This module adds only what detection
+makes of them: the tolerance, how a distance reads in a reason
+(:func:`format_distance`) and how many places a set of points spans
+(:func:`count_places`).
 """
 
 from __future__ import annotations
@@ -24,13 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from geopy.distance import geodesic
-
+from tracker.core.geo import geodesic_m
 from tracker.detection.facts import EventFact, GeoPoint
-
-
-def distance_m(a: GeoPoint, b: GeoPoint) -> float:
-    return float(geodesic((a.lat, a.lon), (b.lat, b.lon)).meters)
 
 
 def format_distance(metres: float) -> str:
@@ -78,6 +77,6 @@ def count_places(points: Iterable[GeoPoint], radius_m: float) -> int:
     """
     anchors: list[GeoPoint] = []
     for point in points:
-        if not any(distance_m(point, anchor) <= radius_m for anchor in anchors):
+        if not any(geodesic_m(point, anchor) <= radius_m for anchor in anchors):
             anchors.append(point)
     return len(anchors)

@@ -1,4 +1,8 @@
-"""Damage hotspots over a period: who damages significantly more than the network.
+"""Damage hotspots over a period: who damages significantly more than the network (store).
+
+A store module: it reads through the caller's ``Connection`` and never begins
+or commits (the endpoint is in :mod:`tracker.detection.views`); the counting
+itself is the pure :mod:`tracker.detection.damage`.
 
 Computed on demand for a period, not per parcel (a rate needs the parcels
 that passed through undamaged as much as the damaged ones):
@@ -40,8 +44,7 @@ from tracker.detection.damage import (
     tally_damage,
 )
 from tracker.detection.facts import DamageNote, EventFact, FacilityFact, ParcelFact, ReportKind
-from tracker.detection.reports import load_reports
-from tracker.detection.store import load_facilities
+from tracker.detection.store import load_facilities, load_reports
 
 #: Parcel ids per round trip when reading a period's journeys.
 CHUNK = 2000

@@ -1,4 +1,7 @@
-"""Scorecards: how a courier or a facility did over a period, every rate beside its counts.
+"""Scorecards: how a courier or a facility did over a period, every rate beside its counts (store).
+
+A store module: it reads through the caller's ``Connection`` and never begins
+or commits (the endpoints are in :mod:`tracker.detection.views`).
 
 Which parcels count
 -------------------

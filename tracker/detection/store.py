@@ -1,13 +1,23 @@
-"""Rows to facts: the one place the detection package reads the database.
+"""Rows to facts: the one place the detection package reads the database (store).
 
 The pure detectors (:mod:`tracker.detection.facts` and the modules built on
 it) know nothing of SQLAlchemy; :mod:`tracker.detection.evaluate`, the damage
-hotspots and the scorecards load rows with the helpers here and turn them
-into facts the same way, so a verdict computed by the sweep and a rate shown
-on a scorecard read the same evidence.
+hotspots (:mod:`tracker.detection.hotspots`) and the scorecards
+(:mod:`tracker.detection.scorecards`) load rows with the helpers here and
+turn them into facts the same way, so a verdict computed by the sweep and a
+rate shown on a scorecard read the same evidence.
 
-Every loader takes a list of parcel ids or a ``SELECT`` of them and costs one
-query, whatever the number of parcels.
+Every loader takes a ``Connection`` (it never begins or commits) and a list
+of parcel ids or a ``SELECT`` of them, and costs one query, whatever the
+number of parcels.
+
+Customer reports: customers report through the tracking page
+(:mod:`tracker.tracking.feedback`); every report is a ``feedback`` row, kept
+forever, and the complaints among them (``not_received``, ``damaged``,
+``late``) are evidence for detection. :func:`load_reports` reads them over
+``ix_feedback_parcel_id_created_at`` as
+:class:`~tracker.detection.facts.CustomerReport` facts. Ratings and
+appointments are not reports.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, select
 
-from tracker.core.models import Facility, Parcel, ScanEvent
+from tracker.core.models import Facility, Feedback, FeedbackKind, Parcel, ScanEvent
 from tracker.detection.facts import (
     CustomerReport,
     DamageNote,
@@ -25,10 +35,14 @@ from tracker.detection.facts import (
     FacilityFact,
     ParcelFact,
     ProofOfDelivery,
+    ReportKind,
     TemperatureRange,
 )
 
 ParcelIds = Sequence[int] | Select[Any]
+
+#: The feedback kinds that are complaints (ratings and appointments are not).
+_REPORT_KINDS = [FeedbackKind(k.value) for k in ReportKind]
 
 #: The scan columns the detectors read.
 EVENT_COLUMNS = (
@@ -128,3 +142,18 @@ def parcel_fact(
         perishable=perishable,
         reports=tuple(reports),
     )
+
+
+def load_reports(conn: Connection, parcel_ids: ParcelIds) -> dict[int, list[CustomerReport]]:
+    """Every complaint the customers of these parcels made, by parcel id, oldest first."""
+    rows = conn.execute(
+        select(Feedback.parcel_id, Feedback.kind, Feedback.created_at)
+        .where(Feedback.parcel_id.in_(parcel_ids), Feedback.kind.in_(_REPORT_KINDS))
+        .order_by(Feedback.parcel_id, Feedback.created_at, Feedback.id)
+    )
+    reports: dict[int, list[CustomerReport]] = {}
+    for row in rows:
+        reports.setdefault(row.parcel_id, []).append(
+            CustomerReport(ReportKind(str(row.kind)), row.created_at)
+        )
+    return reports

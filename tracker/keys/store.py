@@ -1,53 +1,25 @@
-"""API keys: creation, storage as a hash, and who a request speaks for.
+"""API keys in the database: creating one, and finding the principal behind one.
 
-A key is ``trk_`` followed by 43 random URL-safe characters (256 bits).
-Only its SHA-256 is stored: the key is as random as a password hash's salt
-and output together, so a slow hash buys nothing and would cost every
-request a millisecond. A stolen database therefore yields no usable key.
-
-Which keys may do what is decided in the views with :func:`require`; the
-binding rules for scans (a courier key reports only as its courier, a
-facility key only at its facility) live in :func:`check_scan_binding`.
+Only a key's SHA-256 is stored (see :mod:`tracker.keys.principal` for why
+that is enough). Functions take a ``Connection`` and never begin or commit:
+``tracker keys create`` (:mod:`tracker.keys.commands`) owns the transaction.
+:class:`KeyCache` is what each process keeps in front of :func:`lookup`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from tracker.core.errors import FieldError, Forbidden, Unauthenticated, ValidationFailed
+from tracker.core.errors import FieldError, Unauthenticated, ValidationFailed
 from tracker.core.models import ApiKey, Courier, Facility
 from tracker.core.vocabulary import Role
-
-KEY_PREFIX = "trk_"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a role and, for couriers and facilities, whom it is bound to."""
-
-    key_id: int
-    role: Role
-    courier_code: str | None = None
-    facility_code: str | None = None
-
-    def describe(self) -> str:
-        if self.role is Role.COURIER:
-            return f"courier key for {self.courier_code}"
-        if self.role is Role.FACILITY:
-            return f"facility key for {self.facility_code}"
-        return f"{self.role.value} key"
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+from tracker.keys.principal import KEY_PREFIX, Principal, hash_key, key_from_header
 
 
 def create_key(
@@ -88,15 +60,6 @@ def create_key(
         )
     )
     return key
-
-
-def key_from_header(authorization: str | None) -> str:
-    if not authorization:
-        raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
-    scheme, _, key = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthenticated("malformed Authorization header: expected 'Bearer <key>'")
-    return key.strip()
 
 
 def lookup(conn: Connection, key: str) -> Principal:
@@ -140,26 +103,3 @@ class KeyCache:
             self._entries.clear()
         self._entries[digest] = (now + self._ttl, principal)
         return principal
-
-
-def require(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles and principal.role is not Role.ADMIN:
-        allowed = ", ".join(r.value for r in roles)
-        raise Forbidden(f"a {principal.role.value} key cannot do this; it needs a key of role: {allowed}")
-
-
-def check_scan_binding(
-    principal: Principal, index: int, event_id: str, courier: str | None, facility: str | None
-) -> None:
-    """Refuse a scan that a bound key reports on someone else's behalf."""
-    where = f"event {index} ({event_id!r})"
-    if principal.role is Role.COURIER and courier not in (None, principal.courier_code):
-        raise Forbidden(
-            f"{where}: a {principal.describe()} cannot report scans as courier {courier}",
-            [FieldError(f"events.{index}.courier_id", f"must be {principal.courier_code}")],
-        )
-    if principal.role is Role.FACILITY and facility not in (None, principal.facility_code):
-        raise Forbidden(
-            f"{where}: a {principal.describe()} cannot scan at facility {facility}",
-            [FieldError(f"events.{index}.facility", f"must be {principal.facility_code}")],
-        )

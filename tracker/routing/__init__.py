@@ -1,9 +1,12 @@
-"""Last-mile route optimisation, free of Flask and of the database.
+"""Last-mile route optimisation: the engine (pure) and station planning on top of it.
 
-How a solve flows, module by module::
+How a solve flows, module by module (all pure: no Flask, no database)::
 
-    model.RoutingProblem          stations, vehicles, stops (UTC datetimes), validated
-      │  (codec: JSON in, RoutingInputError with field paths out)
+    schemas.ProblemIn             the JSON form (pydantic: the one shape check)
+      │  .to_problem()
+      ▼
+    model.RoutingProblem          stations, vehicles, stops (UTC datetimes); checks what
+      │                           they mean, RoutingInputError with field paths (errors.py)
       ▼
     matrix.MatrixSource           haversine (default) | geodesic | OSRM table
       ▼
@@ -16,9 +19,16 @@ How a solve flows, module by module::
                                   out with a reason (reasons.py); verified by
                                   checker.check_plan, which shares no code with the solver
 
+A station's day, by layer: ``planning`` (pure: the day's problem, ETA
+windows, answers), ``store`` (SQL on a given connection), and on top
+``service`` with ``views`` (the blueprint) and ``commands`` (``tracker
+routes``), which own the transactions.
+
 The literature benchmark (``scripts/bench_routing.py``) enters at
-``vrptw.to_instance`` and calls the same ``engine.solve_instance``;
-``cityscenario.city_problem`` builds a realistic day for demos and load tests.
+:func:`tracker.sim.vrptw.to_instance` and calls the same
+``engine.solve_instance``; :func:`tracker.sim.city.city_problem` builds a
+realistic day for demos and load tests. This package never imports
+:mod:`tracker.sim` (only for type checking).
 """
 
 from tracker.routing.checker import Violation, check_plan

@@ -1,10 +1,13 @@
-"""``tracker routes``: solve a problem from a file, or plan a station's day.
+"""``tracker routes``: solve a problem from a file, or plan a station's day (commands).
 
 ``optimize`` needs no database: it reads the JSON the API's
 ``POST /api/v1/routes/optimize`` takes (and that ``route_plans.problem``
-stores, so a stored plan can be solved again) and prints the plan.
-``plan`` does what ``POST /api/v1/facilities/{code}/routes`` does and prints
-the stored plan.
+stores, so a stored plan can be solved again), validates it with the same
+model (:class:`tracker.routing.schemas.ProblemIn`, without the API's size
+bounds) and prints the plan. ``plan`` does what
+``POST /api/v1/facilities/{code}/routes`` does and prints the stored plan.
+Both run :mod:`tracker.routing.service`, as the blueprint does; settings,
+engine and error printing come from :mod:`tracker.core.commandline`.
 """
 
 from __future__ import annotations
@@ -12,20 +15,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 
+from tracker.core import commandline
 from tracker.core.errors import TrackerError
-
-
-def _fail(exc: TrackerError) -> click.ClickException:
-    detail = "; ".join(f"{f.field}: {f.message}" for f in exc.fields)
-    return click.ClickException(f"{exc.message}: {detail}" if detail else exc.message)
-
-
-def _echo(answer: dict[str, Any]) -> None:
-    click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
 
 
 def _clock(value: str | None) -> time | None:
@@ -47,7 +41,7 @@ def routes() -> None:
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="seconds [default: 10]")
 def optimize(path: Path, time_limit: float | None) -> None:
     """Solve the routing problem in PATH (JSON) and print the plan."""
-    from tracker.routing.planning import optimize as solve
+    from tracker.routing import service
 
     try:
         data = json.loads(path.read_text())
@@ -58,10 +52,10 @@ def optimize(path: Path, time_limit: float | None) -> None:
     # The API's body carries its time limit; a stored problem does not.
     seconds = time_limit or data.pop("time_limit_s", None) or 10.0
     try:
-        answer = solve(data, time_limit=timedelta(seconds=seconds))
+        answer = service.optimize(service.read_problem(data), time_limit=timedelta(seconds=seconds))
     except TrackerError as exc:
-        raise _fail(exc) from None
-    _echo(answer)
+        raise commandline.fail(exc) from None
+    commandline.echo_json(answer)
 
 
 @routes.command("plan")
@@ -82,10 +76,10 @@ def plan(
     time_limit: float,
 ) -> None:
     """Plan the station's day, store it, put the ETAs on its parcels; print the plan."""
-    from tracker.cli import _engine, _settings
-    from tracker.routing.planning import PlanOptions, plan_station
+    from tracker.routing import service
+    from tracker.routing.planning import PlanOptions
 
-    settings = _settings()
+    settings = commandline.settings()
     now = datetime.now(UTC)
     start, end = _clock(shift_start), _clock(shift_end)
     assert start is not None and end is not None
@@ -100,10 +94,10 @@ def plan(
         time_limit=timedelta(seconds=time_limit),
     )
     try:
-        with _engine(settings) as engine:
-            answer = plan_station(
+        with commandline.engine(settings) as engine:
+            answer = service.plan_station(
                 engine, facility, options, now=now, zone=settings.timezone, requested_by="cli"
             )
     except TrackerError as exc:
-        raise _fail(exc) from None
-    _echo(answer)
+        raise commandline.fail(exc) from None
+    commandline.echo_json(answer)

@@ -1,10 +1,12 @@
 """Distance and travel-time matrices behind one small seam, :class:`MatrixSource`.
 
 * :class:`HaversineMatrix` (default): great-circle distances for all pairs in
-  one vectorised NumPy pass (2,000 points in well under a second), times a
-  road-circuity factor, and times from a mean speed.
-* :class:`GeodesicMatrix`: geopy's ellipsoidal geodesic, pair by pair in
-  Python; a few tenths of a percent more exact, for small instances only.
+  one vectorised NumPy pass (:func:`tracker.core.geo.haversine_matrix_m`;
+  2,000 points in well under a second), times a road-circuity factor, and
+  times from a mean speed.
+* :class:`GeodesicMatrix`: the ellipsoidal geodesic (:func:`tracker.core.geo.geodesic_m`),
+  pair by pair in Python; a few tenths of a percent more exact, for small
+  instances only.
 * :class:`OsrmMatrix`: a road network through an OSRM ``table`` service,
   fetched in tiles with :mod:`urllib`; its ``transport`` is the seam tests
   replace (as httpx's ``MockTransport``).
@@ -25,6 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tracker.core.geo import EARTH_RADIUS_M, geodesic_m, haversine_matrix_m
 from tracker.routing.errors import MatrixSourceError
 from tracker.routing.model import Location
 
@@ -39,7 +42,6 @@ __all__ = [
     "unique_locations",
 ]
 
-EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG), what haversine assumes
 # Typical urban delivery: roads are ~30% longer than the straight line
 # (Boscoe et al. measure 1.2-1.4 in cities) and vans average ~25 km/h.
 DEFAULT_CIRCUITY = 1.3
@@ -101,24 +103,11 @@ class HaversineMatrix:
 
     def build(self, points: Sequence[Location]) -> Matrix:
         points = tuple(points)
-        coords = np.radians(np.array([(p.lat, p.lon) for p in points], dtype=np.float64))
-        coords = coords.reshape(-1, 2)
-        lat, lon = coords[:, 0], coords[:, 1]
-        # hav(d) = hav(dlat) + cos(lat1) cos(lat2) hav(dlon), in place where
-        # possible: at 2,000 points every temporary is 32 MB.
-        a = np.sin((lat[:, None] - lat[None, :]) * 0.5)
-        np.square(a, out=a)
-        b = np.sin((lon[:, None] - lon[None, :]) * 0.5)
-        np.square(b, out=b)
-        cos_lat = np.cos(lat)
-        b *= cos_lat[:, None]
-        b *= cos_lat[None, :]
-        a += b
-        np.clip(a, 0.0, 1.0, out=a)
-        np.sqrt(a, out=a)
-        np.arcsin(a, out=a)
-        a *= 2 * EARTH_RADIUS_M * self.circuity
-        return Matrix(points, a, _durations(a, self.speed_kmh))
+        lat = np.array([p.lat for p in points], dtype=np.float64)
+        lon = np.array([p.lon for p in points], dtype=np.float64)
+        # The circuity goes into the same in-place pass: no second 32 MB array at 2,000 points.
+        d = haversine_matrix_m(lat, lon, factor=self.circuity)
+        return Matrix(points, d, _durations(d, self.speed_kmh))
 
 
 @dataclass(frozen=True)
@@ -129,15 +118,12 @@ class GeodesicMatrix:
     speed_kmh: float = DEFAULT_SPEED_KMH
 
     def build(self, points: Sequence[Location]) -> Matrix:
-        from geopy.distance import geodesic
-
         points = tuple(points)
         n = len(points)
         d = np.zeros((n, n))
         for i in range(n):
             for j in range(i + 1, n):
-                a, b = points[i], points[j]
-                d[i, j] = d[j, i] = geodesic((a.lat, a.lon), (b.lat, b.lon)).meters
+                d[i, j] = d[j, i] = geodesic_m(points[i], points[j])
         d *= self.circuity
         return Matrix(points, d, _durations(d, self.speed_kmh))
 

@@ -2,11 +2,14 @@
 
 Plain frozen dataclasses. Every datetime must carry an offset and is stored in
 UTC; the solver later counts integer seconds from :attr:`RoutingProblem.start`.
-Constructing a :class:`RoutingProblem` validates the whole problem at once and
-raises :class:`~tracker.routing.errors.RoutingInputError` listing every
-problem with a field path such as ``stops[3].window.end``, so the API can
-answer all of them in one response. :meth:`RoutingProblem.from_dict` reads
-the JSON form (see :mod:`tracker.routing.codec`).
+Constructing a :class:`RoutingProblem` validates what the whole problem
+*means* at once (coordinates in range, windows in order, a stop that fits some
+vehicle) and raises :class:`~tracker.routing.errors.RoutingInputError` listing
+every problem with a field path such as ``stops[3].window.end``, so the API
+can answer all of them in one response. Its JSON form, and the shape checks
+(a missing field, a time without an offset), are the pydantic models of
+:mod:`tracker.routing.schemas`, which build these dataclasses; this module
+knows nothing of JSON (pure).
 
 A stop's priority comes from its customer tier (:data:`TIER_PRIORITY`); the
 solver multiplies the penalty for leaving a stop out by
@@ -19,9 +22,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from tracker.routing.errors import FieldError, RoutingInputError
+from tracker.core.errors import FieldError
+from tracker.routing.errors import RoutingInputError
 
 __all__ = [
     "PRIORITY_WEIGHT",
@@ -135,18 +138,6 @@ class RoutingProblem:
         assert self.start is not None
         return self.start
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RoutingProblem:
-        """Read the JSON form; errors name the offending field."""
-        from tracker.routing.codec import problem_from_dict
-
-        return problem_from_dict(data)
-
-    def to_dict(self) -> dict[str, Any]:
-        from tracker.routing.codec import problem_to_dict
-
-        return problem_to_dict(self)
-
 
 def _vehicle_utc(v: Vehicle) -> Vehicle:
     return Vehicle(
@@ -171,7 +162,7 @@ def _stop_utc(s: Stop) -> Stop:
 
 class _Errors(list[FieldError]):
     def add(self, field_name: str, message: str) -> None:
-        self.append({"field": field_name, "message": message})
+        self.append(FieldError(field_name, message))
 
     def location(self, where: str, loc: object) -> None:
         if not isinstance(loc, Location):

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from tracker.core.errors import FieldError
 from tracker.routing.checker import check_plan
 from tracker.routing.engine import DEFAULT_SEARCH, SearchOptions, solve_instance
 from tracker.routing.errors import RoutingInputError, RoutingSolverError
@@ -131,16 +132,16 @@ def _layout(problem: RoutingProblem, matrix: Matrix) -> _Layout:
 
 
 def _check_shifts(problem: RoutingProblem, inst: Instance) -> None:
-    errors = []
+    errors: list[FieldError] = []
     for v in range(inst.num_vehicles):
         trip = inst.duration[inst.vehicle_start[v], inst.vehicle_end[v]]
         if inst.shift_start[v] + trip > inst.shift_end[v]:
             errors.append(
-                {
-                    "field": f"vehicles[{v}].shift_end",
-                    "message": "the shift is too short to drive from its start to its end "
+                FieldError(
+                    f"vehicles[{v}].shift_end",
+                    "the shift is too short to drive from its start to its end "
                     "(or ends before the plan starts)",
-                }
+                )
             )
     if errors:
         raise RoutingInputError(errors)

@@ -36,10 +36,11 @@ from tracker.core import bulk
 from tracker.core.db import upsert
 from tracker.core.errors import FieldError
 from tracker.core.models import Parcel, ScanEvent
-from tracker.core.vocabulary import EventType, ParcelStatus
+from tracker.core.vocabulary import ParcelStatus
 from tracker.scans import promises, timeline
 from tracker.scans.directory import Directory
 from tracker.scans.schemas import RejectedEvent, ScanEventIn
+from tracker.scans.state import state_columns, state_from_row
 from tracker.sla import Place, ServiceLevels, load_service_levels
 
 
@@ -296,62 +297,6 @@ def _sort_out_existing(
     # copy; if the first turned out a conflict, so are they (see _screen).
 
 
-_EVENT_TYPES = {t.value: t for t in EventType}
-
-
-def state_from_row(row: Any) -> timeline.ParcelState:
-    """The stored state of a parcel (columns as in :data:`STATE_COLUMNS`).
-
-    Written out rather than looped over column names: it runs for every
-    parcel of every batch.
-    """
-    status_event = last_event = None
-    if row.status_event_id is not None:
-        status_event = timeline.EventFacts(
-            row.status_event_id, _EVENT_TYPES[row.status_event_type], row.status_event_at
-        )
-    if row.last_event_id is not None:
-        last_event = timeline.EventFacts(
-            row.last_event_id,
-            _EVENT_TYPES[row.last_event_type],
-            row.last_event_at,
-            row.last_facility,
-            row.last_lat,
-            row.last_lon,
-        )
-    return timeline.ParcelState(
-        row.event_count,
-        status_event,
-        last_event,
-        row.first_event_at,
-        row.outbound_at,
-        row.delivered_at,
-        row.ready_for_pickup_at,
-    )
-
-
-def state_columns(state: timeline.ParcelState) -> dict[str, Any]:
-    """The parcel columns that hold ``state``."""
-    status_event, last = state.status_event, state.last_event
-    return {
-        "status": state.status or ParcelStatus.INFO_RECEIVED,
-        "event_count": state.event_count,
-        "status_event_id": status_event.event_id if status_event else None,
-        "status_event_type": status_event.type if status_event else None,
-        "status_event_at": status_event.occurred_at if status_event else None,
-        "last_event_id": last.event_id if last else None,
-        "last_event_type": last.type if last else None,
-        "last_event_at": last.occurred_at if last else None,
-        "last_facility": last.facility_code if last else None,
-        "last_lat": last.lat if last else None,
-        "last_lon": last.lon if last else None,
-        "first_event_at": state.first_event_at,
-        "outbound_at": state.outbound_at,
-        "delivered_at": state.delivered_at,
-        "ready_for_pickup_at": state.ready_for_pickup_at,
-    }
-
-
 def journey_of(conn: Connection, row: Any, directory: Directory) -> promises.Journey:
     destination = None
     if row.dest_region and row.dest_city:
@@ -384,11 +329,11 @@ def _fold_into_parcels(
     policy: IngestPolicy,
 ) -> tuple[list[int], list[promises.Delivery]]:
     """Step 4: new state for each parcel that got events; the ids, and deliveries."""
-    by_parcel: dict[str, list[timeline.EventFacts]] = {}
+    by_parcel: dict[str, list[timeline.TimelineEvent]] = {}
     for i in inserted:
         e: ScanEventIn = events[i]
         by_parcel.setdefault(e.tracking_number, []).append(
-            timeline.EventFacts(e.event_id, e.type, e.occurred_at, e.facility, e.lat, e.lon)
+            timeline.TimelineEvent(e.event_id, e.type, e.occurred_at, e.facility, e.lat, e.lon)
         )
     updates: dict[int, dict[str, Any]] = {}
     deliveries = []

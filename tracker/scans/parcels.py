@@ -19,8 +19,9 @@ from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from tracker.core.models import Case, Facility, Parcel, ScanEvent
 from tracker.core.vocabulary import EventType, FacilityKind
 from tracker.scans import promises, timeline
-from tracker.scans.ingest import STATE_COLUMNS, IngestPolicy, journey_of, state_from_row
+from tracker.scans.ingest import STATE_COLUMNS, IngestPolicy, journey_of
 from tracker.scans.schemas import ParcelIn
+from tracker.scans.state import state_from_row
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def parcel_record(conn: Connection, tracking_number: str) -> dict[str, Any]:
     if p is None:
         raise NotFound(f"no parcel with tracking number {tracking_number}")
     events = conn.execute(select(ScanEvent).where(ScanEvent.parcel_id == p.id)).all()
-    facts = {e.event_id: timeline.EventFacts(e.event_id, EventType(e.type), e.occurred_at) for e in events}
+    facts = {e.event_id: timeline.TimelineEvent(e.event_id, EventType(e.type), e.occurred_at) for e in events}
     ordered = sorted(events, key=lambda e: timeline.event_key(facts[e.event_id]))
     cases = conn.execute(select(Case).where(Case.parcel_id == p.id).order_by(Case.opened_at)).all()
     return {

@@ -65,8 +65,14 @@ EventKey = tuple[datetime, int, str]
 
 
 @dataclass(frozen=True, slots=True)
-class EventFacts:
-    """What state derivation needs to know of one scan event."""
+class TimelineEvent:
+    """What state derivation needs to know of one scan event.
+
+    One of three event records, each named for its job: this one feeds the
+    status fold; :class:`tracker.tracking.view.TrackedEvent` is what the
+    customer's page shows; :class:`tracker.detection.facts.EventFact` is what
+    detection judges (with GPS accuracy, proof of delivery, couriers).
+    """
 
     event_id: str
     type: EventType
@@ -76,11 +82,11 @@ class EventFacts:
     lon: float | None = None
 
 
-def event_key(event: EventFacts) -> EventKey:
+def event_key(event: TimelineEvent) -> EventKey:
     return (event.occurred_at, STAGE[event.type], event.event_id)
 
 
-def _status_key(event: EventFacts) -> tuple[int, EventKey]:
+def _status_key(event: TimelineEvent) -> tuple[int, EventKey]:
     # A label printed late must not send a parcel that is already moving
     # back to "info received": any progress event outranks ``created``.
     return (0 if event.type is EventType.CREATED else 1, event_key(event))
@@ -92,9 +98,9 @@ class ParcelState:
 
     event_count: int = 0
     #: The event that defines ``status`` (see :func:`_status_key`).
-    status_event: EventFacts | None = None
+    status_event: TimelineEvent | None = None
     #: The latest event of any type: where the parcel was last seen, and when.
-    last_event: EventFacts | None = None
+    last_event: TimelineEvent | None = None
     first_event_at: datetime | None = None
     #: First ``outbound``: the clock start of most delivery promises.
     outbound_at: datetime | None = None
@@ -121,7 +127,7 @@ def _earliest(current: datetime | None, candidate: datetime) -> datetime:
     return candidate if current is None or candidate < current else current
 
 
-def apply(state: ParcelState, event: EventFacts) -> ParcelState:
+def apply(state: ParcelState, event: TimelineEvent) -> ParcelState:
     """Fold one event into a state. Commutative: order of calls is irrelevant."""
     at, type_ = event.occurred_at, event.type
     last = state.last_event
@@ -149,7 +155,7 @@ def apply(state: ParcelState, event: EventFacts) -> ParcelState:
     )
 
 
-def derive(events: list[EventFacts], start: ParcelState = EMPTY) -> ParcelState:
+def derive(events: list[TimelineEvent], start: ParcelState = EMPTY) -> ParcelState:
     """The state after all ``events``, folded onto ``start``."""
     state = start
     for event in events:
@@ -157,6 +163,6 @@ def derive(events: list[EventFacts], start: ParcelState = EMPTY) -> ParcelState:
     return state
 
 
-def timeline(events: list[EventFacts]) -> list[EventFacts]:
+def timeline(events: list[TimelineEvent]) -> list[TimelineEvent]:
     """Events in the order they happened (what a person reads)."""
     return sorted(events, key=event_key)

@@ -1,4 +1,6 @@
-"""The scan API: parcels registered by merchants, scans from the network.
+"""The scan API (blueprint ``scans``) and the ops view of a parcel (blueprint ``ops``).
+
+``scans``: parcels registered by merchants, scans from the network.
 
 ``POST /api/v1/scans`` is the hot path; it validates each event on its own
 (:mod:`tracker.scans.schemas`), refuses a batch in which a bound key speaks for
@@ -18,10 +20,10 @@ from tracker.core.db import write_transaction
 from tracker.core.errors import PayloadTooLarge
 from tracker.core.metrics import DELIVERIES, PROMISE_SLACK, SCANS
 from tracker.core.vocabulary import Role
-from tracker.keys.store import check_scan_binding
+from tracker.keys.principal import check_scan_binding
 from tracker.scans.ingest import store_scans
-from tracker.scans.parcels import register_parcel
-from tracker.scans.schemas import ParcelIn, ScanEventIn, ScanResults, ScanSubmission
+from tracker.scans.parcels import parcel_record, register_parcel
+from tracker.scans.schemas import ParcelIn, ScanEventIn, ScanResults, ScanSubmission, TrackingPath
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
@@ -116,3 +118,25 @@ def post_parcel(body: ParcelIn):  # type: ignore[no-untyped-def]
     answer.status_code = 201 if registered.outcome == "created" else 200
     answer.headers["Location"] = f"/api/v1/parcels/{body.tracking_number}"
     return answer
+
+
+# The ops view of a parcel: everything about it, unmasked, for operations staff.
+ops_api = APIBlueprint(
+    "ops",
+    __name__,
+    url_prefix="/api/v1",
+    abp_tags=[Tag(name="ops", description="Operations staff")],
+    abp_security=[{"bearer": []}],
+)
+ops_api.before_request(authenticate_request)
+
+
+@ops_api.get(
+    "/parcels/<tracking_number>",
+    summary="A parcel with its events and cases",
+    responses={404: ErrorOut, **AUTH_ERRORS},
+)
+def get_parcel(path: TrackingPath):  # type: ignore[no-untyped-def]
+    caller(Role.OPS)
+    with runtime().engine.connect() as conn:
+        return jsonify(parcel_record(conn, path.tracking_number))

@@ -14,6 +14,9 @@ A few parcels go wrong on purpose, and ``Day.labels`` says which:
 * ``damaged``: damage found at the sorting centre, then delivered anyway.
 
 Same seed and same "now", same day: nothing reads the clock or global state.
+Places are moved with :func:`tracker.core.geo.offset` (the package's one
+earth radius); the labelled evaluation data built on this network is
+:mod:`tracker.sim.scenarios`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tracker.core.geo import Point, offset
 from tracker.scans.network import CourierSpec, FacilitySpec
 
 SHANGHAI_TZ = ZoneInfo("Asia/Shanghai")
@@ -94,12 +98,11 @@ class Day:
 
 
 def _offset(rng: random.Random, lat: float, lon: float, km: float) -> tuple[float, float]:
-    """A point uniformly within ``km`` of (lat, lon)."""
-    r = km * math.sqrt(rng.random())
+    """A point uniformly within ``km`` of (lat, lon), to 6 decimals (placed by ``core.geo.offset``)."""
+    r = km * 1000 * math.sqrt(rng.random())
     angle = rng.random() * 2 * math.pi
-    dlat = r * math.cos(angle) / 111.0
-    dlon = r * math.sin(angle) / (111.0 * math.cos(math.radians(lat)))
-    return round(lat + dlat, 6), round(lon + dlon, 6)
+    moved = offset(Point(lat, lon), r * math.cos(angle), r * math.sin(angle))
+    return round(moved.lat, 6), round(moved.lon, 6)
 
 
 def build_network(seed: int = 7) -> Network:

@@ -24,8 +24,10 @@ Cases are opened with ``actor="customer"``, naming the courier and facility
 of the delivery scan, so fake-delivery detection can weigh a dispute against
 that courier. Detection reads reports through :func:`customer_reports`.
 
-Functions run inside the caller's write transaction and take the parcel's
-facts read in that same transaction (:func:`tracker.tracking.view.read_parcel`).
+A store module: functions run inside the caller's write transaction (the
+views of :mod:`tracker.tracking.http` own it; nothing here begins or
+commits) and take the parcel's facts read in that same transaction
+(:func:`tracker.tracking.store.read_parcel`).
 """
 
 from __future__ import annotations

@@ -15,28 +15,44 @@ committed; see ``babel.cfg`` and the README for the commands).
 :class:`Words` turns the codes of a :class:`~tracker.tracking.view.PublicView` into
 sentences and formats times in the customer's time zone and locale style
 (``11月20日周五 14:05``, ``Fri, Nov 20, 14:05``).
+
+A pure module: no Flask, no request. :func:`choose_locale` takes the
+request's values as plain arguments (the Flask-Babel selector that reads
+them is :func:`tracker.tracking.http.select_locale`), and :class:`Words`
+reads its locale's catalog itself, with Babel, so it needs no request
+context. The templates' own ``_()`` is Flask-Babel's, over the same
+catalogs and the same locale.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_interval, format_skeleton
-from flask import request
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from babel.support import NullTranslations, Translations
 
 from tracker.tracking.view import PublicEvent, PublicView
 
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
 COOKIE = "lang"
 #: What each locale calls itself, for the switch, and its BCP 47 tag for ``lang=``.
 NAMES = {"zh_CN": "中文", "en": "English"}
-_LOCALES = {code: Locale.parse(code) for code in LOCALES}
+#: Parsed once: Flask-Babel takes these from the selector, and the catalogs' folders
+#: are named after them (``zh_CN`` parses to ``zh_Hans_CN``).
+LOCALE_OBJECTS = {code: Locale.parse(code) for code in LOCALES}
 TAGS = {"zh_CN": "zh-CN", "en": "en"}
+
+
+def _l(message: str) -> str:
+    """Mark a message id for ``pybabel extract -k _l``; :class:`Words` translates it when used."""
+    return message
 
 
 def parse_locale(value: str | None) -> str | None:
@@ -60,13 +76,14 @@ def choose_locale(query: str | None, cookie: str | None, accept: list[tuple[str,
     return DEFAULT_LOCALE
 
 
-def select_locale() -> Locale:
-    """Flask-Babel's locale selector for the current request."""
-    code = choose_locale(
-        request.args.get("lang"), request.cookies.get(COOKIE), list(request.accept_languages)
-    )
-    # A Locale, not its name: Flask-Babel would parse the name again on every request.
-    return _LOCALES[code]
+@cache
+def catalog(locale: str) -> NullTranslations:
+    """The compiled messages of one of :data:`LOCALES`, read once per process.
+
+    The same files, looked up the same way, as Flask-Babel's ``gettext``
+    (``default_translation_directories`` is :data:`TRANSLATIONS`).
+    """
+    return Translations.load(str(TRANSLATIONS), [LOCALE_OBJECTS[locale]])
 
 
 HEADLINES = {
@@ -143,35 +160,44 @@ class Words:
     def __init__(self, locale: str, tz: ZoneInfo) -> None:
         self.locale = locale
         self.tz = tz
+        self._catalog = catalog(locale)
+
+    def gettext(self, message: str, **variables: Any) -> str:
+        """Flask-Babel's ``gettext`` over this locale's catalog: translate, then fill ``%(name)s``."""
+        text = self._catalog.gettext(message)
+        return text % variables if variables else text
 
     @property
     def tag(self) -> str:
         return TAGS[self.locale]
 
     def headline(self, view: PublicView) -> str:
-        return str(HEADLINES[view.headline])
+        return self.gettext(HEADLINES[view.headline])
 
     def step(self, key: str) -> str:
-        return str(STEPS[key])
+        return self.gettext(STEPS[key])
 
     def step_state(self, state: str) -> str:
-        return str(STEP_STATES[state])
+        return self.gettext(STEP_STATES[state])
 
     def event(self, e: PublicEvent) -> str:
-        text = str(EVENTS[e.type.value])
+        _ = self.gettext  # named ``_`` so that pybabel extracts the messages below
+        text = _(EVENTS[e.type.value])
         detail = REASONS.get(e.reason or "") or RELATIONS.get(e.relation or "")
-        return _("%(event)s: %(detail)s", event=text, detail=str(detail)) if detail else text
+        return _("%(event)s: %(detail)s", event=text, detail=_(detail)) if detail else text
 
     def when(self, moment: datetime | None) -> str:
         """A day and a time: ``11月20日周五 14:05`` or ``Fri, Nov 20, 14:05``."""
         if moment is None:
             return ""
+        _ = self.gettext
         day = format_skeleton("MMMEd", moment, tzinfo=self.tz, locale=self.locale)
         clock = format_skeleton("Hm", moment, tzinfo=self.tz, locale=self.locale)
         return _("%(date)s, %(time)s", date=day, time=clock)
 
     def window(self, start: datetime, end: datetime) -> str:
         """``11月20日周五 09:00-11:00`` (Babel's dash), or two full times when the window spans days."""
+        _ = self.gettext
         if start.astimezone(self.tz).date() != end.astimezone(self.tz).date():
             return _("%(start)s – %(end)s", start=self.when(start), end=self.when(end))
         day = format_skeleton("MMMEd", start, tzinfo=self.tz, locale=self.locale)
@@ -179,7 +205,7 @@ class Words:
         return _("%(date)s, %(time)s", date=day, time=hours)
 
     def report(self, kind: str) -> str:
-        return str(REPORTS[kind])
+        return self.gettext(REPORTS[kind])
 
     def iso(self, moment: datetime) -> str:
         """For ``<time datetime=...>``: RFC 3339 in the customer's zone."""

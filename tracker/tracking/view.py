@@ -1,17 +1,19 @@
 """The customer's view of a parcel: what the tracking page and its JSON show.
 
-Two steps, so that the rules are pure and testable without a database:
+A pure module (plain data in, plain data out, ``now`` passed in; no Flask,
+no SQLAlchemy). Two steps, so that the rules are testable without a database:
 
-1. :func:`read_parcel` loads the facts (the parcel row, its events with
-   their facilities' names, the pickup point) in one read transaction of the
-   caller's.
-2. :func:`public_view` turns the facts into a :class:`PublicView` at ``now``:
-   a headline code, the progress line, the timeline newest first, promise,
-   ETA, appointment, pickup details, and the recipient masked by
+1. :func:`tracker.tracking.store.read_parcel` loads the facts (the parcel
+   row, its events as :class:`TrackedEvent` with their facilities' names, the
+   pickup point) into a :class:`ParcelFacts`, in a transaction of the caller's.
+2. :func:`public_view` (here) turns the facts into a :class:`PublicView` at
+   ``now``: a headline code, the progress line, the timeline newest first,
+   promise, ETA, appointment, pickup details, and the recipient masked by
    :mod:`tracker.tracking.masking` (the street address only when ``verified``).
 
-The view holds codes and aware datetimes, never words: :mod:`tracker.i18n`
-puts them into the customer's language and time zone.
+The view holds codes and aware datetimes, never words: :mod:`tracker.tracking.i18n`
+puts them into the customer's language and time zone, and
+:func:`tracker.tracking.schemas.view_to_dict` into the JSON answer.
 
 Delivery appointments are offered here too (:func:`appointment_windows`):
 2-hour windows from 09:00 to 21:00 local time on three consecutive days,
@@ -24,12 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
-
-from tracker.core.models import Facility, Parcel, ScanEvent
 from tracker.core.vocabulary import EventType, ParcelStatus
 from tracker.scans import timeline
 from tracker.tracking import masking
@@ -84,7 +82,9 @@ BOOKABLE_STATUSES = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class EventFact:
+class TrackedEvent:
+    """One scan of the parcel as the public view reads it (not a detection or timeline record)."""
+
     event_id: str
     type: EventType
     occurred_at: datetime
@@ -96,7 +96,7 @@ class EventFact:
     relation: str | None
 
     def key(self) -> timeline.EventKey:
-        return timeline.event_key(timeline.EventFacts(self.event_id, self.type, self.occurred_at))
+        return timeline.event_key(timeline.TimelineEvent(self.event_id, self.type, self.occurred_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +131,13 @@ class ParcelFacts:
     ready_for_pickup_at: datetime | None
     updated_at: datetime
     #: In the total order of :func:`tracker.scans.timeline.event_key`, oldest first.
-    events: tuple[EventFact, ...] = ()
+    events: tuple[TrackedEvent, ...] = ()
 
     @property
     def last_modified(self) -> datetime:
         return max([self.updated_at, *(e.received_at for e in self.events)])
 
-    def delivery_event(self) -> EventFact | None:
+    def delivery_event(self) -> TrackedEvent | None:
         """The latest delivered/collected event, if the parcel shows one."""
         done = [e for e in self.events if e.type in timeline.DELIVERY_TYPES]
         return done[-1] if done else None
@@ -192,84 +192,6 @@ class PublicView:
     delivered: bool
     last_modified: datetime
     appointment_windows: tuple[tuple[datetime, datetime], ...] = field(default=())
-
-
-def read_parcel(conn: Connection, tracking_number: str) -> ParcelFacts | None:
-    """The facts for one tracking number (as typed, or upper-cased), or None."""
-    candidates = {tracking_number, tracking_number.upper()}
-    p = conn.execute(select(Parcel).where(Parcel.tracking_number.in_(candidates))).first()
-    if p is None:
-        return None
-    rows = conn.execute(
-        select(
-            ScanEvent.event_id,
-            ScanEvent.type,
-            ScanEvent.occurred_at,
-            ScanEvent.received_at,
-            ScanEvent.facility_code,
-            Facility.name,
-            ScanEvent.courier_code,
-            ScanEvent.reason,
-            ScanEvent.pod,
-        )
-        .outerjoin(Facility, Facility.code == ScanEvent.facility_code)
-        .where(ScanEvent.parcel_id == p.id)
-    ).all()
-    events = sorted(
-        (
-            EventFact(
-                r.event_id,
-                EventType(r.type),
-                r.occurred_at,
-                r.received_at,
-                r.facility_code,
-                r.name,
-                r.courier_code,
-                r.reason,
-                (r.pod or {}).get("relation"),
-            )
-            for r in rows
-        ),
-        key=EventFact.key,
-    )
-    pickup = _pickup_point(conn, p.pickup_point, events)
-    return ParcelFacts(
-        id=p.id,
-        tracking_number=p.tracking_number,
-        registered=p.registered,
-        status=ParcelStatus(p.status),
-        service_level=p.service_level,
-        recipient_name=p.recipient_name,
-        recipient_phone=p.recipient_phone,
-        dest_city=p.dest_city,
-        dest_district=p.dest_district,
-        dest_address=p.dest_address,
-        pickup_point=pickup,
-        promised_by=p.promised_by,
-        eta_start=p.eta_start,
-        eta_end=p.eta_end,
-        appointment_start=p.appointment_start,
-        appointment_end=p.appointment_end,
-        delivered_at=p.delivered_at,
-        ready_for_pickup_at=p.ready_for_pickup_at,
-        updated_at=p.updated_at,
-        events=tuple(events),
-    )
-
-
-def _pickup_point(conn: Connection, code: str | None, events: list[EventFact]) -> PickupPoint | None:
-    # The registered pickup point, else wherever the network made it ready.
-    if code is None:
-        ready = [e.facility_code for e in events if e.type is EventType.READY_FOR_PICKUP and e.facility_code]
-        code = ready[-1] if ready else None
-    if code is None:
-        return None
-    f = conn.execute(
-        select(Facility.code, Facility.name, Facility.address, Facility.opening_hours).where(
-            Facility.code == code
-        )
-    ).first()
-    return PickupPoint(f.code, f.name, f.address, f.opening_hours) if f else None
 
 
 def public_view(
@@ -376,7 +298,7 @@ def _pickup_view(facts: ParcelFacts, hold: timedelta) -> PickupView:
     )
 
 
-def _public_event(e: EventFact, facts: ParcelFacts) -> PublicEvent:
+def _public_event(e: TrackedEvent, facts: ParcelFacts) -> PublicEvent:
     place = e.facility_name
     if place is None and e.type in (
         EventType.OUT_FOR_DELIVERY,
@@ -428,61 +350,3 @@ def _slot_starts(day: date, tz: ZoneInfo) -> list[datetime]:
         APPOINTMENT_FIRST_HOUR, APPOINTMENT_LAST_HOUR, int(APPOINTMENT_LENGTH.total_seconds() // 3600)
     )
     return [datetime.combine(day, time(hour), tzinfo=tz) for hour in hours]
-
-
-def view_to_dict(view: PublicView, words: Any, *, tz: ZoneInfo) -> dict[str, Any]:
-    """The JSON answer: codes for machines beside ``words``' text for people.
-
-    ``words`` is :class:`tracker.i18n.Words` (or anything with its methods);
-    times are RFC 3339 in the customer's time zone ``tz``.
-    """
-
-    def iso(value: datetime | None) -> str | None:
-        return value.astimezone(tz).isoformat() if value else None
-
-    def window(pair: tuple[datetime, datetime] | None) -> dict[str, str | None] | None:
-        return {"start": iso(pair[0]), "end": iso(pair[1])} if pair else None
-
-    out: dict[str, Any] = {
-        "tracking_number": view.tracking_number,
-        "status": view.status.value,
-        "headline": {"code": view.headline, "text": words.headline(view)},
-        "late": view.late,
-        "progress": {
-            "path": view.path,
-            "steps": [
-                {"key": s.key, "label": words.step(s.key), "state": s.state, "at": iso(s.at)}
-                for s in view.steps
-            ],
-        },
-        "promised_by": iso(view.promised_by),
-        "eta": window(view.eta),
-        "appointment": window(view.appointment),
-        "pickup": (
-            {
-                "name": view.pickup.name,
-                "address": view.pickup.address,
-                "opening_hours": view.pickup.opening_hours,
-                "held_until": iso(view.pickup.held_until),
-            }
-            if view.pickup
-            else None
-        ),
-        "recipient": {"name": view.recipient_name, "phone": view.recipient_phone},
-        "destination": {"area": view.area, "address": view.address},
-        "events": [
-            {
-                "type": e.type.value,
-                "at": iso(e.at),
-                "place": e.place,
-                "reason": e.reason,
-                "text": words.event(e),
-            }
-            for e in view.events
-        ],
-        "verified": view.verified,
-        "time_zone": tz.key,
-    }
-    if view.verified:
-        out["appointment_windows"] = [window(w) for w in view.appointment_windows]
-    return out

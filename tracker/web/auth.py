@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, request
 
 from tracker.core.vocabulary import Role
-from tracker.keys.store import Principal, require
+from tracker.keys.principal import Principal, require
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
 

@@ -1,7 +1,10 @@
-"""What a running app holds: settings, the engine, the clock.
+"""What a running app holds: settings, the engine, the clock, the write policy.
 
 Views reach it with :func:`runtime`; domain code never does (it is handed
-plain values). The clock is a seam: tests replace it to freeze time.
+plain values). The clock is a seam: tests replace it to freeze time. The
+app factory (:func:`tracker.app.create_app`) builds the scans' write policy
+(service levels, validated at start, and the clock skew) and hands it in, so
+this module, which every blueprint imports, depends on no domain above it.
 """
 
 from __future__ import annotations
@@ -9,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from sqlalchemy import Engine
 
 from tracker.keys.store import KeyCache
-from tracker.scans.ingest import IngestPolicy
 from tracker.settings import Settings
-from tracker.sla import load_service_levels
+
+if TYPE_CHECKING:
+    from tracker.scans.ingest import IngestPolicy
 
 
 def utc_now() -> datetime:
@@ -27,15 +32,9 @@ def utc_now() -> datetime:
 class Runtime:
     settings: Settings
     engine: Engine
+    ingest: IngestPolicy
     clock: Callable[[], datetime] = utc_now
-    ingest: IngestPolicy = field(init=False)
-    keys: KeyCache = field(init=False)
-
-    def __post_init__(self) -> None:
-        # Service levels are validated here, at start: a bad file stops the app.
-        levels = load_service_levels(self.settings.service_levels_path)
-        self.ingest = IngestPolicy(clock_skew=self.settings.clock_skew, levels=levels)
-        self.keys = KeyCache()
+    keys: KeyCache = field(default_factory=KeyCache)
 
     def now(self) -> datetime:
         return self.clock()

@@ -22,10 +22,13 @@ from tracker.core.db import write_transaction
 from tracker.core.models import Case, Parcel
 from tracker.detection.evaluate import DetectionConfig, evaluate_parcels
 from tracker.detection.facts import GeoPoint
+from tracker.sim.simulator import build_network
 
-STATION = GeoPoint(31.198845, 121.515195)  # ST-SH-01
+# Where the simulator's network (the one every test database holds) puts them.
+_NETWORK = build_network().by_code()
+STATION = GeoPoint(_NETWORK["ST-SH-01"].lat, _NETWORK["ST-SH-01"].lon)
 HUB = "SC-SH-01"
-PICKUP = GeoPoint(31.234499, 121.555316)  # PP-SH-012, supplied from ST-SH-01
+PICKUP = GeoPoint(_NETWORK["PP-SH-012"].lat, _NETWORK["PP-SH-012"].lon)  # supplied from ST-SH-01
 
 
 def moved(point: GeoPoint, north: float = 0.0, east: float = 0.0) -> GeoPoint:

@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 from tests.detection.db.conftest import World
 from tracker.core.db import write_transaction
 from tracker.tracking.feedback import report_damaged
-from tracker.tracking.view import read_parcel
+from tracker.tracking.store import read_parcel
 
 CRUSHED = {"severity": "major", "description": "外箱压扁"}
 

@@ -14,7 +14,7 @@ from tracker.core.models import ScanEvent
 from tracker.detection.evaluate import DetectionConfig, evaluate_parcels
 from tracker.detection.fake_delivery import FakeDeliveryConfig
 from tracker.tracking.feedback import report_not_received
-from tracker.tracking.view import read_parcel
+from tracker.tracking.store import read_parcel
 
 #: Any single signal opens a case: shows that the signal alone reaches the detector.
 SENSITIVE = DetectionConfig(fake_delivery=FakeDeliveryConfig(threshold=0.1))

@@ -13,7 +13,7 @@ from tests.helpers import at
 from tracker.core.db import write_transaction
 from tracker.core.models import ApiKey, Parcel
 from tracker.tracking.feedback import rate, report_damaged, report_not_received
-from tracker.tracking.view import read_parcel
+from tracker.tracking.store import read_parcel
 
 
 def key_id(world: World, key: str) -> int:

@@ -13,7 +13,7 @@ from tracker.core.models import Parcel
 from tracker.detection.evaluate import evaluate_parcels
 from tracker.sweep.run import sweep
 from tracker.tracking.feedback import report_not_received
-from tracker.tracking.view import read_parcel
+from tracker.tracking.store import read_parcel
 
 
 def run_sweep(world: World, app: Any) -> None:

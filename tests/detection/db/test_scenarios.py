@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import UTC, datetime
 from itertools import pairwise
 
 import pytest
 
+from tracker.core.geo import Point, geodesic_m
 from tracker.sim.scenarios import FAKE_PATTERNS, HARD_CASES, build_scenario
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -46,9 +46,8 @@ def test_it_moves_honest_couriers_no_faster_than_an_ebike(scenario) -> None:  # 
             seconds = (
                 datetime.fromisoformat(b["occurred_at"]) - datetime.fromisoformat(a["occurred_at"])
             ).total_seconds()
-            north = (b["lat"] - a["lat"]) * 111_320
-            east = (b["lon"] - a["lon"]) * 111_320 * math.cos(math.radians(a["lat"]))
-            beyond_error = max(0.0, math.hypot(north, east) - 2 * a["accuracy_m"] - 2 * b["accuracy_m"] - 500)
+            metres = geodesic_m(Point(a["lat"], a["lon"]), Point(b["lat"], b["lon"]))
+            beyond_error = max(0.0, metres - 2 * a["accuracy_m"] - 2 * b["accuracy_m"] - 500)
             fastest = max(fastest, beyond_error / max(seconds, 30) * 3.6)
     assert fastest < 60
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -61,6 +62,7 @@ def test_it_prints_the_plan_of_a_problem_file(tmp_path: Path) -> None:
     assert refused.exit_code == 1 and "stops.0.location.lat: must be between -90 and 90" in refused.output
 
 
+@pytest.mark.committing  # the command opens its own engine: it must see the yard's commits
 def test_it_plans_a_station_from_the_command_line(
     yard: Yard, database_url: str, tmp_path: Path, engine: Any
 ) -> None:

@@ -1,0 +1,128 @@
+"""The SLA rules for one parcel: stale, at risk, breached, and its ETA (pure).
+
+:func:`judge` reads one parcel's stored columns (as the sweep selects them,
+:data:`tracker.sweep.store.SWEEP_COLUMNS`) and decides which ``stale``,
+``at_risk`` and ``sla_breach`` cases to open or close, the ETA window to
+show, and when the parcel next needs looking at. No database, no clock:
+``now`` and the observed stage ``estimates`` are passed in, so every rule is
+tested with plain values (``tests/sweep``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from tracker.cases.reasons import Reason
+from tracker.core.vocabulary import FINAL_STATUSES, CaseType, ParcelStatus
+from tracker.scans import promises
+from tracker.scans.state import state_from_row
+from tracker.sla import EtaWindow, StageEstimate, at_risk, at_risk_from, eta_window, next_due
+
+if TYPE_CHECKING:
+    from tracker.scans.ingest import IngestPolicy
+
+
+@dataclass
+class Judgement:
+    """What the rules decided for one parcel."""
+
+    open: list[tuple[CaseType, list[Reason]]] = field(default_factory=list)
+    close: list[tuple[CaseType, str]] = field(default_factory=list)
+    eta: tuple[datetime, datetime] | None = None
+    eta_source: str = "stages"
+    next_check_at: datetime | None = None
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"
+
+
+def _local(at: datetime, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def judge(
+    row: Any,
+    *,
+    now: datetime,
+    policy: IngestPolicy,
+    journey: promises.Journey,
+    estimates: dict[str, StageEstimate],
+    zone: ZoneInfo,
+) -> Judgement:
+    """The SLA rules for one parcel (pure: ``row`` is the parcel's columns)."""
+    state = state_from_row(row)
+    status = ParcelStatus(row.status)
+    level = promises.level_of(policy.levels, journey)
+    stale_after = level.stale_after if level else policy.levels.stale_after
+    verdict = Judgement()
+
+    # Stale: silent for longer than the current status allows.
+    last_seen = row.last_event_at or row.first_seen_at
+    limit = stale_after.get(status)
+    where = f" at {row.last_facility}" if row.last_facility else ""
+    if status not in FINAL_STATUSES and limit is not None and now - last_seen >= limit:
+        verdict.open.append((CaseType.STALE, [Reason(
+            "silent",
+            f"no scan for {_hours(now - last_seen)} while {status.value} (limit {_hours(limit)}); "
+            f"last scan {row.last_event_type or 'none'}{where} at {_local(last_seen, zone)}",
+        )]))  # fmt: skip
+    else:
+        verdict.close.append((CaseType.STALE, "the parcel moved on" if status not in FINAL_STATUSES
+                              else f"parcel {status.value}"))  # fmt: skip
+
+    # The promise: kept, broken, or at risk.
+    promised_by = row.promised_by
+    met = promises.met_at(level, state)
+    pickup = bool(level and level.pickup)
+    entered = row.status_event_at or last_seen
+    # A courier's planned route knows better than stage statistics; it stands
+    # (late parcel or not, promise or not) until its window has passed.
+    planned = row.eta_source == "route" and row.eta_end is not None and row.eta_end >= now
+    if planned and met is None:
+        verdict.eta, verdict.eta_source = (row.eta_start, row.eta_end), "route"
+    if promised_by is None or met is not None:
+        if met is not None:
+            late = f"{_hours(met - promised_by)} late" if promised_by and met > promised_by else "in time"
+            verdict.close.append((CaseType.AT_RISK, f"delivered {late}"))
+            verdict.close.append((CaseType.SLA_BREACH, f"delivered {late}"))
+    elif now >= promised_by:
+        verdict.open.append((CaseType.SLA_BREACH, [Reason(
+            "promise_missed",
+            f"promised by {_local(promised_by, zone)} ({journey.service_level}); "
+            f"{_hours(now - promised_by)} past it and still {status.value}{where}",
+        )]))  # fmt: skip
+        verdict.close.append((CaseType.AT_RISK, "the promise passed: now a breach"))
+    else:
+        if planned:
+            window: EtaWindow | None = EtaWindow(row.eta_start, row.eta_end, row.eta_end)
+        else:
+            window = eta_window(status.value, entered_at=entered, now=now, estimates=estimates, pickup=pickup)
+        if window is not None:
+            verdict.eta = (window.start, window.end)
+            if at_risk(window.end, promised_by, now):
+                verdict.open.append((CaseType.AT_RISK, [Reason(
+                    "eta_after_promise",
+                    f"ETA {_local(window.start, zone)} – {_local(window.end, zone)} ends after the promise "
+                    f"{_local(promised_by, zone)}; {status.value}{where}",
+                )]))  # fmt: skip
+            else:
+                verdict.close.append((CaseType.AT_RISK, "the ETA is back within the promise"))
+
+    risk_at = None
+    if promised_by is not None and met is None and now < promised_by:
+        risk_at = at_risk_from(
+            status.value, entered_at=entered, promised_by=promised_by, estimates=estimates, pickup=pickup
+        )
+    verdict.next_check_at = next_due(
+        status.value,
+        entered_at=last_seen,
+        stale_after=stale_after,
+        promised_by=promised_by if met is None else None,
+        at_risk_at=risk_at,
+        evaluated_at=now,
+    )
+    return verdict

@@ -1,0 +1,129 @@
+"""The tracking JSON: the ``track_api`` blueprint (``/api/v1/track/...``, in /openapi.json). No API key.
+
+Views layer: the views own the transactions, through the request helpers of
+:mod:`tracker.tracking.http` (which also registers this blueprint and its
+rate limits); the request models are :mod:`tracker.tracking.schemas`, the
+reads :mod:`tracker.tracking.store`. JSON clients send the verification code
+on every call (``X-Verification`` header, or ``verification`` in the body);
+the pages' twin of each route is in :mod:`tracker.tracking.pages`.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify, request
+from flask_openapi3 import APIBlueprint, Tag
+
+from tracker.core.errors import NotFound
+from tracker.scans.schemas import TrackingPath
+from tracker.tracking import http, verification
+from tracker.tracking.schemas import AppointmentIn, FeedbackIn, FeedbackOut, view_to_dict
+from tracker.tracking.store import read_parcel
+from tracker.web.runtime import runtime
+from tracker.web.schemas import ErrorOut
+
+api = APIBlueprint(
+    "track_api",
+    __name__,
+    url_prefix="/api/v1",
+    abp_tags=[Tag(name="tracking", description="Customers: public, masked, rate limited")],
+)
+
+
+@api.get(
+    "/track/<tracking_number>",
+    summary="A parcel's public tracking view",
+    responses={200: None, 304: None, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut},
+)
+def get_tracking(path: TrackingPath):  # type: ignore[no-untyped-def]
+    """Status, progress, timeline (newest first), promise, ETA and pickup details, masked.
+
+    Send ``If-None-Match`` with the last ``ETag`` to get a 304 while nothing
+    changed. With an ``X-Verification`` header (the last four digits of the
+    recipient's phone) the answer includes the street address and the
+    delivery windows on offer; wrong codes are limited (403, then 429).
+    """
+    tn = path.tracking_number
+    with runtime().engine.connect() as conn:
+        facts = read_parcel(conn, tn)
+    if facts is None:
+        raise NotFound(f"no parcel with tracking number {tn}")
+    # Read by hand, not through a flask-openapi3 header model: that one
+    # rebuilds its JSON schema on every request (a tenth of this endpoint's time).
+    code = request.headers.get("X-Verification")
+    verified = False
+    if code is not None:
+        http.verify(tn, verification.check_code_format(code, "X-Verification"))
+        verified = True
+    view = http.view_of(facts, verified=verified)
+    words = http.words()
+    body = current_app.json.dumps(view_to_dict(view, words, tz=words.tz)).encode()
+    response = Response(body, mimetype="application/json")
+    return http.conditional(response, body, view)
+
+
+@api.post(
+    "/track/<tracking_number>/feedback",
+    summary="Report a problem or rate the delivery (verified)",
+    responses={
+        200: FeedbackOut,
+        201: FeedbackOut,
+        403: ErrorOut,
+        409: ErrorOut,
+        422: ErrorOut,
+        429: ErrorOut,
+    },
+)
+def post_feedback(path: TrackingPath, body: FeedbackIn):  # type: ignore[no-untyped-def]
+    """``not_received`` (once delivered), ``damaged``, ``late`` or a ``rating`` (once delivered).
+
+    A wrong code answers 403 whether or not the parcel exists; too many wrong
+    codes answer 429 with ``Retry-After``. A second rating updates the first
+    (200) and both are kept.
+    """
+    report = body.root
+    http.verify(path.tracking_number, report.verification)
+    receipt = http.submit(path.tracking_number, report)
+    answer = jsonify(
+        {
+            "kind": receipt.kind.value,
+            "reference": receipt.reference,
+            "received_at": receipt.at.astimezone(runtime().settings.timezone).isoformat(),
+            "rating_revision": receipt.revision,
+        }
+    )
+    answer.status_code = 200 if (receipt.revision or 1) > 1 else 201
+    return answer
+
+
+@api.post(
+    "/track/<tracking_number>/appointment",
+    summary="Choose a delivery window (verified)",
+    responses={200: None, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+)
+def post_appointment(path: TrackingPath, body: AppointmentIn):  # type: ignore[no-untyped-def]
+    """One of the ``appointment_windows`` of the verified tracking view."""
+    http.verify(path.tracking_number, body.verification)
+    http.book(path.tracking_number, body.start, body.end)
+    tz = runtime().settings.timezone
+    return jsonify(
+        {
+            "appointment": {
+                "start": body.start.astimezone(tz).isoformat(),
+                "end": body.end.astimezone(tz).isoformat(),
+            }
+        }
+    )
+
+
+@api.errorhandler(verification.VerificationLocked)
+def _locked_json(error: verification.VerificationLocked) -> Response:
+    answer = jsonify(error.to_dict())
+    answer.status_code = error.status
+    answer.headers["Retry-After"] = str(error.retry_after)
+    return answer
+
+
+@api.after_request
+def _api_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response

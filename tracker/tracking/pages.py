@@ -1,0 +1,387 @@
+"""The tracking pages: the ``track_pages`` blueprint (HTML forms, no script) and its error pages. No API key.
+
+=============================  ======================================  ===========
+pages (``track_pages``, here)  JSON (``track_api``, :mod:`.api`)       limit
+=============================  ======================================  ===========
+GET  /track                    ·                                       read
+GET  /track/<tn>               GET  /api/v1/track/<tn>                 read
+POST /track/<tn>/verify        (``X-Verification`` header on the GET)  write
+POST /track/<tn>/feedback      POST /api/v1/track/<tn>/feedback        write
+POST /track/<tn>/appointment   POST /api/v1/track/<tn>/appointment     write
+GET  /track/language/<code>    ·                                       read
+=============================  ======================================  ===========
+
+Views layer: the views own the transactions, through the request helpers of
+:mod:`tracker.tracking.http` (which also registers this blueprint, its rate
+limits and Flask-Babel); the forms are checked against
+:mod:`tracker.tracking.schemas`, the reads are :mod:`tracker.tracking.store`
+and :mod:`tracker.tracking.feedback`, the words :mod:`tracker.tracking.i18n`.
+
+**Verification.** The pages ask for the last four digits of the recipient's
+phone once and keep a signed, HttpOnly, SameSite=Lax cookie
+(``trk_verified``, ``verification_ttl`` long); their forms also carry a
+token bound to that cookie, so another site cannot post them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_limiter import RateLimitExceeded
+from pydantic import BaseModel, ValidationError
+
+from tracker.core.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    TrackerError,
+    ValidationFailed,
+    field_errors,
+)
+from tracker.core.models import FeedbackKind
+from tracker.tracking import feedback, http, i18n, verification
+from tracker.tracking.schemas import DamagedIn, LateIn, NotReceivedIn, RatingIn
+from tracker.tracking.store import read_parcel
+from tracker.tracking.view import APPOINTMENT_LENGTH, ParcelFacts
+from tracker.web.runtime import runtime
+
+VERIFIED_COOKIE = "trk_verified"
+TRACKING_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{5,39}$")
+PAGE_SECURITY_HEADERS = {
+    # Everything comes from us: no script at all, styles from /static only.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+pages = Blueprint("track_pages", __name__)
+
+
+def _checked(tracking_number: str) -> str:
+    tn = tracking_number.strip()
+    if not TRACKING_NUMBER.match(tn):
+        raise BadRequest(
+            "a tracking number has 6 to 40 letters, digits and dashes",
+            [FieldError("tracking_number", "6 to 40 letters, digits and dashes")],
+        )
+    return tn
+
+
+@dataclass
+class PageState:
+    """What a parcel page shows beyond the view: forms, errors, history."""
+
+    error: str | None = None
+    #: Which form the error belongs to: verify, not_received, damaged, late, rating, appointment.
+    error_form: str | None = None
+    thanks: str | None = None
+    rating: dict[str, Any] | None = None
+    history: list[dict[str, Any]] | None = None
+    form: dict[str, str] | None = None
+
+
+def _switch_target() -> str:
+    """This page's address without ``lang=``, for the language switch to return to."""
+    query = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return request.path + (f"?{urlencode(query)}" if query else "")
+
+
+def _render(template: str, status: int = 200, **context: Any) -> Response:
+    words = http.words()
+    html = render_template(
+        template,
+        w=words,
+        languages=[(code, i18n.NAMES[code], i18n.TAGS[code]) for code in i18n.LOCALES],
+        switch_next=_switch_target(),
+        **context,
+    )
+    response = make_response(html, status)
+    response.headers.update(PAGE_SECURITY_HEADERS)
+    response.vary.update(["Accept-Language", "Cookie"])
+    response.headers["Content-Language"] = words.tag
+    return response
+
+
+def _verified_entries() -> dict[str, float]:
+    return verification.read_verified(
+        request.cookies.get(VERIFIED_COOKIE), http.config().secret, now=runtime().now()
+    )
+
+
+def _parcel_page(tn: str, state: PageState | None = None, status: int = 200) -> Response:
+    state = state or PageState()
+    with runtime().engine.connect() as conn:
+        facts = read_parcel(conn, tn)
+        if facts is None:
+            raise NotFound(f"no parcel with tracking number {tn}")
+        verified = facts.tracking_number in _verified_entries()
+        if verified:
+            state.rating = feedback.current_rating(conn, facts.id)
+            state.history = feedback.history(conn, facts.id)
+    view = http.view_of(facts, verified=verified)
+    token = (
+        verification.form_token(http.config().secret, facts.tracking_number, request.cookies[VERIFIED_COOKIE])
+        if verified
+        else None
+    )
+    response = _render(
+        "tracking/parcel.html",
+        status,
+        view=view,
+        state=state,
+        token=token,
+        can_report=_allowed_reports(facts) if verified else frozenset(),
+    )
+    if status != 200 or request.method != "GET":
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+    return http.conditional(response, response.get_data(), view)
+
+
+def _allowed_reports(facts: ParcelFacts) -> frozenset[str]:
+    # Mirrors the rules of tracker.tracking.feedback, to show only forms that can succeed.
+    delivered = facts.status.value == "delivered" and facts.delivery_event() is not None
+    allowed = {"late"}
+    if delivered:
+        allowed |= {"not_received", "damaged", "rating"}
+    if facts.status.value == "available_for_pickup":
+        allowed.add("damaged")
+    return frozenset(allowed)
+
+
+@pages.get("/track")
+def search():  # type: ignore[no-untyped-def]
+    raw = request.args.get("tn")
+    if raw is None:
+        return _render("tracking/search.html")
+    tn = "".join(raw.split())  # people paste "TRK 0700 0001"
+    if not TRACKING_NUMBER.match(tn):
+        return _render(
+            "tracking/search.html",
+            400,
+            tn=raw,
+            error=_("A tracking number has 6 to 40 letters, digits and dashes, like TRK0700000001."),
+        )
+    extra = {"lang": request.args["lang"]} if request.args.get("lang") else {}
+    return redirect(url_for("track_pages.parcel", tracking_number=tn, **extra), code=303)
+
+
+@pages.get("/track/<tracking_number>")
+def parcel(tracking_number: str):  # type: ignore[no-untyped-def]
+    tn = _checked(tracking_number)
+    thanks = request.args.get("thanks")
+    known = {k.value for k in FeedbackKind}
+    return _parcel_page(tn, PageState(thanks=thanks if thanks in known else None))
+
+
+@pages.post("/track/<tracking_number>/verify")
+def verify(tracking_number: str):  # type: ignore[no-untyped-def]
+    tn = _checked(tracking_number)
+    code = request.form.get("code", "").strip()
+    try:
+        verification.check_code_format(code, "code")
+    except ValidationFailed:
+        state = PageState(
+            error=_("Enter the last four digits of the recipient's phone."), error_form="verify"
+        )
+        return _parcel_page(tn, state, 422)
+    with runtime().engine.connect() as conn:
+        facts = read_parcel(conn, tn)
+    if facts is None:
+        raise NotFound(f"no parcel with tracking number {tn}")
+    try:
+        http.verify(tn, code)
+    except verification.VerificationFailed:
+        state = PageState(
+            error=_("Those digits do not match the recipient's phone. Please check and try again."),
+            error_form="verify",
+        )
+        return _parcel_page(tn, state, 403)
+    except verification.VerificationLocked as locked:
+        state = PageState(
+            error=_(
+                "Too many wrong tries. Please try again in %(minutes)d minutes.", minutes=_minutes(locked)
+            ),
+            error_form="verify",
+        )
+        response = _parcel_page(tn, state, 429)
+        response.headers["Retry-After"] = str(locked.retry_after)
+        return response
+    config, now = http.config(), runtime().now()
+    entries = _verified_entries()
+    entries[facts.tracking_number] = (now + config.ttl).timestamp()
+    response = redirect(
+        url_for("track_pages.parcel", tracking_number=facts.tracking_number) + "#verified", 303
+    )
+    response.set_cookie(
+        VERIFIED_COOKIE,
+        verification.sign_verified(entries.items(), config.secret),
+        max_age=int(config.ttl.total_seconds()),
+        path="/track",
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _minutes(locked: verification.VerificationLocked) -> int:
+    return max(1, -(-locked.retry_after // 60))
+
+
+def _verified_facts(tn: str) -> ParcelFacts:
+    """The parcel of a page form, which must come from a verified page of ours."""
+    with runtime().engine.connect() as conn:
+        facts = read_parcel(conn, tn)
+    if facts is None:
+        raise NotFound(f"no parcel with tracking number {tn}")
+    cookie = request.cookies.get(VERIFIED_COOKIE)
+    if facts.tracking_number not in _verified_entries() or not verification.token_matches(
+        http.config().secret, facts.tracking_number, cookie, request.form.get("token")
+    ):
+        raise Forbidden("verify with the last four digits of the recipient's phone first")
+    return facts
+
+
+_FORM_MODELS: dict[str, type[BaseModel]] = {
+    "not_received": NotReceivedIn,
+    "damaged": DamagedIn,
+    "late": LateIn,
+    "rating": RatingIn,
+}
+
+
+@pages.post("/track/<tracking_number>/feedback")
+def page_feedback(tracking_number: str):  # type: ignore[no-untyped-def]
+    tn = _checked(tracking_number)
+    facts = _verified_facts(tn)
+    kind = request.form.get("kind", "")
+    model = _FORM_MODELS.get(kind)
+    if model is None:
+        raise BadRequest(f"unknown kind of feedback {kind!r}")
+    fields = {k: v for k, v in request.form.items() if k not in ("token",) and v != ""}
+    try:
+        # The cookie stands for the code: the model still wants one, it is not checked again.
+        report = model.model_validate({**fields, "verification": "0000"})
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        state = PageState(
+            error=_("Please check the form: %(fields)s", fields=", ".join(e.field for e in errors)),
+            error_form=kind,
+            form=fields,
+        )
+        return _parcel_page(facts.tracking_number, state, 422)
+    try:
+        http.submit(facts.tracking_number, report)
+    except Conflict as exc:
+        state = PageState(error=_conflict_message(kind, exc), error_form=kind, form=fields)
+        return _parcel_page(facts.tracking_number, state, 409)
+    target = url_for("track_pages.parcel", tracking_number=facts.tracking_number, thanks=kind)
+    return redirect(target + "#feedback", 303)
+
+
+def _conflict_message(kind: str, _error: Conflict) -> str:
+    if kind in ("not_received", "rating"):
+        return _("This is possible once the parcel shows delivered.")
+    if kind == "damaged":
+        return _("Damage can be reported once the parcel has reached you.")
+    return _("That window is no longer available. Please choose another.")
+
+
+@pages.post("/track/<tracking_number>/appointment")
+def page_appointment(tracking_number: str):  # type: ignore[no-untyped-def]
+    tn = _checked(tracking_number)
+    facts = _verified_facts(tn)
+    try:
+        start = datetime.fromisoformat(request.form.get("window", ""))
+        if start.tzinfo is None:
+            raise ValueError("naive")
+    except ValueError:
+        state = PageState(error=_("Please choose one of the delivery windows."), error_form="appointment")
+        return _parcel_page(facts.tracking_number, state, 422)
+    try:
+        http.book(facts.tracking_number, start, start + APPOINTMENT_LENGTH)
+    except Conflict as exc:
+        state = PageState(error=_conflict_message("appointment", exc), error_form="appointment")
+        return _parcel_page(facts.tracking_number, state, 409)
+    target = url_for("track_pages.parcel", tracking_number=facts.tracking_number, thanks="appointment")
+    return redirect(target + "#appointment", 303)
+
+
+@pages.get("/track/language/<code>")
+def language(code: str):  # type: ignore[no-untyped-def]
+    """The visible switch: remember the language in a cookie, go back."""
+    target = request.args.get("next", "")
+    # Only our own pages: never an open redirect.
+    if not target.startswith("/track") or target.startswith("//") or "\\" in target:
+        target = url_for("track_pages.search")
+    response = redirect(target, 303)
+    chosen = i18n.parse_locale(code)
+    if chosen:
+        response.set_cookie(
+            i18n.COOKIE,
+            chosen,
+            max_age=365 * 24 * 3600,
+            secure=request.is_secure,
+            samesite="Lax",
+            httponly=True,
+        )
+    return response
+
+
+@pages.errorhandler(TrackerError)
+def _page_error(error: TrackerError) -> Response:
+    if isinstance(error, NotFound):
+        return _render(
+            "tracking/not_found.html",
+            404,
+            tn=request.view_args.get("tracking_number", "") if request.view_args else "",
+        )
+    if isinstance(error, BadRequest) and request.view_args and "tracking_number" in request.view_args:
+        return _render(
+            "tracking/search.html",
+            400,
+            tn=request.view_args["tracking_number"],
+            error=_("A tracking number has 6 to 40 letters, digits and dashes, like TRK0700000001."),
+        )
+    if isinstance(error, Forbidden):
+        return _render(
+            "tracking/error.html",
+            403,
+            title=_("Please verify first"),
+            message=_(
+                "For your privacy, this needs the last four digits of the recipient's phone. "
+                "Open the parcel's page and enter them again."
+            ),
+            back=request.view_args.get("tracking_number") if request.view_args else None,
+        )
+    return _render(
+        "tracking/error.html", error.status, title=_("Something went wrong"), message=error.message, back=None
+    )
+
+
+@pages.errorhandler(RateLimitExceeded)
+def _page_rate_limited(error: RateLimitExceeded) -> Response:
+    response = _render(
+        "tracking/error.html",
+        429,
+        title=_("Too many requests"),
+        message=_("Please wait a minute and try again."),
+        back=None,
+    )
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response

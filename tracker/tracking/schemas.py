@@ -1,0 +1,130 @@
+"""The tracking JSON's shapes: request models and the answer of ``GET /api/v1/track/<tn>``.
+
+A pure module (pydantic and plain data; no Flask, no SQLAlchemy). The
+models are what :mod:`tracker.tracking.api` validates (and /openapi.json
+shows) and what the page forms of :mod:`tracker.tracking.pages` are checked
+against; :func:`view_to_dict` is the JSON form of a
+:class:`tracker.tracking.view.PublicView`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+
+from tracker.tracking.view import PublicView
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    verification: str = Field(
+        pattern=r"^[0-9]{4}$", description="The last four digits of the recipient's phone."
+    )
+
+
+Comment = Annotated[str | None, Field(None, max_length=1000)]
+Score = Annotated[int, Field(ge=1, le=5)]
+
+
+class NotReceivedIn(_Report):
+    kind: Literal["not_received"]
+    comment: Comment = None
+
+
+class DamagedIn(_Report):
+    kind: Literal["damaged"]
+    description: str = Field(min_length=1, max_length=1000)
+    photo_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class LateIn(_Report):
+    kind: Literal["late"]
+    comment: Comment = None
+
+
+class RatingIn(_Report):
+    kind: Literal["rating"]
+    packaging: Score
+    courier: Score
+    speed: Score
+    comment: Comment = None
+
+
+class FeedbackIn(
+    RootModel[Annotated[NotReceivedIn | DamagedIn | LateIn | RatingIn, Field(discriminator="kind")]]
+):
+    """A customer's report or rating, with the verification code."""
+
+
+class FeedbackOut(BaseModel):
+    kind: str
+    reference: str
+    received_at: str
+    rating_revision: int | None = None
+
+
+class AppointmentIn(_Report):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+def view_to_dict(view: PublicView, words: Any, *, tz: ZoneInfo) -> dict[str, Any]:
+    """The JSON answer: codes for machines beside ``words``' text for people.
+
+    ``words`` is :class:`tracker.tracking.i18n.Words` (or anything with its methods);
+    times are RFC 3339 in the customer's time zone ``tz``.
+    """
+
+    def iso(value: datetime | None) -> str | None:
+        return value.astimezone(tz).isoformat() if value else None
+
+    def window(pair: tuple[datetime, datetime] | None) -> dict[str, str | None] | None:
+        return {"start": iso(pair[0]), "end": iso(pair[1])} if pair else None
+
+    out: dict[str, Any] = {
+        "tracking_number": view.tracking_number,
+        "status": view.status.value,
+        "headline": {"code": view.headline, "text": words.headline(view)},
+        "late": view.late,
+        "progress": {
+            "path": view.path,
+            "steps": [
+                {"key": s.key, "label": words.step(s.key), "state": s.state, "at": iso(s.at)}
+                for s in view.steps
+            ],
+        },
+        "promised_by": iso(view.promised_by),
+        "eta": window(view.eta),
+        "appointment": window(view.appointment),
+        "pickup": (
+            {
+                "name": view.pickup.name,
+                "address": view.pickup.address,
+                "opening_hours": view.pickup.opening_hours,
+                "held_until": iso(view.pickup.held_until),
+            }
+            if view.pickup
+            else None
+        ),
+        "recipient": {"name": view.recipient_name, "phone": view.recipient_phone},
+        "destination": {"area": view.area, "address": view.address},
+        "events": [
+            {
+                "type": e.type.value,
+                "at": iso(e.at),
+                "place": e.place,
+                "reason": e.reason,
+                "text": words.event(e),
+            }
+            for e in view.events
+        ],
+        "verified": view.verified,
+        "time_zone": tz.key,
+    }
+    if view.verified:
+        out["appointment_windows"] = [window(w) for w in view.appointment_windows]
+    return out

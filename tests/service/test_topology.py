@@ -14,7 +14,8 @@ at-risk ones), and two stations plan their routes. Then:
 
 * every event is stored once, and no parcel has two live cases of a type;
 * what Prometheus scraped from the sweeper shows the cases it opened and
-  its sweeps, and the web gauges are not counted once per instance;
+  its sweeps, and the dashboards count the database gauges once, not once
+  per instance;
 * every recording rule and every panel query of both dashboards answers,
   and answers no NaN.
 """
@@ -147,9 +148,9 @@ def topology(
     sweeper = prometheus = None
     try:
         for name in ("web-1", "web-2"):
+            instance = tmp_path / f"{name}-instance"
             servers.append(
-                LiveServer(database_url, tmp_path / f"{name}-instance", TRACKER_SWEEP_INTERVAL="0",
-                           TRACKER_WORKERS="2")  # fmt: skip
+                LiveServer(database_url, instance, TRACKER_SWEEP_INTERVAL="0", TRACKER_WORKERS="2")
             )
         sweeper = Sweeper(database_url, tmp_path, every=2)
         jobs = {
@@ -223,10 +224,15 @@ def test_two_instances_and_a_sweeper_store_once_and_fill_every_panel(topology: A
     # case in the database, detectors' included.
     assert prometheus.targets_up() == {"tracker": [1.0, 1.0], "tracker-sweeper": [1.0]}
     opened, cases = _settled(
-        lambda: (prometheus.value('sum(tracker_cases_opened_total{job="tracker-sweeper"})'), _count(engine, Case))
+        lambda: (
+            prometheus.value('sum(tracker_cases_opened_total{job="tracker-sweeper"})'),
+            _count(engine, Case),
+        )
     )
     assert opened == cases > 0
-    reported, cases = _settled(lambda: (sum(r["cases_opened"] for r in sweeper.reports()), _count(engine, Case)))
+    reported, cases = _settled(
+        lambda: (sum(r["cases_opened"] for r in sweeper.reports()), _count(engine, Case))
+    )
     assert reported == cases
     sweeps = prometheus.value('sum(tracker_sweep_duration_seconds_count{job="tracker-sweeper"})')
     assert sweeps > 0

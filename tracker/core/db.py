@@ -84,6 +84,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # A database host that stops answering (rather than refusing) must not
+    # hold a request until gunicorn's worker timeout: fail the connect in 5 s,
+    # which the web answers as 503 with Retry-After.
+    if url.startswith("postgresql"):
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 5)
     engine = create_engine(url, **kwargs)

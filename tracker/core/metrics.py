@@ -15,7 +15,10 @@ Two kinds of metric, and why:
 * **State** (parcels by status, stale parcels by status, open cases by type,
   the last successful sweep, the last plan's distance) is read from the
   database at scrape time by :class:`DatabaseCollector`, so it is right
-  whatever the number of workers, and survives restarts.
+  whatever the number of workers, and survives restarts. Every web instance
+  reports the same installation-wide values, so the dashboards and alerts
+  aggregate these gauges with ``max``, never ``sum`` (two instances would
+  count every parcel twice; ``tests/service/test_topology.py`` checks it).
 
 Labels are bounded sets: event types, roles, statuses, case types, service
 levels, region classes, Flask endpoint names. Never a tracking number, a

@@ -30,7 +30,9 @@ def sweeps_observed() -> float:
 def test_one_sweep_reports_the_cases_its_detectors_opened(world: World, app: Any) -> None:
     # No out_for_delivery scan, no position, no proof of delivery: a suspected fake delivery.
     world.register("TRKCOUNTF1")
-    world.post(*world.to_the_station("TRKCOUNTF1", ofd=False), world.delivered("TRKCOUNTF1", point=None, pod=None))
+    world.post(
+        *world.to_the_station("TRKCOUNTF1", ofd=False), world.delivered("TRKCOUNTF1", point=None, pod=None)
+    )
     world.register("TRKCOUNTD1")
     world.post(
         *world.to_the_station("TRKCOUNTD1")[:3],
@@ -40,7 +42,9 @@ def test_one_sweep_reports_the_cases_its_detectors_opened(world: World, app: Any
     sweeps_before = sweeps_observed()
     rt = app.extensions["tracker"]
 
-    report = sweep(world.engine, now=world.clock(), policy=rt.ingest, zone=rt.settings.timezone, detectors=DETECTORS)
+    report = sweep(
+        world.engine, now=world.clock(), policy=rt.ingest, zone=rt.settings.timezone, detectors=DETECTORS
+    )
 
     assert [c.type for c in world.cases("TRKCOUNTF1")] == ["suspected_fake_delivery"]
     assert "damage" in {c.type for c in world.cases("TRKCOUNTD1")}

@@ -272,7 +272,14 @@ def engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine
 def settings(tmp_path: Path) -> Settings:
     # No in-process sweeper: its thread would outlive the test and sweep the
     # next test's database; tests that want it say so (as tests/live.py does).
-    return Settings(instance_path=tmp_path / "instance", log_level="WARNING", sweep_interval=0.0)
+    # /metrics reads the database on every scrape: tests look right after a change
+    # (tests/web/test_metrics_access.py tests the cache).
+    return Settings(
+        instance_path=tmp_path / "instance",
+        log_level="WARNING",
+        sweep_interval=0.0,
+        metrics_cache=timedelta(0),
+    )
 
 
 @pytest.fixture

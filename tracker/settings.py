@@ -9,6 +9,7 @@ environment, and domain modules receive plain values (a ``timedelta``, a
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,6 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -73,6 +76,12 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     #: Reverse proxies in front of tracker whose ``X-Forwarded-For`` is trusted.
     proxy_hops: int = 0
+    #: ``/metrics`` wants ``Authorization: Bearer <this>`` when set; open when empty.
+    metrics_token: str = field(default="", repr=False)
+    #: ``/metrics`` answers only clients in these networks when any is given.
+    metrics_allow: tuple[IPNetwork, ...] = ()
+    #: How long each process reuses the database gauges of ``/metrics`` (0: read every scrape).
+    metrics_cache: timedelta = timedelta(seconds=5)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -113,6 +122,8 @@ class Settings:
         for name in ("pickup_hold", "verification_window", "verification_ttl"):
             if getattr(self, name) <= timedelta(0):
                 raise SettingsError(f"TRACKER_{name.upper()} must be positive")
+        if self.metrics_cache < timedelta(0):
+            raise SettingsError("TRACKER_METRICS_CACHE must not be negative")
 
     def but(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, the demo)."""
@@ -144,6 +155,11 @@ def _rate_limit(raw: str) -> str:
     return raw
 
 
+def _networks(raw: str) -> tuple[IPNetwork, ...]:
+    # "10.0.0.0/8, 192.168.1.7": an address alone is a network of one.
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
 def _storage_uri(raw: str) -> str:
     if not raw.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
         raise ValueError("expected memory:// or a redis:// URI")
@@ -173,4 +189,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "verification_ttl": _seconds,
     "secret_key": str,
     "proxy_hops": _positive_int,
+    "metrics_token": str,
+    "metrics_allow": _networks,
+    "metrics_cache": _seconds,
 }

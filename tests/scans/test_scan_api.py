@@ -34,7 +34,7 @@ def test_it_accepts_1000_good_events_and_rejects_the_bad_one_by_field(
     bad = scan("bad-1", "TRKB000001", "arrived", "2026-11-20T10:00:00", facility="SC-SH-01")
     body = {"events": [*events[:500], bad, *events[500:]]}
 
-    first = personas.courier.post("/api/v1/scans", json=body)
+    first = personas.admin.post("/api/v1/scans", json=body)
 
     assert first.status_code == 200
     assert (first.json["accepted"], first.json["duplicates"], first.json["rejected"]) == (1000, 0, 1)
@@ -44,7 +44,7 @@ def test_it_accepts_1000_good_events_and_rejects_the_bad_one_by_field(
     assert "timezone" in rejected["errors"][0]["message"]
     assert _count_events(engine) == 1000
 
-    again = personas.courier.post("/api/v1/scans", json=body)
+    again = personas.admin.post("/api/v1/scans", json=body)
 
     assert (again.json["accepted"], again.json["duplicates"], again.json["rejected"]) == (0, 1000, 1)
     assert _count_events(engine) == 1000
@@ -153,7 +153,7 @@ def test_it_names_each_bad_field_of_an_event(personas: Personas, clock: FakeCloc
         (scan("v8", "TRKE000002", "arrived", at(T0), colour="red"), "colour"),
     ]
     for body, field in cases:
-        answer = personas.courier.post("/api/v1/scans", json=body)
+        answer = personas.admin.post("/api/v1/scans", json=body)
         assert answer.status_code == 422, body
         assert field in _errors(answer), (body, answer.json)
 
@@ -169,10 +169,10 @@ def test_it_accepts_a_small_clock_skew_but_not_more(personas: Personas) -> None:
 
 def test_it_answers_duplicate_for_a_replay_and_conflict_for_different_content(personas: Personas) -> None:
     event = scan("r1", "TRKF000001", "arrived", at(T0, -10), facility="SC-SH-01")
-    assert personas.courier.post("/api/v1/scans", json=event).status_code == 201
+    assert personas.admin.post("/api/v1/scans", json=event).status_code == 201
 
-    replay = personas.courier.post("/api/v1/scans", json=event)
-    changed = personas.courier.post("/api/v1/scans", json={**event, "facility": "ST-SH-01"})
+    replay = personas.admin.post("/api/v1/scans", json=event)
+    changed = personas.admin.post("/api/v1/scans", json={**event, "facility": "ST-SH-01"})
 
     assert replay.status_code == 200 and replay.json["duplicates"] == 1
     assert changed.status_code == 409
@@ -190,7 +190,7 @@ def test_it_judges_an_event_id_repeated_within_one_batch(personas: Personas, eng
 
 
 def test_it_creates_an_unregistered_parcel_from_a_scan_and_fills_it_in_later(personas: Personas) -> None:
-    personas.courier.post(
+    personas.admin.post(
         "/api/v1/scans", json=scan("u1", "TRKG000001", "arrived", at(T0, -30), facility="SC-SH-01")
     )
     before = personas.ops.get("/api/v1/parcels/TRKG000001").json
@@ -236,7 +236,7 @@ def test_it_names_bad_registration_fields(personas: Personas) -> None:
 
 def test_it_shows_ops_the_timeline_in_occurred_at_order(personas: Personas) -> None:
     events = journey("TRKH000001", T0 - timedelta(hours=7))
-    personas.courier.post("/api/v1/scans", json={"events": list(reversed(events))})
+    personas.admin.post("/api/v1/scans", json={"events": list(reversed(events))})
 
     record = personas.ops.get("/api/v1/parcels/TRKH000001").json
 

@@ -31,7 +31,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 def test_it_never_labels_a_metric_with_a_tracking_number_courier_or_customer(personas: Personas) -> None:
     personas.merchant.post("/api/v1/parcels", json=registration("TRKM000001"))
-    personas.courier.post("/api/v1/scans", json={"events": journey("TRKM000001", T0 - timedelta(hours=7))})
+    personas.admin.post("/api/v1/scans", json={"events": journey("TRKM000001", T0 - timedelta(hours=7))})
     personas.ops.get("/api/v1/parcels/TRKM000001")
 
     text = personas.anonymous.get("/metrics").get_data(as_text=True)
@@ -47,7 +47,7 @@ def test_it_never_labels_a_metric_with_a_tracking_number_courier_or_customer(per
 
 
 def test_it_reports_parcels_by_status_and_open_cases_from_the_database(personas: Personas) -> None:
-    personas.courier.post(
+    personas.admin.post(
         "/api/v1/scans", json={"events": journey("TRKM000002", T0 - timedelta(hours=7))[:3]}
     )
 

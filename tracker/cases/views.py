@@ -16,6 +16,11 @@ The scorecards and damage hotspots, under the same tag and auth, are
 detection's: :mod:`tracker.detection.views` (blueprint ``reports``), which
 builds on this module's :data:`TAG`, :data:`ERRORS` and :class:`StrictQuery`
 (cases sits below detection, so the shared pieces live here).
+
+Queries, bodies and cursors follow :mod:`tracker.core.inputs`: no control
+characters in filters or notes, times from 2000-01-01 to 2099 (a cursor that
+decodes to another time is not one this API gave out), case ids at most a
+BIGINT (a larger id is a 422 naming ``case_id``, never a database error).
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from urllib.parse import urlencode
 
 from flask import jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, and_, or_, select
 
 from tracker.cases import store as cases
 from tracker.core.db import write_transaction
 from tracker.core.errors import NotFound
+from tracker.core.inputs import BIGINT_MAX, CaseNote, DatabaseId, Instant, Word, check_instant
 from tracker.core.models import Case, Parcel
 from tracker.core.vocabulary import CaseState, CaseType, Role
 from tracker.keys.store import Principal
@@ -64,10 +70,10 @@ class StrictQuery(BaseModel):
 class CasesQuery(StrictQuery):
     type: CaseType | None = None
     state: CaseState | None = None
-    facility: str | None = Field(None, max_length=32)
-    courier: str | None = Field(None, max_length=32)
-    since: AwareDatetime | None = Field(None, description="Opened at or after (RFC 3339).")
-    until: AwareDatetime | None = Field(None, description="Opened before (RFC 3339).")
+    facility: Word | None = None
+    courier: Word | None = None
+    since: Instant | None = Field(None, description="Opened at or after (RFC 3339).")
+    until: Instant | None = Field(None, description="Opened before (RFC 3339).")
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(None, max_length=200, description="From the previous page's ``next``.")
 
@@ -80,20 +86,18 @@ class CasesQuery(StrictQuery):
 
 
 class CasePath(BaseModel):
-    case_id: int = Field(ge=1)
+    case_id: DatabaseId = Field(description="At most 2^63 - 1 (a larger id is a 422).")
 
 
 class AcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    note: str | None = Field(None, max_length=2000)
+    note: CaseNote | None = None
 
 
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    resolution: str = Field(
-        max_length=32, json_schema_extra={"enum": sorted(cases.RESOLUTIONS)}, examples=["false_alarm"]
-    )
-    note: str | None = Field(None, max_length=2000)
+    resolution: Word = Field(json_schema_extra={"enum": sorted(cases.RESOLUTIONS)}, examples=["false_alarm"])
+    note: CaseNote | None = None
 
 
 def _actor(principal: Principal) -> str:
@@ -108,9 +112,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, case_id = raw.partition("|")
-        opened_at = datetime.fromisoformat(at)
-        if opened_at.tzinfo is None:
-            raise ValueError("naive")
+        # Bounded like every time and id of a request: a forged cursor is a 422, not a database error.
+        opened_at = check_instant(datetime.fromisoformat(at))
+        if not 1 <= int(case_id) <= BIGINT_MAX:
+            raise ValueError("no case id")
         return opened_at, int(case_id)
     except ValueError:
         raise ValueError("not a cursor this API gave out") from None

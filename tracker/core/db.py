@@ -10,6 +10,13 @@ here and nowhere else:
 * SQLite runs in WAL mode with foreign keys on, and every transaction starts
   with ``BEGIN IMMEDIATE`` so that two writers queue on the database lock
   instead of failing with "database is locked" when a reader upgrades.
+
+Bound parameters are names, phones and addresses, so an error must not carry
+them into a log: engines hide them (``hide_parameters``: SQLAlchemy's error
+text and its echo say "parameters hidden"), and on PostgreSQL the row a NOT
+NULL or CHECK violation quotes back ("DETAIL: Failing row contains (...)") is
+cut from the message too (:func:`_hide_failing_row`). What is left names the
+table, the constraint and, for a key, its code: never a recipient.
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ def upsert(conn: Connection, table: Any) -> Any:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the per-dialect settings described above."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _create_private(engine.url.database)
@@ -101,7 +109,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 cursor.execute("SET TIME ZONE 'UTC'")
             dbapi_connection.commit()
 
+        event.listen(engine, "handle_error", _hide_failing_row)
     return engine
+
+
+_FAILING_ROW = "Failing row contains"
+
+
+def _hide_failing_row(context: Any) -> None:
+    """Cut the row PostgreSQL quotes back from an error's text (and its driver error's)."""
+    for error in (context.original_exception, context.sqlalchemy_exception):
+        message = error.args[0] if error is not None and error.args else None
+        if isinstance(message, str) and _FAILING_ROW in message:
+            cut = message[: message.index(_FAILING_ROW)]
+            error.args = (f"{cut}{_FAILING_ROW} (hidden: it may hold personal data)", *error.args[1:])
 
 
 def _create_private(database: str | None) -> None:

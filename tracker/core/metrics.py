@@ -19,6 +19,10 @@ Two kinds of metric, and why:
   reports the same installation-wide values, so the dashboards and alerts
   aggregate these gauges with ``max``, never ``sum`` (two instances would
   count every parcel twice; ``tests/service/test_topology.py`` checks it).
+  Each process keeps the gauges it read for a few seconds
+  (:class:`GaugeCache`, ``TRACKER_METRICS_CACHE``): a burst of scrapes, or
+  several Prometheus servers, run the GROUP BY counts once per window, not
+  once per scrape. Who may scrape is :mod:`tracker.web.system`'s business.
 
 Labels are bounded sets: event types, roles, statuses, case types, service
 levels, region classes, Flask endpoint names. Never a tracking number, a
@@ -28,6 +32,8 @@ courier or a customer.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -118,14 +124,51 @@ def initialise_labels() -> None:
         ROUTE_SOLVES.labels(result)
 
 
-class DatabaseCollector(Collector):
-    """Gauges read from the database when Prometheus scrapes."""
+class GaugeCache:
+    """The database gauges of the last read, reused for ``ttl`` seconds (one per process).
 
-    def __init__(self, engine: Engine, extra: Callable[[Any], Iterator[GaugeMetricFamily]] | None = None):
+    A lock makes concurrent scrapes of one process wait for the read in
+    progress instead of running the same counts beside it. ``ttl`` 0 reads
+    on every scrape.
+    """
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._families: list[GaugeMetricFamily] = []
+        self._until: float | None = None
+
+    def families(self, read: Callable[[], list[GaugeMetricFamily]]) -> list[GaugeMetricFamily]:
+        with self._lock:
+            now = self._clock()
+            if self._until is None or now >= self._until:
+                self._families = read()
+                self._until = now + self._ttl
+            return self._families
+
+
+class DatabaseCollector(Collector):
+    """Gauges read from the database when Prometheus scrapes (through ``cache`` when given)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        extra: Callable[[Any], Iterator[GaugeMetricFamily]] | None = None,
+        cache: GaugeCache | None = None,
+    ):
         self.engine = engine
         self.extra = extra
+        self.cache = cache
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.cache is None:
+            yield from self.read()
+        else:
+            yield from self.cache.families(self.read)
+
+    def read(self) -> list[GaugeMetricFamily]:
+        """Every gauge, from the database now."""
         from tracker.core.models import Case, Parcel, ServiceState
 
         parcels = GaugeMetricFamily("tracker_parcels", "Parcels by current status", labels=["status"])
@@ -133,6 +176,7 @@ class DatabaseCollector(Collector):
         stale = GaugeMetricFamily(
             "tracker_stale_parcels", "Parcels with a live stale case, by status", labels=["status"]
         )
+        families = [parcels, cases, stale]
         with self.engine.connect() as conn:
             by_status = dict(
                 (str(s), n)
@@ -161,32 +205,36 @@ class DatabaseCollector(Collector):
             )
             for status in ParcelStatus:
                 stale.add_metric([status.value], stale_by_status.get(status.value, 0))
-            yield parcels
-            yield cases
-            yield stale
             facts = {row.key: row for row in conn.execute(select(ServiceState))}
             sweep = facts.get("sweep.last_success")
             # 0 while no sweep ever succeeded: the TrackerSweepNeverRan alert
             # needs a series to see, or an installation that never swept
             # would stay silent.
-            yield GaugeMetricFamily(
-                "tracker_sweep_last_success_timestamp_seconds",
-                "When the last sweep finished (Unix time; 0: never)",
-                value=sweep.at.timestamp() if sweep is not None else 0.0,
+            families.append(
+                GaugeMetricFamily(
+                    "tracker_sweep_last_success_timestamp_seconds",
+                    "When the last sweep finished (Unix time; 0: never)",
+                    value=sweep.at.timestamp() if sweep is not None else 0.0,
+                )
             )
             route = facts.get("route.last_objective")
             if route is not None and route.value is not None:
-                yield GaugeMetricFamily(
-                    "tracker_route_objective_meters",
-                    "Total distance of the last route plan",
-                    value=route.value,
+                families.append(
+                    GaugeMetricFamily(
+                        "tracker_route_objective_meters",
+                        "Total distance of the last route plan",
+                        value=route.value,
+                    )
                 )
             if self.extra is not None:
-                yield from self.extra(conn)
+                families.extend(self.extra(conn))
+        return families
 
 
 def render(
-    engine: Engine, extra: Callable[[Any], Iterator[GaugeMetricFamily]] | None = None
+    engine: Engine,
+    extra: Callable[[Any], Iterator[GaugeMetricFamily]] | None = None,
+    cache: GaugeCache | None = None,
 ) -> tuple[bytes, str]:
     """The exposition text for ``/metrics`` and its content type."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -195,7 +243,7 @@ def render(
     else:
         counted = REGISTRY  # one process: its own metrics
     state = CollectorRegistry()
-    state.register(DatabaseCollector(engine, extra))
+    state.register(DatabaseCollector(engine, extra, cache))
     return generate_latest(counted) + generate_latest(state), CONTENT_TYPE_LATEST
 
 

@@ -7,7 +7,9 @@ everything here is for operations staff (role ``ops``; ``admin`` always may).
 * ``GET /api/v1/couriers/{code}/scorecard``, ``GET /api/v1/facilities/{code}/scorecard``
   (:mod:`tracker.detection.scorecards`) and ``GET /api/v1/hotspots/damage``
   (:mod:`tracker.detection.hotspots`), each over ``?since=&until=`` (default:
-  the 7 days before now).
+  the 7 days before now). ``since`` and ``until`` follow the one time rule
+  (:data:`tracker.core.inputs.Instant`: 2000-01-01 to 2099, never a Unix time),
+  codes the one text rule.
 
 The views own the connection (read-only: ``engine.connect()``); the store
 modules they call only read through it.
@@ -20,10 +22,11 @@ from datetime import datetime, timedelta
 from flask import jsonify
 from flask_openapi3 import APIBlueprint
 from flask_openapi3.utils import get_operation_id_for_path
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from tracker.cases.views import ERRORS, TAG, StrictQuery
 from tracker.core.errors import FieldValueError
+from tracker.core.inputs import Instant, Word
 from tracker.core.vocabulary import Role
 from tracker.detection import hotspots, scorecards
 from tracker.detection.damage import SegmentKind
@@ -50,8 +53,8 @@ DEFAULT_PERIOD = timedelta(days=7)
 
 
 class Period(StrictQuery):
-    since: AwareDatetime | None = Field(None, description="RFC 3339 with an offset; inclusive.")
-    until: AwareDatetime | None = Field(None, description="RFC 3339 with an offset; exclusive.")
+    since: Instant | None = Field(None, description="RFC 3339 with an offset; inclusive.")
+    until: Instant | None = Field(None, description="RFC 3339 with an offset; exclusive.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
@@ -69,11 +72,11 @@ class HotspotQuery(Period):
 
 
 class CourierPath(BaseModel):
-    code: str = Field(max_length=32)
+    code: Word
 
 
 class FacilityPath(BaseModel):
-    code: str = Field(max_length=32)
+    code: Word
 
 
 @api.get("/couriers/<code>/scorecard", summary="A courier's scorecard over a period", responses=ERRORS)

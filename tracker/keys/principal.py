@@ -6,8 +6,20 @@ and output together, so a slow hash buys nothing and would cost every
 request a millisecond. A stolen database therefore yields no usable key.
 
 Which keys may do what is decided in the views with :func:`require`; the
-binding rules for scans (a courier key reports only as its courier, a
-facility key only at its facility) live in :func:`check_scan_binding`.
+binding rules for scans live in :func:`check_scan_binding` and hold both ways,
+so that no key can put its scans on someone else's scorecard:
+
+* a courier key reports only as its courier, and only at its station or at a
+  place that station serves (a facility whose ``parent_code`` is the station:
+  its pickup points, a grid warehouse it supplies); an event without a
+  facility (a doorstep delivery) is its own. A courier without a station
+  reports only events without a facility.
+* a facility key scans only at its facility, and names only the couriers of
+  that facility (``couriers.station_code``), or no courier.
+
+The places and couriers a key may name are read with the key
+(:func:`tracker.keys.store.lookup`) and cached with it, so a change to the
+network reaches a process within the key cache's lifetime.
 Storing and looking keys up is :mod:`tracker.keys.store`.
 """
 
@@ -30,6 +42,10 @@ class Principal:
     role: Role
     courier_code: str | None = None
     facility_code: str | None = None
+    #: Courier keys: where this courier may scan (its station and the places the station serves).
+    scan_places: frozenset[str] = frozenset()
+    #: Facility keys: the couriers this facility may name (those based at it).
+    own_couriers: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         if self.role is Role.COURIER:
@@ -61,15 +77,42 @@ def require(principal: Principal, *roles: Role) -> None:
 def check_scan_binding(
     principal: Principal, index: int, event_id: str, courier: str | None, facility: str | None
 ) -> None:
-    """Refuse a scan that a bound key reports on someone else's behalf."""
+    """Refuse a scan that a bound key reports on someone else's behalf, or somewhere not its own."""
     where = f"event {index} ({event_id!r})"
-    if principal.role is Role.COURIER and courier not in (None, principal.courier_code):
+    if principal.role is Role.COURIER:
+        _check_courier_key(principal, where, index, courier, facility)
+    elif principal.role is Role.FACILITY:
+        _check_facility_key(principal, where, index, courier, facility)
+
+
+def _check_courier_key(
+    principal: Principal, where: str, index: int, courier: str | None, facility: str | None
+) -> None:
+    if courier not in (None, principal.courier_code):
         raise Forbidden(
             f"{where}: a {principal.describe()} cannot report scans as courier {courier}",
             [FieldError(f"events.{index}.courier_id", f"must be {principal.courier_code}")],
         )
-    if principal.role is Role.FACILITY and facility not in (None, principal.facility_code):
+    if facility is not None and facility not in principal.scan_places:
+        places = ", ".join(sorted(principal.scan_places)) or "none: the courier has no station"
+        raise Forbidden(
+            f"{where}: a {principal.describe()} cannot scan at facility {facility}; "
+            f"courier {principal.courier_code} scans at its station and the places it serves ({places})",
+            [FieldError(f"events.{index}.facility", f"must be one of: {places}")],
+        )
+
+
+def _check_facility_key(
+    principal: Principal, where: str, index: int, courier: str | None, facility: str | None
+) -> None:
+    if facility not in (None, principal.facility_code):
         raise Forbidden(
             f"{where}: a {principal.describe()} cannot scan at facility {facility}",
             [FieldError(f"events.{index}.facility", f"must be {principal.facility_code}")],
+        )
+    if courier is not None and courier not in principal.own_couriers:
+        raise Forbidden(
+            f"{where}: a {principal.describe()} cannot name courier {courier}, "
+            f"who is not a courier of {principal.facility_code}",
+            [FieldError(f"events.{index}.courier_id", f"must be a courier of {principal.facility_code}")],
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, or_, select
 
 from tracker.core.errors import FieldError, Unauthenticated, ValidationFailed
 from tracker.core.models import ApiKey, Courier, Facility
@@ -70,7 +70,30 @@ def lookup(conn: Connection, key: str) -> Principal:
     ).first()
     if row is None:
         raise Unauthenticated("unknown or revoked API key")
-    return Principal(row.id, Role(row.role), row.courier_code, row.facility_code)
+    role = Role(row.role)
+    return Principal(
+        row.id,
+        role,
+        row.courier_code,
+        row.facility_code,
+        scan_places=scan_places(conn, row.courier_code) if role is Role.COURIER else frozenset(),
+        own_couriers=own_couriers(conn, row.facility_code) if role is Role.FACILITY else frozenset(),
+    )
+
+
+def scan_places(conn: Connection, courier: str | None) -> frozenset[str]:
+    """Where a courier may scan: its station and every facility whose ``parent_code`` is that station."""
+    station = select(Courier.station_code).where(Courier.code == courier).scalar_subquery()
+    return frozenset(
+        conn.scalars(
+            select(Facility.code).where(or_(Facility.code == station, Facility.parent_code == station))
+        )
+    )
+
+
+def own_couriers(conn: Connection, facility: str | None) -> frozenset[str]:
+    """The couriers a facility key may name: those whose station it is."""
+    return frozenset(conn.scalars(select(Courier.code).where(Courier.station_code == facility)))
 
 
 def authenticate(conn: Connection, authorization: str | None) -> Principal:
@@ -82,7 +105,8 @@ class KeyCache:
     """Valid keys remembered for ``ttl``: a courier's app posts every few seconds.
 
     Only successful lookups are cached, keyed by the key's hash, so a revoked
-    key keeps working for at most ``ttl`` in a process that has seen it.
+    key keeps working for at most ``ttl`` in a process that has seen it, and
+    a courier moved to another station keeps its old places as long.
     """
 
     def __init__(self, ttl: timedelta = timedelta(seconds=30), clock: Callable[[], float] = time.monotonic):

@@ -40,6 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tracker.core.errors import FieldError, ValidationFailed
+from tracker.core.inputs import PLAN_HORIZON
 from tracker.routing.errors import RoutingInputError
 from tracker.routing.model import Depot, Location, RoutingProblem, Stop, TimeWindow, Vehicle
 from tracker.routing.plan import RoutePlan
@@ -139,12 +140,21 @@ def plan_answer(problem: RoutingProblem, plan: RoutePlan) -> dict[str, Any]:
 
 
 def shift_bounds(options: PlanOptions, *, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The shift in UTC; planned during the shift, the couriers leave from now on."""
+    """The shift in UTC; planned during the shift, the couriers leave from now on.
+
+    The day is today or at most a year (:data:`tracker.core.inputs.PLAN_HORIZON`)
+    ahead: a plan far ahead would put its ETAs on parcels due today.
+    """
     today = now.astimezone(zone).date()
     if options.day < today:
         raise ValidationFailed(
             "cannot plan a day that has passed",
             [FieldError("date", f"{options.day} is before today, {today}")],
+        )
+    if options.day > today + PLAN_HORIZON:
+        raise ValidationFailed(
+            "cannot plan a day more than a year ahead",
+            [FieldError("date", f"{options.day} is after {today + PLAN_HORIZON}, a year from today")],
         )
     start = datetime.combine(options.day, options.shift_start, tzinfo=zone).astimezone(UTC)
     end = datetime.combine(options.day, options.shift_end, tzinfo=zone).astimezone(UTC)

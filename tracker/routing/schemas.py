@@ -21,6 +21,13 @@ optimize FILE`` and re-solving a stored problem (:class:`ProblemIn`, through
 :func:`tracker.routing.service.read_problem`) validate once, the same way;
 :func:`problem_json` writes ``route_plans.problem`` with the same models.
 
+Every text, time and number follows :mod:`tracker.core.inputs`: ids and tiers
+without control characters, times from 2000-01-01 to 2099 (and, through the
+API, at most a year ahead: :meth:`OptimizeIn.horizon_errors`), finite numbers
+within what the solver's int64 arithmetic takes (:data:`MAX_PARCELS`,
+:data:`MAX_KG`, :data:`MAX_FIXED_COST`, :data:`MAX_SERVICE_TIME_S`), so no
+input can overflow the solver or the conversion to its seconds.
+
 The response models only document the answers (``/openapi.json``), which
 :func:`tracker.routing.planning.plan_answer` makes from the
 :mod:`tracker.routing.plan` dataclasses, and :mod:`tracker.routing.store`
@@ -33,9 +40,10 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-from tracker.core.errors import FieldError, FieldValueError
+from tracker.core.errors import FieldError, FieldValueError, ValidationFailed
+from tracker.core.inputs import Instant, Name, PlanDate, Word, horizon_errors
 from tracker.routing.errors import RoutingInputError
 from tracker.routing.model import Depot, Location, RoutingProblem, Stop, TimeWindow, Vehicle
 from tracker.routing.planning import PlanOptions
@@ -46,14 +54,22 @@ from tracker.scans.schemas import Code
 MAX_STOPS = 2000
 MAX_VEHICLES = 200
 MAX_TIME_LIMIT_S = 30
+#: Bounds on the numbers, for the solver's int64 arithmetic: kilograms become
+#: grams, and leaving a stop out costs (2 x the longest leg + the largest
+#: fixed cost) x 1000 per stop, summed over every stop.
+MAX_PARCELS = 1_000_000
+MAX_KG = 1_000_000.0
+MAX_FIXED_COST = 1_000_000_000
+MAX_SERVICE_TIME_S = 86_400
 
-#: An instant with its offset, written back as ``datetime.isoformat`` writes it
-#: (``+00:00``, not pydantic's ``Z``), as stored plans always have been.
-Time = Annotated[AwareDatetime, PlainSerializer(dt.datetime.isoformat, return_type=str, when_used="json")]
+#: An instant (the one time rule: 2000 to 2099, in UTC), written back as
+#: ``datetime.isoformat`` writes it (``+00:00``, not pydantic's ``Z``), as
+#: stored plans always have been.
+Time = Annotated[Instant, PlainSerializer(dt.datetime.isoformat, return_type=str, when_used="json")]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PointIn(_Strict):
@@ -77,19 +93,21 @@ def _location(point: PointIn | None) -> Location | None:
 
 
 class DepotIn(_Strict):
-    id: str = "depot"
+    id: Name = "depot"
     location: PointIn
 
 
 class VehicleIn(_Strict):
-    id: str
-    capacity_parcels: int = Field(description="Zero or more.")
-    capacity_kg: float = Field(description="Zero or more.")
+    id: Name
+    capacity_parcels: int = Field(ge=0, le=MAX_PARCELS)
+    capacity_kg: float = Field(ge=0, le=MAX_KG)
     shift_start: Time
     shift_end: Time = Field(description="After shift_start.")
     start: PointIn | None = Field(None, description="Where the shift starts; the depot when omitted.")
     end: PointIn | None = Field(None, description="Where the shift ends; the depot when omitted.")
-    fixed_cost: int = Field(0, description="Cost of using the vehicle at all, in metres of driving.")
+    fixed_cost: int = Field(
+        0, ge=0, le=MAX_FIXED_COST, description="Cost of using the vehicle at all, in metres of driving."
+    )
 
     def to_vehicle(self) -> Vehicle:
         return Vehicle(
@@ -110,15 +128,15 @@ class WindowIn(_Strict):
 
 
 class StopIn(_Strict):
-    id: str
+    id: Name
     location: PointIn
-    parcels: int = 1
-    weight_kg: float = 0.0
-    service_time_s: float = Field(180, description="Time spent at the door.")
+    parcels: int = Field(1, ge=0, le=MAX_PARCELS)
+    weight_kg: float = Field(0.0, ge=0, le=MAX_KG)
+    service_time_s: float = Field(180, ge=0, le=MAX_SERVICE_TIME_S, description="Time spent at the door.")
     appointment: WindowIn | None = Field(None, description="When service may start; `window` is a synonym.")
     window: WindowIn | None = None
     promised_by: Time | None = Field(None, description="Without an appointment: the window's end.")
-    customer_tier: str = Field("normal", description="economy, normal or vip (left out last).")
+    customer_tier: Word = Field("normal", description="economy, normal or vip (left out last).")
 
     def booked(self) -> WindowIn | None:
         """The appointment (else its synonym ``window``) if it bounds anything."""
@@ -216,6 +234,25 @@ class OptimizeIn(ProblemIn):
     stops: list[StopIn] = Field(max_length=MAX_STOPS)
     time_limit_s: float = Field(10, gt=0, le=MAX_TIME_LIMIT_S, description="Seconds the solver may search.")
 
+    def horizon_errors(self, now: dt.datetime) -> list[FieldError]:
+        """Every time more than a year after ``now`` (the API plans, it does not dream), by field."""
+        times: dict[str, dt.datetime | None] = {"start": self.start}
+        for i, v in enumerate(self.vehicles):
+            times |= {f"vehicles.{i}.shift_start": v.shift_start, f"vehicles.{i}.shift_end": v.shift_end}
+        for i, s in enumerate(self.stops):
+            times[f"stops.{i}.promised_by"] = s.promised_by
+            for key in ("appointment", "window"):
+                sent = getattr(s, key)
+                if sent is not None:
+                    times |= {f"stops.{i}.{key}.start": sent.start, f"stops.{i}.{key}.end": sent.end}
+        return horizon_errors(now, times)
+
+    def check_horizon(self, now: dt.datetime) -> None:
+        """Raise :class:`ValidationFailed` (422) naming every time beyond the horizon."""
+        errors = self.horizon_errors(now)
+        if errors:
+            raise ValidationFailed("the routing problem is not valid", errors)
+
 
 class EtaOut(BaseModel):
     start: dt.datetime
@@ -291,7 +328,9 @@ class ShiftIn(_Strict):
 class StationPlanIn(_Strict):
     """How to plan the day; every field has a default, so ``{}`` will do."""
 
-    date: dt.date | None = Field(None, description="The station's local day; today when omitted.")
+    date: PlanDate | None = Field(
+        None, description="The station's local day; today when omitted, at most a year ahead."
+    )
     shift: ShiftIn = Field(default_factory=ShiftIn, description="Every courier's shift (local times).")
     capacity_parcels: int = Field(120, ge=1, le=10_000, description="Parcels per courier.")
     capacity_kg: float = Field(300, gt=0, le=100_000, description="Kilograms per courier.")
@@ -364,7 +403,7 @@ class CourierPath(BaseModel):
 
 
 class DayQuery(BaseModel):
-    date: dt.date | None = Field(None, description="The station's local day; today when omitted.")
+    date: PlanDate | None = Field(None, description="The station's local day; today when omitted.")
 
 
 class CourierStopOut(BaseModel):

@@ -71,6 +71,7 @@ def optimize(body: OptimizeIn):  # type: ignore[no-untyped-def]
     (``stops.3.window.end``).
     """
     caller(Role.OPS, Role.FACILITY)
+    body.check_horizon(runtime().now())  # times at most a year ahead: needs the clock, not in the schema
     answer = service.optimize(body, time_limit=dt.timedelta(seconds=body.time_limit_s))
     return jsonify(answer)
 

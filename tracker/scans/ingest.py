@@ -5,8 +5,10 @@ demo's simulated day goes too). :func:`store_scans` runs inside a transaction
 the caller owns; it never commits. The steps:
 
 1. Refuse what cannot be stored, each with its field: events the schema
-   rejected, times too far in the future, unknown facility or courier codes,
-   an ``event_id`` used twice in one batch with different content.
+   rejected (:mod:`tracker.core.inputs`: control characters, times before
+   2000 or overflowing, non-finite numbers), times too far in the future,
+   unknown facility or courier codes. A later copy of an ``event_id`` in the
+   same batch is not inserted; it is judged in step 3.
 2. Make sure a parcel row exists for every tracking number (a scan for a
    parcel nobody registered is a fact: the parcel is created unregistered),
    and lock those rows in id order, so two batches touching the same parcels
@@ -14,7 +16,9 @@ the caller owns; it never commits. The steps:
 3. Insert the events with ``ON CONFLICT (event_id) DO NOTHING``. The unique
    index decides idempotency, also between concurrent requests; an event
    that was not inserted is a ``duplicate`` if its content hash matches the
-   stored one and a conflict otherwise.
+   stored one and a conflict otherwise. A later copy in the same batch is
+   judged the same way, against what is stored once the first copy is
+   settled: ``duplicate`` only if that is what it holds.
 4. Fold the inserted events into each parcel's stored state
    (:func:`tracker.scans.timeline.apply` is order-independent, so no history is
    reloaded) and write the changed parcels back.
@@ -98,11 +102,12 @@ def store_scans(
     """Store what is valid of ``events``; one outcome per event, in order."""
     outcomes: list[EventOutcome | None] = [None] * len(events)
     hashes: dict[int, str] = {}
-    candidates = _screen(conn, events, outcomes, hashes, now=now, policy=policy)
+    copies: list[int] = []
+    candidates = _screen(conn, events, outcomes, hashes, copies, now=now, policy=policy)
 
     parcels = _lock_parcels(conn, sorted({events[i].tracking_number for i in candidates}), now)  # type: ignore[union-attr]
     inserted = _insert_events(conn, events, candidates, parcels, hashes, source, now)
-    _sort_out_existing(conn, events, candidates, inserted, hashes, outcomes)
+    _sort_out_existing(conn, events, candidates, inserted, copies, hashes, outcomes)
 
     changed, deliveries = _fold_into_parcels(conn, events, inserted, parcels, now, policy)
     final = [o for o in outcomes if o is not None]
@@ -115,11 +120,12 @@ def _screen(
     events: Sequence[ScanEventIn | RejectedEvent],
     outcomes: list[EventOutcome | None],
     hashes: dict[int, str],
+    copies: list[int],
     *,
     now: datetime,
     policy: IngestPolicy,
 ) -> list[int]:
-    """Step 1: the indexes of events worth trying to insert."""
+    """Step 1: the indexes of events worth trying to insert; later copies of an id go to ``copies``."""
     latest = now + policy.clock_skew
     facilities = {e.facility for e in events if isinstance(e, ScanEventIn) and e.facility}
     couriers = {e.courier_id for e in events if isinstance(e, ScanEventIn) and e.courier_id}
@@ -150,10 +156,10 @@ def _screen(
             outcomes[i] = EventOutcome(event.event_id, "rejected", errors, event.type.value)
             continue
         hashes[i] = event.content_hash()
-        earlier = first_by_id.get(event.event_id)
-        if earlier is not None:
-            # The same id twice in one batch: settled like a retry would be.
-            outcomes[i] = _replay_outcome(event, hashes[earlier] == hashes[i])
+        if event.event_id in first_by_id:
+            # The same id twice in one batch: settled like a retry would be,
+            # once the first copy is (it may conflict with a stored event).
+            copies.append(i)
             continue
         first_by_id[event.event_id] = i
         candidates.append(i)
@@ -278,23 +284,26 @@ def _sort_out_existing(
     events: Sequence[Any],
     candidates: list[int],
     inserted: list[int],
+    copies: list[int],
     hashes: dict[int, str],
     outcomes: list[EventOutcome | None],
 ) -> None:
-    """Step 3, continued: replay or conflict for events already stored."""
+    """Step 3, continued: replay or conflict for events already stored, and for later copies."""
     for i in inserted:
         outcomes[i] = EventOutcome(events[i].event_id, "accepted", type=events[i].type.value)
+    # What each id of the batch holds once this batch is stored: its new row, or the old one.
+    stored = {events[i].event_id: hashes[i] for i in inserted}
     known = [i for i in candidates if outcomes[i] is None]
-    if not known:
-        return
-    query = select(ScanEvent.event_id, ScanEvent.content_hash).where(
-        ScanEvent.event_id.in_([events[i].event_id for i in known])
-    )
-    stored = {event_id: content_hash for event_id, content_hash in conn.execute(query)}
-    for i in known:
+    if known:
+        query = select(ScanEvent.event_id, ScanEvent.content_hash).where(
+            ScanEvent.event_id.in_([events[i].event_id for i in known])
+        )
+        stored.update((event_id, content_hash) for event_id, content_hash in conn.execute(query))
+    # A later copy is a duplicate only of what is stored: after X, [X', X'] is
+    # two conflicts (the second copy is not stored either), [X', X] a conflict
+    # and a duplicate.
+    for i in (*known, *copies):
         outcomes[i] = _replay_outcome(events[i], stored.get(events[i].event_id) == hashes[i])
-    # Later copies of an event within the batch were judged against the first
-    # copy; if the first turned out a conflict, so are they (see _screen).
 
 
 def journey_of(conn: Connection, row: Any, directory: Directory) -> promises.Journey:

@@ -3,6 +3,10 @@
 Registration is idempotent like scans: the same registration again answers
 the stored parcel; a different one for a registered tracking number is a
 conflict. A parcel first seen through scans (unregistered) is filled in.
+
+The schema (:class:`tracker.scans.schemas.ParcelIn`) refuses times before
+2000 or past 2099; what needs *now* is checked here: ``ordered_at`` and the
+appointment at most a year ahead (:func:`tracker.core.inputs.horizon_errors`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import Connection, select, update
 
 from tracker.core.db import upsert
 from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from tracker.core.inputs import horizon_errors
 from tracker.core.models import Case, Facility, Parcel, ScanEvent
 from tracker.core.vocabulary import EventType, FacilityKind
 from tracker.scans import promises, timeline
@@ -32,7 +37,7 @@ class Registered:
 
 
 def register_parcel(conn: Connection, parcel: ParcelIn, *, now: datetime, policy: IngestPolicy) -> Registered:
-    _check_references(conn, parcel, policy.levels.keys())
+    _check_references(conn, parcel, policy.levels.keys(), now)
     columns = _registration_columns(parcel, now)
     row = conn.execute(
         select(Parcel.id, Parcel.registered, Parcel.registration_hash)
@@ -82,8 +87,18 @@ def _refresh_promise(conn: Connection, parcel_id: int, now: datetime, policy: In
     conn.execute(update(Parcel).where(Parcel.id == parcel_id).values(**values))
 
 
-def _check_references(conn: Connection, parcel: ParcelIn, service_levels: Collection[str]) -> None:
-    errors = []
+def _check_references(
+    conn: Connection, parcel: ParcelIn, service_levels: Collection[str], now: datetime
+) -> None:
+    window = parcel.appointment
+    errors = horizon_errors(
+        now,
+        {
+            "ordered_at": parcel.ordered_at,
+            "appointment.start": window.start if window else None,
+            "appointment.end": window.end if window else None,
+        },
+    )
     if parcel.service_level not in service_levels:
         known = ", ".join(sorted(service_levels))
         errors.append(

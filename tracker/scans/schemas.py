@@ -8,17 +8,20 @@ an event's validation error and turns it into a :class:`RejectedEvent`, so a
 bad event among a thousand good ones is reported by its index and field while
 the others are stored. The JSON schema of a tolerant event is the schema of
 :class:`ScanEventIn`: clients see the real contract.
+
+Every text, time and number here follows the one rule of :mod:`tracker.core.inputs`
+(no control characters, documented lengths; times from 2000-01-01, in UTC, never
+overflowing; finite numbers), so nothing one event holds can fail its batch in
+the database: it is that event's rejection, naming its field.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -29,11 +32,11 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
-    field_validator,
     model_validator,
 )
 
 from tracker.core.errors import FieldError, FieldValueError, field_errors
+from tracker.core.inputs import Address, Instant, Name, Note, Phrase, Word, text
 from tracker.core.vocabulary import CustomerTier, EventType
 
 TrackingNumber = Annotated[
@@ -48,42 +51,42 @@ TrackingNumber = Annotated[
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
+# Fields whose database column is narrower than their kind, or which must not be empty.
+EventId = text(100, min_length=1)
+ServiceLevel = text(32, min_length=1)
+Otp = text(12)
 
 
 class _Strict(BaseModel):
     # Unknown fields are errors: a typo ("accuracy" for "accuracy_m") must not
-    # silently drop data a detector needs.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    # silently drop data a detector needs. NaN and infinities are no numbers.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class ProofOfDelivery(_Strict):
-    signed_by: str | None = Field(None, max_length=100)
+    signed_by: Name | None = None
     #: Who took the parcel: self, family, colleague, reception, locker, neighbour...
-    relation: str | None = Field(None, max_length=32)
+    relation: Word | None = None
     photo_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
-    otp: str | None = Field(None, max_length=12)
+    otp: Otp | None = None
 
 
 class Damage(_Strict):
     severity: Literal["minor", "major", "destroyed"]
-    description: str | None = Field(None, max_length=1000)
+    description: Note | None = None
 
 
 class ScanEventIn(_Strict):
     """One thing that happened to a parcel, reported by a facility or courier."""
 
-    event_id: str = Field(
-        min_length=1,
-        max_length=100,
+    event_id: EventId = Field(
         description="Unique per event, chosen by the client; a retry sends the same id.",
     )
     tracking_number: TrackingNumber
     type: EventType
-    occurred_at: AwareDatetime = Field(description="RFC 3339 with an offset.")
+    occurred_at: Instant = Field(
+        description="RFC 3339 with an offset; from 2000-01-01 to now plus the configured clock skew."
+    )
     facility: Code | None = None
     courier_id: Code | None = None
     lat: Latitude | None = None
@@ -92,13 +95,12 @@ class ScanEventIn(_Strict):
     temperature_c: float | None = Field(None, ge=-80, le=80)
     pod: ProofOfDelivery | None = None
     damage: Damage | None = None
-    reason: str | None = Field(None, max_length=64)
-    note: str | None = Field(None, max_length=1000)
+    reason: Phrase | None = None
+    note: Note | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ScanEventIn:
         # One Python hook per event (not one per field): this runs 500 times a batch.
-        self.occurred_at = self.occurred_at.astimezone(UTC)
         if (self.lat is None) != (self.lon is None):
             missing = "lon" if self.lon is None else "lat"
             raise FieldValueError(missing, "lat and lon come together")
@@ -194,10 +196,10 @@ class Destination(_Strict):
     region: str | None = Field(
         None, pattern=r"^CN-[0-9A-Z]{2}$", description="ISO 3166-2:CN province, e.g. CN-31."
     )
-    city: str | None = Field(None, max_length=64)
-    district: str | None = Field(None, max_length=64)
+    city: Phrase | None = None
+    district: Phrase | None = None
     postcode: str | None = Field(None, pattern=r"^[0-9]{6}$")
-    address: str | None = Field(None, max_length=300)
+    address: Address | None = None
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> Destination:
@@ -207,15 +209,13 @@ class Destination(_Strict):
 
 
 class Recipient(_Strict):
-    name: str | None = Field(None, max_length=100)
+    name: Name | None = None
     phone: str | None = Field(None, pattern=r"^\+?[0-9][0-9 -]{5,30}$")
 
 
 class Window(_Strict):
-    start: AwareDatetime
-    end: AwareDatetime
-
-    _utc = field_validator("start", "end")(_to_utc)
+    start: Instant
+    end: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -239,8 +239,8 @@ class ParcelIn(_Strict):
     """A merchant's registration of a parcel."""
 
     tracking_number: TrackingNumber
-    service_level: str = Field(min_length=1, max_length=32, examples=["211"])
-    ordered_at: AwareDatetime | None = None
+    service_level: ServiceLevel = Field(examples=["211"])
+    ordered_at: Instant | None = None
     origin_facility: Code | None = None
     destination: Destination
     recipient: Recipient = Field(default_factory=Recipient)
@@ -250,8 +250,6 @@ class ParcelIn(_Strict):
     perishable: Perishable | None = None
     weight_kg: float | None = Field(None, gt=0, le=1000)
     delivery_otp: str | None = Field(None, pattern=r"^[0-9]{4,8}$")
-
-    _utc = field_validator("ordered_at")(lambda v: None if v is None else _to_utc(v))
 
     def registration_hash(self) -> str:
         canonical = orjson.dumps(self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)

@@ -4,7 +4,8 @@
 
 ``POST /api/v1/scans`` is the hot path; it validates each event on its own
 (:mod:`tracker.scans.schemas`), refuses a batch in which a bound key speaks for
-someone else (403, nothing stored), and hands the rest to
+someone else or scans where it does not belong (403, nothing stored: see
+:func:`tracker.keys.principal.check_scan_binding`), and hands the rest to
 :func:`tracker.scans.ingest.store_scans` inside one transaction.
 """
 

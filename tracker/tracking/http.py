@@ -24,13 +24,31 @@ arrival), with ``Cache-Control: private, no-cache``: a polling client
 revalidates and gets a 304. Verified answers are ``no-store``.
 
 **Rate limits** (Flask-Limiter, per client address, IPv6 by /64): one shared
-budget for reads and one for writes across both blueprints; the counters
-live in memory or in Redis (``TRACKER_RATELIMIT_STORAGE_URI``).
+budget for reads and one for writes across both blueprints, counted before
+the view runs, so a miss (404) costs what a hit (200) costs and guessing
+tracking numbers is as slow as reading them. The counters live in Redis
+(``TRACKER_RATELIMIT_STORAGE_URI=redis://...``: shared by every worker and
+host, the budget holds exactly) or in each process's memory; then each of
+the ``TRACKER_WORKERS`` workers enforces its share of the budget (the limit
+divided by the number of workers, rounded up, at least 1:
+:func:`worker_share`), so that the budget holds per address whichever worker
+the kernel hands a connection to. A client whose connections all land on one
+worker is held to that worker's share. If Redis stops answering, each
+worker falls back to its own counters with the full limit until it is back.
+
+**Writes on the public read path.** A read (``GET`` of a page or of
+``/api/v1/track/<tn>``: a hit, a miss, a 304, a 429) writes nothing. The one
+``GET`` that writes is a JSON read carrying ``X-Verification``: it is a
+verification try, one row in ``verification_attempts``, which must be
+written for the wrong-code limits to hold across workers (see
+:mod:`tracker.tracking.verification`); it costs from the read budget like
+any read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import secrets
 from dataclasses import dataclass
@@ -41,6 +59,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask_babel import Babel, get_locale
 from flask_limiter import Limiter
 from flask_openapi3 import APIBlueprint
+from limits import parse_many
 from pydantic import BaseModel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -91,9 +110,10 @@ def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
         # Redis down: keep serving, limited per process, rather than fail every page.
         in_memory_fallback_enabled=True,
     )
+    read, write = public_budgets(settings)
     for blueprint in (pages, api):
-        limiter.shared_limit(settings.ratelimit_read, scope="public-read", methods=["GET", "HEAD"])(blueprint)
-        limiter.shared_limit(settings.ratelimit_write, scope="public-write", methods=["POST"])(blueprint)
+        limiter.shared_limit(read, scope="public-read", methods=["GET", "HEAD"])(blueprint)
+        limiter.shared_limit(write, scope="public-write", methods=["POST"])(blueprint)
     app.extensions["tracking"] = TrackingConfig(
         secret=secret_key(settings),
         limiter=limiter,
@@ -107,6 +127,27 @@ def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
     )
     app.register_blueprint(pages)
     app.register_api(api)  # type: ignore[attr-defined]
+
+
+def public_budgets(settings: Settings) -> tuple[str, str]:
+    """The read and write limits this process enforces (see "Rate limits" above)."""
+    if settings.ratelimit_storage_uri.startswith("memory://"):
+        return (
+            worker_share(settings.ratelimit_read, settings.workers),
+            worker_share(settings.ratelimit_write, settings.workers),
+        )
+    return settings.ratelimit_read, settings.ratelimit_write
+
+
+def worker_share(limit: str, workers: int) -> str:
+    """One of ``workers`` processes' share of ``limit``: each amount divided, rounded up, at least 1.
+
+    ``worker_share("120/minute;1000/hour", 2) == "60/1 minute;500/1 hour"``.
+    """
+    return ";".join(
+        f"{max(1, math.ceil(item.amount / workers))}/{item.multiples} {item.GRANULARITY.name}"
+        for item in parse_many(limit)
+    )
 
 
 def config() -> TrackingConfig:

@@ -1,15 +1,20 @@
 """The tracking pages: the ``track_pages`` blueprint (HTML forms, no script) and its error pages. No API key.
 
-=============================  ======================================  ===========
+=============================  ======================================  ==================
 pages (``track_pages``, here)  JSON (``track_api``, :mod:`.api`)       limit
-=============================  ======================================  ===========
+=============================  ======================================  ==================
 GET  /track                    ·                                       read
 GET  /track/<tn>               GET  /api/v1/track/<tn>                 read
-POST /track/<tn>/verify        (``X-Verification`` header on the GET)  write
+POST /track/<tn>/verify        (``X-Verification`` header on the GET)  write (JSON: read)
 POST /track/<tn>/feedback      POST /api/v1/track/<tn>/feedback        write
 POST /track/<tn>/appointment   POST /api/v1/track/<tn>/appointment     write
 GET  /track/language/<code>    ·                                       read
-=============================  ======================================  ===========
+=============================  ======================================  ==================
+
+The limits are per client and shared by both columns; each worker's share
+when the counters are in memory (:mod:`tracker.tracking.http`). No ``GET``
+route writes, except for the verification try that an ``X-Verification``
+header on the JSON read is.
 
 Views layer: the views own the transactions, through the request helpers of
 :mod:`tracker.tracking.http` (which also registers this blueprint, its rate
@@ -46,6 +51,7 @@ from tracker.core.errors import (
     ValidationFailed,
     field_errors,
 )
+from tracker.core.inputs import check_instant
 from tracker.core.models import FeedbackKind
 from tracker.tracking import feedback, http, i18n, verification
 from tracker.tracking.schemas import DamagedIn, LateIn, NotReceivedIn, RatingIn
@@ -305,9 +311,8 @@ def page_appointment(tracking_number: str):  # type: ignore[no-untyped-def]
     tn = _checked(tracking_number)
     facts = _verified_facts(tn)
     try:
-        start = datetime.fromisoformat(request.form.get("window", ""))
-        if start.tzinfo is None:
-            raise ValueError("naive")
+        # The one time rule: aware, 2000 to 2099 (9999-12-31 + 2 h would overflow).
+        start = check_instant(datetime.fromisoformat(request.form.get("window", "")))
     except ValueError:
         state = PageState(error=_("Please choose one of the delivery windows."), error_form="appointment")
         return _parcel_page(facts.tracking_number, state, 422)

@@ -4,7 +4,8 @@ A pure module (pydantic and plain data; no Flask, no SQLAlchemy). The
 models are what :mod:`tracker.tracking.api` validates (and /openapi.json
 shows) and what the page forms of :mod:`tracker.tracking.pages` are checked
 against; :func:`view_to_dict` is the JSON form of a
-:class:`tracker.tracking.view.PublicView`.
+:class:`tracker.tracking.view.PublicView`. Comments and descriptions follow the
+one text rule, appointment times the one time rule (:mod:`tracker.core.inputs`).
 """
 
 from __future__ import annotations
@@ -13,20 +14,22 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from tracker.core.inputs import Instant, Note, text
 from tracker.tracking.view import PublicView
 
 
 class _Report(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     verification: str = Field(
         pattern=r"^[0-9]{4}$", description="The last four digits of the recipient's phone."
     )
 
 
-Comment = Annotated[str | None, Field(None, max_length=1000)]
+Comment = Note | None
+Description = text(1000, min_length=1, multiline=True)
 Score = Annotated[int, Field(ge=1, le=5)]
 
 
@@ -37,7 +40,7 @@ class NotReceivedIn(_Report):
 
 class DamagedIn(_Report):
     kind: Literal["damaged"]
-    description: str = Field(min_length=1, max_length=1000)
+    description: Description
     photo_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
 
 
@@ -68,8 +71,8 @@ class FeedbackOut(BaseModel):
 
 
 class AppointmentIn(_Report):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
 
 def view_to_dict(view: PublicView, words: Any, *, tz: ZoneInfo) -> dict[str, Any]:

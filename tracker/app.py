@@ -31,12 +31,13 @@ from sqlalchemy import Engine
 from tracker import __version__
 from tracker.core import logs, metrics
 from tracker.core.db import make_engine
-from tracker.core.errors import UnsupportedMediaType, ValidationFailed, field_errors
+from tracker.core.errors import ValidationFailed, field_errors
 from tracker.scans.ingest import IngestPolicy
 from tracker.settings import Settings
 from tracker.sla import load_service_levels
+from tracker.web.auth import authenticate_request
 from tracker.web.errors import register_error_handlers
-from tracker.web.jsonio import JsonRequest, OrjsonProvider
+from tracker.web.jsonio import JsonRequest, OrjsonProvider, parse_json_body
 from tracker.web.runtime import Runtime, utc_now
 
 log = logging.getLogger("tracker.http")
@@ -116,14 +117,11 @@ def _register_request_hooks(app: OpenAPI) -> None:
     @app.before_request
     def _parse_json_body() -> None:
         g.started = time.perf_counter()
-        if request.blueprint in FORM_BLUEPRINTS:
-            return  # the tracking page's forms post form data, not JSON
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0:
-            if request.mimetype and not request.is_json:
-                raise UnsupportedMediaType(f"expected a JSON body (application/json), got {request.mimetype}")
-            # Parse now, strictly: a malformed body is a 400 that says where
-            # the JSON breaks, not a schema error about a missing object.
-            request.get_json(force=True)
+        if request.blueprint in FORM_BLUEPRINTS or request.routing_exception is not None:
+            return  # the tracking page's forms post form data; an unknown URL is a 404 whatever its body
+        if authenticate_request in app.before_request_funcs.get(request.blueprint, ()):
+            return  # parsed once the caller is known: 401 before 400 (tracker.web.auth)
+        parse_json_body()
 
     @app.after_request
     def _log_request(response: Response) -> Response:

@@ -2,11 +2,12 @@
 
 Everything here is for operations staff (role ``ops``; ``admin`` always may).
 
-* ``GET /api/v1/cases``: filter by type, state, facility, courier and the
-  time a case was opened (``since`` inclusive, ``until`` exclusive), newest
-  first, with keyset pagination: ``next`` is the URL of the following page
-  (an opaque ``cursor`` holding the last case's ``opened_at`` and id), so a
-  page never repeats or skips a case when new ones open meanwhile.
+* ``GET /api/v1/cases``: filter by type, state, facility, courier, tracking
+  number (an empty filter is no filter) and the time a case was opened
+  (``since`` inclusive, ``until`` exclusive), newest first, with keyset
+  pagination: ``next`` is the URL of the following page (an opaque
+  ``cursor`` holding the last case's ``opened_at`` and id), so a page never
+  repeats or skips a case when new ones open meanwhile.
 * ``GET /api/v1/cases/{id}``: the case with its whole history.
 * ``POST /api/v1/cases/{id}/acknowledge`` and ``.../resolve``: steps of the
   workflow (:mod:`tracker.cases.store`), recorded with the actor
@@ -32,7 +33,7 @@ from urllib.parse import urlencode
 
 from flask import jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection, and_, or_, select
 
 from tracker.cases import store as cases
@@ -42,6 +43,7 @@ from tracker.core.inputs import BIGINT_MAX, CaseNote, DatabaseId, Instant, Word,
 from tracker.core.models import Case, Parcel
 from tracker.core.vocabulary import CaseState, CaseType, Role
 from tracker.keys.store import Principal
+from tracker.scans.schemas import TrackingNumber
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
@@ -62,9 +64,20 @@ api.before_request(authenticate_request)
 
 
 class StrictQuery(BaseModel):
-    """A query string that rejects parameters it does not know."""
+    """A query string that rejects parameters it does not know.
+
+    A known parameter with an empty value (``?tracking_number=``, as a form
+    with a blank field sends) is absent: no filter, not a 422.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (v == "" and k in cls.model_fields)}
+        return data
 
 
 class CasesQuery(StrictQuery):
@@ -72,6 +85,7 @@ class CasesQuery(StrictQuery):
     state: CaseState | None = None
     facility: Word | None = None
     courier: Word | None = None
+    tracking_number: TrackingNumber | None = None
     since: Instant | None = Field(None, description="Opened at or after (RFC 3339).")
     until: Instant | None = Field(None, description="Opened before (RFC 3339).")
     limit: int = Field(50, ge=1, le=500)
@@ -172,6 +186,7 @@ def list_cases(query: CasesQuery):  # type: ignore[no-untyped-def]
         Case.state: query.state,
         Case.facility_code: query.facility,
         Case.courier_code: query.courier,
+        Parcel.tracking_number: query.tracking_number,
     }
     for column, value in filters.items():
         if value is not None:

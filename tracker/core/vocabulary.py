@@ -75,3 +75,25 @@ class CaseState(StrEnum):
 class CustomerTier(StrEnum):
     NORMAL = "normal"
     VIP = "vip"
+
+
+class ScanReason(StrEnum):
+    """Why a ``delivery_failed`` or ``exception`` scan happened: the codes a scan's ``reason`` takes."""
+
+    NO_ONE_HOME = "no_one_home"
+    ADDRESS_ISSUE = "address_issue"
+    REFUSED = "refused"
+    HELD = "held"
+    LOST = "lost"
+    CUSTOMS = "customs"
+    WEATHER = "weather"
+    DAMAGED = "damaged"
+
+
+#: Old spellings still accepted on input (and found in stored scans), read as their code.
+REASON_ALIASES = {"address_problem": ScanReason.ADDRESS_ISSUE}
+
+
+def canonical_reason(value: object) -> object:
+    """``address_problem`` -> ``address_issue``; anything else unchanged (validation judges it)."""
+    return REASON_ALIASES.get(value, value) if isinstance(value, str) else value

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -37,7 +38,7 @@ from pydantic import (
 
 from tracker.core.errors import FieldError, FieldValueError, field_errors
 from tracker.core.inputs import Address, Instant, Name, Note, Phrase, Word, text
-from tracker.core.vocabulary import CustomerTier, EventType
+from tracker.core.vocabulary import CustomerTier, EventType, ScanReason, canonical_reason
 
 TrackingNumber = Annotated[
     str,
@@ -55,6 +56,8 @@ Longitude = Annotated[float, Field(ge=-180, le=180)]
 EventId = text(100, min_length=1)
 ServiceLevel = text(32, min_length=1)
 Otp = text(12)
+#: One of the documented codes; an old spelling (``address_problem``) is read as its code.
+ReasonCode = Annotated[ScanReason, BeforeValidator(canonical_reason)]
 
 
 class _Strict(BaseModel):
@@ -95,7 +98,10 @@ class ScanEventIn(_Strict):
     temperature_c: float | None = Field(None, ge=-80, le=80)
     pod: ProofOfDelivery | None = None
     damage: Damage | None = None
-    reason: Phrase | None = None
+    reason: ReasonCode | None = Field(
+        None,
+        description="Why a delivery_failed or exception scan happened (old address_problem: address_issue).",
+    )
     note: Note | None = None
 
     @model_validator(mode="after")

@@ -35,6 +35,9 @@ divided by the number of workers, rounded up, at least 1:
 the kernel hands a connection to. A client whose connections all land on one
 worker is held to that worker's share. If Redis stops answering, each
 worker falls back to its own counters with the full limit until it is back.
+Every limited answer carries ``X-RateLimit-Limit``, ``-Remaining`` and
+``-Reset``; ``Retry-After`` only a 429 or a 503, which ask the client to wait
+(Flask-Limiter would put it on every answer: :func:`_retry_after_only_when_waiting`).
 
 **Writes on the public read path.** A read (``GET`` of a page or of
 ``/api/v1/track/<tn>``: a hit, a miss, a 304, a 429) writes nothing. The one
@@ -100,6 +103,9 @@ def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
         default_timezone=settings.timezone.key,
         default_translation_directories=str(i18n.TRANSLATIONS),
     )
+    # Registered before the limiter's own hook, so it runs after it (Flask runs
+    # an app's after_request hooks last-registered first).
+    app.after_request(_retry_after_only_when_waiting)
     limiter = Limiter(
         client_network,
         app=app,
@@ -127,6 +133,16 @@ def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
     )
     app.register_blueprint(pages)
     app.register_api(api)  # type: ignore[attr-defined]
+
+
+#: The answers that ask a client to come back later, and say when.
+WAIT_STATUSES = frozenset({429, 503})
+
+
+def _retry_after_only_when_waiting(response: Response) -> Response:
+    if response.status_code not in WAIT_STATUSES:
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def public_budgets(settings: Settings) -> tuple[str, str]:

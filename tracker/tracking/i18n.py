@@ -129,7 +129,6 @@ EVENTS = {
 REASONS = {
     "no_one_home": _l("no one was home"),
     "address_issue": _l("problem with the address"),
-    "address_problem": _l("problem with the address"),
     "refused": _l("refused"),
     "held": _l("held"),
     "lost": _l("lost"),

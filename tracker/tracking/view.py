@@ -28,24 +28,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from tracker.core.vocabulary import EventType, ParcelStatus
+from tracker.core.vocabulary import EventType, ParcelStatus, ScanReason, canonical_reason
 from tracker.scans import timeline
 from tracker.tracking import masking
 
-#: Reason codes a customer may read (others are shown as a plain "failed").
-PUBLIC_REASONS = frozenset(
-    {
-        "no_one_home",
-        "address_issue",
-        "refused",
-        "held",
-        "lost",
-        "customs",
-        "address_problem",
-        "weather",
-        "damaged",
-    }
-)
+#: Reason codes a customer may read: every documented code (free text of older scans is
+#: shown as a plain "failed"; an old spelling is shown as its code, see ``REASON_ALIASES``).
+PUBLIC_REASONS = frozenset(ScanReason)
 #: Who took the parcel at the door, as proofs of delivery name it.
 PUBLIC_RELATIONS = frozenset({"self", "family", "colleague", "reception", "locker", "neighbour"})
 
@@ -311,9 +300,14 @@ def _public_event(e: TrackedEvent, facts: ParcelFacts) -> PublicEvent:
         type=e.type,
         at=e.occurred_at,
         place=place,
-        reason=e.reason if e.reason in PUBLIC_REASONS else None,
+        reason=_public_reason(e.reason),
         relation=e.relation if e.type is EventType.DELIVERED and e.relation in PUBLIC_RELATIONS else None,
     )
+
+
+def _public_reason(reason: str | None) -> str | None:
+    code = canonical_reason(reason)
+    return str(code) if code in PUBLIC_REASONS else None
 
 
 def appointment_refusal(facts: ParcelFacts) -> str | None:

@@ -6,6 +6,7 @@ from flask import g, request
 
 from tracker.core.vocabulary import Role
 from tracker.keys.principal import Principal, require
+from tracker.web.jsonio import parse_json_body
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
 
@@ -16,11 +17,14 @@ AUTH_ERRORS = {401: ErrorOut, 403: ErrorOut}
 def authenticate_request() -> None:
     """``before_request`` of the authenticated blueprints.
 
-    Runs before the body is validated, so an unauthenticated client learns
-    nothing about the schema and gets its 401 first.
+    Runs before the body is parsed or validated, so an unauthenticated client
+    learns nothing about the schema and gets its 401 first, even for a
+    malformed body; with a valid key that body is then the 400 saying where
+    the JSON breaks.
     """
     rt = runtime()
     g.principal = rt.keys.principal(request.headers.get("Authorization"), rt.engine.connect)
+    parse_json_body()
 
 
 def caller(*roles: Role) -> Principal:

@@ -1,13 +1,25 @@
-"""Flask's JSON provider backed by orjson: a 500-event batch parses ~5x faster."""
+"""Flask's JSON provider backed by orjson (a 500-event batch parses ~5x faster), and how a body is read.
+
+An empty body is an empty object: a POST whose fields are all optional
+(acknowledging a case) needs none, and one with required fields gets the
+422 that names them rather than a 400 "malformed JSON". The body is parsed
+strictly by :func:`parse_json_body`, after the caller is authenticated, so
+a client without a key learns nothing about the schema and gets its 401 first.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from flask import Request
+from flask import Request, request
 from flask.json.provider import JSONProvider
 from werkzeug.exceptions import BadRequest
+
+from tracker.core.errors import UnsupportedMediaType
+
+#: Methods whose requests carry a JSON body.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class OrjsonProvider(JSONProvider):
@@ -31,3 +43,22 @@ class JsonRequest(Request):
         # Flask hides the parser's message outside debug mode; a client
         # fixing its payload needs it ("unexpected character: line 1 column 2").
         raise BadRequest(f"malformed JSON: {e}")
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if self.method in BODY_METHODS and _is_empty(self.get_data(cache=True)):
+            return {}
+        return super().get_json(force=force, silent=silent, cache=cache)
+
+
+def _is_empty(data: bytes) -> bool:
+    return not data or data.isspace()
+
+
+def parse_json_body() -> None:
+    """Parse this request's JSON body now, strictly: a malformed body is a 400 that
+    says where the JSON breaks, not a schema error about a missing object."""
+    if request.method not in BODY_METHODS or request.content_length == 0:
+        return
+    if request.mimetype and not request.is_json:
+        raise UnsupportedMediaType(f"expected a JSON body (application/json), got {request.mimetype}")
+    request.get_json(force=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -36,7 +36,7 @@ def test_it_opens_a_case_once_and_records_changed_reasons(engine: Any, parcel_id
         same, _ = cases.open_case(
             conn, parcel_id, CaseType.STALE, [Reason("silent", "30 h")], now=T0 + timedelta(hours=6)
         )
-        trail = cases.history(conn, first)
+        trail = cases.history(conn, first, zone=UTC)
         count = conn.scalar(select(func.count()).select_from(Case))
 
     assert opened and not reopened and first == again == same
@@ -59,7 +59,7 @@ def test_it_closes_a_system_case_when_the_parcel_moves_on_but_never_a_complaint(
         )
         closed_stale = cases.close_case(conn, parcel_id, CaseType.STALE, now=T0, why="new scan")
         closed_dispute = cases.close_case(conn, parcel_id, CaseType.CUSTOMER_DISPUTE, now=T0, why="new scan")
-        trail = cases.history(conn, stale)
+        trail = cases.history(conn, stale, zone=UTC)
 
     assert closed_stale and not closed_dispute
     assert trail[-1]["action"] == "closed" and trail[-1]["note"] == "new scan"
@@ -78,7 +78,7 @@ def test_it_keeps_the_audit_trail_of_acknowledge_and_resolve(engine: Any, parcel
         )
         with pytest.raises(Conflict):
             cases.resolve(conn, case_id, "confirmed", now=T0, actor="ops:1")
-        trail = cases.history(conn, case_id)
+        trail = cases.history(conn, case_id, zone=UTC)
         # A new damage case may open after the last one was resolved.
         _, opened = cases.open_case(conn, parcel_id, CaseType.DAMAGE, [Reason("damaged_scan", "ST")], now=T0)
 

@@ -206,6 +206,21 @@ def test_it_judges_speed_by_the_couriers_vehicle(kit, vehicle, flagged):
     assert (Code.IMPOSSIBLE_TRAVEL in verdict.codes) is flagged
 
 
+def test_a_sub_minute_gap_reads_in_seconds(kit):
+    # 3 km in 20 seconds: flagged, and the reason says "20 s apart", not "0 min apart" (issue 11).
+    before = kit.scan(
+        "delivery_failed", "15:01", tn="TRK9", point=kit.moved(kit.home, north=3000), accuracy=10, courier_id="C-1"
+    )
+    delivered = kit.delivered(kit.at("15:01") + timedelta(seconds=20), accuracy=10)
+
+    verdict = score_delivery(
+        delivered, kit.parcel(), [*kit.to_the_door(), delivered], courier=courier_day(kit, before)
+    )
+
+    details = [r.detail for r in verdict.reasons if r.code == Code.IMPOSSIBLE_TRAVEL]
+    assert details and "20 s apart" in details[0] and "min apart" not in details[0], details
+
+
 def test_it_leaves_short_gps_jumps_to_noise(kit):
     # 400 m in 20 seconds is a glitch in an urban canyon, not a teleport.
     before = kit.scan(

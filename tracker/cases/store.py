@@ -19,7 +19,7 @@ are in :mod:`tracker.cases.reasons`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -29,6 +29,7 @@ from tracker.cases.reasons import CUSTOMER_COMPLAINTS, RESOLUTIONS, Reason
 from tracker.core import metrics
 from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from tracker.core.models import Case, CaseEvent
+from tracker.core.timefmt import iso_local
 from tracker.core.vocabulary import CaseState, CaseType
 
 
@@ -164,11 +165,12 @@ def resolve(
     _record(conn, case_id, "resolved", at=now, actor=actor, note=note, data={"resolution": resolution})
 
 
-def history(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+def history(conn: Connection, case_id: int, *, zone: tzinfo) -> list[dict[str, Any]]:
+    """The case's events, oldest first, times written in ``zone``."""
     rows = conn.execute(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
     )
     return [
-        {"at": r.at.isoformat(), "action": r.action, "actor": r.actor, "note": r.note, "data": r.data}
+        {"at": iso_local(r.at, zone), "action": r.action, "actor": r.actor, "note": r.note, "data": r.data}
         for r in rows
     ]

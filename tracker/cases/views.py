@@ -41,6 +41,7 @@ from tracker.core.db import write_transaction
 from tracker.core.errors import NotFound
 from tracker.core.inputs import BIGINT_MAX, CaseNote, DatabaseId, Instant, Word, check_instant
 from tracker.core.models import Case, Parcel
+from tracker.core.timefmt import iso_local, iso_local_or_none
 from tracker.core.vocabulary import CaseState, CaseType, Role
 from tracker.keys.store import Principal
 from tracker.scans.schemas import TrackingNumber
@@ -136,6 +137,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _case_dict(row: Any) -> dict[str, Any]:
+    zone = runtime().settings.timezone
     return {
         "id": row.id,
         "tracking_number": row.tracking_number,
@@ -145,9 +147,9 @@ def _case_dict(row: Any) -> dict[str, Any]:
         "score": row.score,
         "facility": row.facility_code,
         "courier": row.courier_code,
-        "opened_at": row.opened_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "closed_at": row.closed_at.isoformat() if row.closed_at else None,
+        "opened_at": iso_local(row.opened_at, zone),
+        "updated_at": iso_local(row.updated_at, zone),
+        "closed_at": iso_local_or_none(row.closed_at, zone),
         "resolution": row.resolution,
     }
 
@@ -174,7 +176,7 @@ def _one_case(conn: Connection, case_id: int) -> dict[str, Any]:
     ).first()
     if row is None:
         raise NotFound(f"no case {case_id}")
-    return {**_case_dict(row), "history": cases.history(conn, case_id)}
+    return {**_case_dict(row), "history": cases.history(conn, case_id, zone=runtime().settings.timezone)}
 
 
 @api.get("/cases", summary="Cases, newest first, filtered and paginated", responses=ERRORS)

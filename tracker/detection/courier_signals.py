@@ -61,10 +61,17 @@ def _travel_signals(
     yield (
         code,
         f"{format_distance(leg.distance_m)}{claimed} from the courier's {other.event.type} scan of "
-        f"{other.event.tracking_number} {abs(leg.seconds) / 60:.0f} min apart: "
+        f"{other.event.tracking_number} {_gap(abs(leg.seconds))} apart: "
         f"{leg.speed_kmh(settings.min_leg_seconds):.0f} km/h beyond GPS error, "
         f"above the {top:.0f} km/h top speed ({courier.vehicle or 'unknown vehicle'})",
     )
+
+
+def _gap(seconds: float) -> str:
+    """How far apart two scans are: seconds under a minute ("0 min apart" said nothing)."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
 
 
 def _bulk_signals(

@@ -27,12 +27,13 @@ scorecards their damage rate (:mod:`tracker.detection.scorecards`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from tracker.core.models import Parcel, ScanEvent
+from tracker.core.timefmt import iso_local
 from tracker.detection.damage import (
     DamageRate,
     HotspotConfig,
@@ -124,8 +125,12 @@ def damage_hotspots(
     until: datetime,
     config: HotspotConfig | None = None,
     kind: SegmentKind | None = None,
+    zone: tzinfo,
 ) -> dict[str, Any]:
-    """Every segment's damage rate over the period, worst lower bound first, hotspots flagged."""
+    """Every segment's damage rate over the period, worst lower bound first, hotspots flagged.
+
+    The period's bounds are written in ``zone`` (views pass the configured local zone).
+    """
     config = config or HotspotConfig()
     parcels = period_parcels(conn, since, until)
     tallies = damage_tallies(conn, parcels)
@@ -133,8 +138,8 @@ def damage_hotspots(
     network = {r.segment.kind.value: round(r.network_rate, 6) for r in rates}
     shown = [r for r in rates if kind is None or r.segment.kind is kind]
     return {
-        "since": since.isoformat(),
-        "until": until.isoformat(),
+        "since": iso_local(since, zone),
+        "until": iso_local(until, zone),
         "parcels": len(parcels),
         "confidence": config.confidence,
         "min_damaged": config.min_damaged,

@@ -32,13 +32,14 @@ two thousand.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, Select, distinct, func, select
 
 from tracker.core.errors import NotFound
 from tracker.core.models import Case, Courier, Facility, Feedback, FeedbackKind, Parcel, Rating, ScanEvent
+from tracker.core.timefmt import iso_local
 from tracker.core.vocabulary import CaseType, EventType
 from tracker.detection.damage import Segment, SegmentKind, Tally
 from tracker.detection.hotspots import damage_tallies
@@ -59,7 +60,9 @@ def rate(count: int, of: int) -> dict[str, Any]:
     }
 
 
-def courier_scorecard(conn: Connection, code: str, *, since: datetime, until: datetime) -> dict[str, Any]:
+def courier_scorecard(
+    conn: Connection, code: str, *, since: datetime, until: datetime, zone: tzinfo
+) -> dict[str, Any]:
     if conn.scalar(select(Courier.id).where(Courier.code == code)) is None:
         raise NotFound(f"no courier {code}")
     in_period = (ScanEvent.occurred_at >= since, ScanEvent.occurred_at < until)
@@ -73,15 +76,17 @@ def courier_scorecard(conn: Connection, code: str, *, since: datetime, until: da
     card = _common(conn, delivered, failed or 0, courier=code)
     card.update(
         courier=code,
-        since=since.isoformat(),
-        until=until.isoformat(),
+        since=iso_local(since, zone),
+        until=iso_local(until, zone),
         parcels_handled=len(handled),
         damage=_damage(tallies.get(Segment.courier(code))),
     )
     return card
 
 
-def facility_scorecard(conn: Connection, code: str, *, since: datetime, until: datetime) -> dict[str, Any]:
+def facility_scorecard(
+    conn: Connection, code: str, *, since: datetime, until: datetime, zone: tzinfo
+) -> dict[str, Any]:
     if conn.scalar(select(Facility.id).where(Facility.code == code)) is None:
         raise NotFound(f"no facility {code}")
     in_period = (ScanEvent.occurred_at >= since, ScanEvent.occurred_at < until)
@@ -104,8 +109,8 @@ def facility_scorecard(conn: Connection, code: str, *, since: datetime, until: d
     card = _common(conn, delivered, failed or 0, facility=code)
     card.update(
         facility=code,
-        since=since.isoformat(),
-        until=until.isoformat(),
+        since=iso_local(since, zone),
+        until=iso_local(until, zone),
         parcels_handled=len(handled),
         damage=_damage(tallies.get(Segment.facility(code))),
         damage_on_legs_out=[{"leg": s.ref, **_damage(t)} for s, t in legs],

@@ -85,7 +85,9 @@ def courier_scorecard(path: CourierPath, query: Period):  # type: ignore[no-unty
     rt = runtime()
     since, until = query.bounds(rt.now())
     with rt.engine.connect() as conn:
-        return jsonify(scorecards.courier_scorecard(conn, path.code, since=since, until=until))
+        return jsonify(
+            scorecards.courier_scorecard(conn, path.code, since=since, until=until, zone=rt.settings.timezone)
+        )
 
 
 @api.get("/facilities/<code>/scorecard", summary="A facility's scorecard over a period", responses=ERRORS)
@@ -94,7 +96,11 @@ def facility_scorecard(path: FacilityPath, query: Period):  # type: ignore[no-un
     rt = runtime()
     since, until = query.bounds(rt.now())
     with rt.engine.connect() as conn:
-        return jsonify(scorecards.facility_scorecard(conn, path.code, since=since, until=until))
+        return jsonify(
+            scorecards.facility_scorecard(
+                conn, path.code, since=since, until=until, zone=rt.settings.timezone
+            )
+        )
 
 
 @api.get("/hotspots/damage", summary="Damage rates per facility, leg and courier", responses=ERRORS)
@@ -104,4 +110,8 @@ def damage_hotspots(query: HotspotQuery):  # type: ignore[no-untyped-def]
     rt = runtime()
     since, until = query.bounds(rt.now())
     with rt.engine.connect() as conn:
-        return jsonify(hotspots.damage_hotspots(conn, since=since, until=until, kind=query.kind))
+        return jsonify(
+            hotspots.damage_hotspots(
+                conn, since=since, until=until, kind=query.kind, zone=rt.settings.timezone
+            )
+        )

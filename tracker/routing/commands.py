@@ -52,7 +52,11 @@ def optimize(path: Path, time_limit: float | None) -> None:
     # The API's body carries its time limit; a stored problem does not.
     seconds = time_limit or data.pop("time_limit_s", None) or 10.0
     try:
-        answer = service.optimize(service.read_problem(data), time_limit=timedelta(seconds=seconds))
+        answer = service.optimize(
+            service.read_problem(data),
+            time_limit=timedelta(seconds=seconds),
+            zone=commandline.settings().timezone,
+        )
     except TrackerError as exc:
         raise commandline.fail(exc) from None
     commandline.echo_json(answer)

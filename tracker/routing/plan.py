@@ -28,8 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
+
+from tracker.core.timefmt import iso_local
 
 __all__ = ["REASONS", "LeftOut", "PlannedStop", "RoutePlan", "Totals", "VehicleRoute"]
 
@@ -107,9 +109,13 @@ class RoutePlan:
     solver_status: str
     solve_seconds: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: datetimes become RFC 3339 strings."""
-        return _jsonable(asdict(self))  # type: ignore[no-any-return]
+    def to_dict(self, zone: tzinfo | None = None) -> dict[str, Any]:
+        """JSON-ready: datetimes become RFC 3339 strings.
+
+        With a ``zone``, in the API's one time form
+        (:func:`~tracker.core.timefmt.iso_local`); without, as stored (lossless).
+        """
+        return _jsonable(asdict(self), zone)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoutePlan:
@@ -141,11 +147,11 @@ class RoutePlan:
         )
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, zone: tzinfo | None) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return value.isoformat() if zone is None else iso_local(value, zone)
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: _jsonable(v, zone) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, zone) for v in value]
     return value

@@ -34,13 +34,14 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tracker.core.errors import FieldError, ValidationFailed
 from tracker.core.inputs import PLAN_HORIZON
+from tracker.core.timefmt import iso_local
 from tracker.routing.errors import RoutingInputError
 from tracker.routing.model import Depot, Location, RoutingProblem, Stop, TimeWindow, Vehicle
 from tracker.routing.plan import RoutePlan
@@ -128,14 +129,14 @@ def invalid_problem(
     return ValidationFailed(message, [FieldError(_dotted(f.field), f.message) for f in exc.fields])
 
 
-def plan_answer(problem: RoutingProblem, plan: RoutePlan) -> dict[str, Any]:
-    """``plan.to_dict()`` with each planned stop's ETA window: the answer to a solve."""
+def plan_answer(problem: RoutingProblem, plan: RoutePlan, *, zone: tzinfo) -> dict[str, Any]:
+    """``plan.to_dict(zone)`` with each planned stop's ETA window: the answer to a solve."""
     opens = {s.id: s.window.start for s in problem.stops}
-    answer = plan.to_dict()
+    answer = plan.to_dict(zone)
     for route, planned in zip(answer["routes"], plan.routes):
         for stop, p in zip(route["stops"], planned.stops):
             start, end = eta_window(p.service_start, leaves=planned.start, opens=opens[p.stop_id])
-            stop["eta"] = {"start": start.isoformat(), "end": end.isoformat()}
+            stop["eta"] = {"start": iso_local(start, zone), "end": iso_local(end, zone)}
     return answer
 
 

@@ -18,17 +18,14 @@ whole (codes are described in :mod:`tracker.routing.plan`):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 
+from tracker.core.timefmt import iso_local
 from tracker.routing.instance import Instance
 
 __all__ = ["explain_all"]
-
-
-def _fmt(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 def explain_all(
@@ -38,14 +35,19 @@ def explain_all(
     *,
     priority: Sequence[int],
     clock: Callable[[int], datetime],
+    zone: tzinfo = UTC,
 ) -> dict[int, tuple[str, str]]:
-    """Reason code and detail for each visit in ``dropped``."""
+    """Reason code and detail for each visit in ``dropped`` (times written in ``zone``)."""
     remaining = inst.capacity.copy()
     for v, route in enumerate(routes):
         remaining[:, v] -= inst.demand[:, list(route)].sum(axis=1)
     served = [priority[n] for route in routes for n in route]
     best_served = max(served, default=-1)
-    return {node: _explain(inst, node, remaining, priority[node] < best_served, clock) for node in dropped}
+
+    def fmt(seconds: int) -> str:
+        return iso_local(clock(seconds), zone)
+
+    return {node: _explain(inst, node, remaining, priority[node] < best_served, fmt) for node in dropped}
 
 
 def _explain(
@@ -53,7 +55,7 @@ def _explain(
     node: int,
     remaining: np.ndarray,
     outranked: bool,
-    clock: Callable[[int], datetime],
+    fmt: Callable[[int], str],
 ) -> tuple[str, str]:
     service = int(inst.service[node])
     open_, close = int(inst.window_start[node]), int(inst.window_end[node])
@@ -76,7 +78,7 @@ def _explain(
         return (
             "window_unreachable",
             f"even driving straight from the start of a shift, the earliest arrival is "
-            f"{_fmt(clock(earliest))}, after the window closes at {_fmt(clock(close))}",
+            f"{fmt(earliest)}, after the window closes at {fmt(close)}",
         )
     if not direct:
         return (

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ from tracker.routing.store import plan_record, read_day, store_plan
 log = logging.getLogger("tracker.routes")
 
 
-def timed_solve(problem: RoutingProblem, *, time_limit: timedelta) -> RoutePlan:
+def timed_solve(problem: RoutingProblem, *, time_limit: timedelta, zone: tzinfo) -> RoutePlan:
     """:func:`tracker.routing.solve`, counted (ok, error, invalid) and timed in the metrics.
 
     Raises :class:`RoutingInputError` for a problem no plan can honour, and
@@ -52,7 +52,7 @@ def timed_solve(problem: RoutingProblem, *, time_limit: timedelta) -> RoutePlan:
     """
     started = time.perf_counter()
     try:
-        plan = solve(problem, time_limit=time_limit)
+        plan = solve(problem, time_limit=time_limit, zone=zone)
     except RoutingInputError:
         metrics.ROUTE_SOLVES.labels("invalid").inc()
         raise
@@ -83,7 +83,7 @@ def read_problem(data: Mapping[str, Any]) -> ProblemIn:
         raise ValidationFailed("the routing problem is not valid", field_errors(exc)) from None
 
 
-def optimize(body: ProblemIn, *, time_limit: timedelta) -> dict[str, Any]:
+def optimize(body: ProblemIn, *, time_limit: timedelta, zone: tzinfo) -> dict[str, Any]:
     """Solve the problem; the plan with ETA windows.
 
     Raises :class:`ValidationFailed` naming every bad field.
@@ -94,10 +94,10 @@ def optimize(body: ProblemIn, *, time_limit: timedelta) -> dict[str, Any]:
         metrics.ROUTE_SOLVES.labels("invalid").inc()
         raise invalid_problem(exc) from None
     try:
-        plan = timed_solve(problem, time_limit=time_limit)
+        plan = timed_solve(problem, time_limit=time_limit, zone=zone)
     except RoutingInputError as exc:  # counted by timed_solve
         raise invalid_problem(exc) from None
-    return plan_answer(problem, plan)
+    return plan_answer(problem, plan, zone=zone)
 
 
 def plan_station(
@@ -113,9 +113,9 @@ def plan_station(
     with engine.connect() as conn:
         day = read_day(conn, facility, options, now=now, zone=zone)
     try:
-        plan = timed_solve(day.problem, time_limit=options.time_limit)
+        plan = timed_solve(day.problem, time_limit=options.time_limit, zone=zone)
     except RoutingInputError as exc:
         raise invalid_problem(exc, "the station's day cannot be planned") from None
     with write_transaction(engine) as conn:
         plan_id = store_plan(conn, day, plan, now=now, requested_by=requested_by)
-        return plan_record(conn, plan_id)
+        return plan_record(conn, plan_id, zone=zone)

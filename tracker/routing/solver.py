@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import numpy as np
 
@@ -253,6 +253,7 @@ def solve(
     matrix: Matrix | None = None,
     search: SearchOptions = DEFAULT_SEARCH,
     verify: bool = True,
+    zone: tzinfo = UTC,
 ) -> RoutePlan:
     """Plan routes for ``problem`` within ``time_limit`` (matrix building included).
 
@@ -288,6 +289,7 @@ def solve(
         dropped,
         priority=[0] * layout.first_stop + [s.priority for s in problem.stops],
         clock=lambda seconds: problem.origin + timedelta(seconds=seconds),
+        zone=zone,
     )
     left_out = tuple(LeftOut(problem.stops[n - layout.first_stop].id, *reasons[n]) for n in dropped)
     plan = RoutePlan(

@@ -24,7 +24,7 @@ and the plan's distance for ``/metrics``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,7 @@ from tracker.core import bulk
 from tracker.core.errors import NotFound
 from tracker.core.models import Courier, Facility, Parcel, RouteStop, ScanEvent, StationPlan
 from tracker.core.service_state import record_state
+from tracker.core.timefmt import iso_local, iso_local_or_none
 from tracker.core.vocabulary import CustomerTier, EventType, ParcelStatus
 from tracker.routing.model import Location
 from tracker.routing.plan import RoutePlan
@@ -218,16 +219,23 @@ def _eta(start: datetime | None, end: datetime | None, source: str | None, now: 
     return {"eta_start": start, "eta_end": end, "eta_source": source, "next_check_at": now}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _window(start: datetime | None, end: datetime | None, zone: tzinfo) -> dict[str, str | None] | None:
+    if start is None and end is None:
+        return None
+    return {"start": iso_local_or_none(start, zone), "end": iso_local_or_none(end, zone)}
 
 
-def _window(start: datetime | None, end: datetime | None) -> dict[str, str | None] | None:
-    return {"start": _iso(start), "end": _iso(end)} if start is not None or end is not None else None
+def _stored(value: str | None, zone: tzinfo) -> str | None:
+    """A time of a stored ``RoutePlan.to_dict()`` in the API's one form."""
+    return iso_local(datetime.fromisoformat(value), zone) if value else None
 
 
-def plan_record(conn: Connection, plan_id: int) -> dict[str, Any]:
-    """A stored plan: each courier's route in order with ETAs, and the parcels left out."""
+def plan_record(conn: Connection, plan_id: int, *, zone: tzinfo) -> dict[str, Any]:
+    """A stored plan: each courier's route in order with ETAs, the parcels left out; times in ``zone``."""
+
+    def _iso(value: datetime | None) -> str | None:
+        return iso_local_or_none(value, zone)
+
     plan = conn.execute(select(StationPlan).where(StationPlan.id == plan_id)).one()
     stops = conn.execute(
         select(RouteStop, Parcel.tracking_number)
@@ -248,15 +256,15 @@ def plan_record(conn: Connection, plan_id: int) -> dict[str, Any]:
                 "arrival": _iso(s.arrival),
                 "service_start": _iso(s.service_start),
                 "departure": _iso(s.departure),
-                "eta": _window(s.eta_start, s.eta_end),
+                "eta": _window(s.eta_start, s.eta_end, zone),
             }
         )
     # ``result`` is a RoutePlan.to_dict(): the routes' summaries as solved.
     routes = [
         {
             "courier_id": r["vehicle_id"],
-            "start": r["start"],
-            "end": r["end"],
+            "start": _stored(r["start"], zone),
+            "end": _stored(r["end"], zone),
             "distance_m": r["distance_m"],
             "duration_s": r["duration_s"],
             "load_parcels": r["load_parcels"],
@@ -280,8 +288,8 @@ def plan_record(conn: Connection, plan_id: int) -> dict[str, Any]:
     }
 
 
-def courier_route(conn: Connection, courier: str, day: date) -> dict[str, Any]:
-    """The courier's stops on ``day`` from the latest plan of the courier's station."""
+def courier_route(conn: Connection, courier: str, day: date, *, zone: tzinfo) -> dict[str, Any]:
+    """The courier's stops on ``day`` from the latest plan of the courier's station (times in ``zone``)."""
     station = conn.scalar(select(Courier.station_code).where(Courier.code == courier))
     if station is None:
         raise NotFound(f"no courier with code {courier} (or not based at a station)")
@@ -325,16 +333,19 @@ def courier_route(conn: Connection, courier: str, day: date) -> dict[str, Any]:
         "facility": station,
         "date": day.isoformat(),
         "plan_id": plan.id,
-        "planned_at": _iso(plan.created_at),
-        "start": route["start"] if route and route["stops"] else None,
-        "end": route["end"] if route and route["stops"] else None,
+        "planned_at": iso_local(plan.created_at, zone),
+        "start": _stored(route["start"], zone) if route and route["stops"] else None,
+        "end": _stored(route["end"], zone) if route and route["stops"] else None,
         "distance_m": route["distance_m"] if route else 0.0,
-        "stops": [_courier_stop(row) for row in rows],
+        "stops": [_courier_stop(row, zone) for row in rows],
     }
 
 
-def _courier_stop(s: Any) -> dict[str, Any]:
+def _courier_stop(s: Any, zone: tzinfo) -> dict[str, Any]:
     # The courier's own work list: unmasked, as on the label.
+    def _iso(value: datetime | None) -> str | None:
+        return iso_local_or_none(value, zone)
+
     return {
         "sequence": s.sequence,
         "tracking_number": s.tracking_number,
@@ -342,7 +353,7 @@ def _courier_stop(s: Any) -> dict[str, Any]:
         "arrival": _iso(s.arrival),
         "service_start": _iso(s.service_start),
         "departure": _iso(s.departure),
-        "eta": _window(s.eta_start, s.eta_end),
+        "eta": _window(s.eta_start, s.eta_end, zone),
         "destination": {
             "lat": s.dest_lat,
             "lon": s.dest_lon,
@@ -352,6 +363,6 @@ def _courier_stop(s: Any) -> dict[str, Any]:
         "recipient": {"name": s.recipient_name, "phone": s.recipient_phone},
         "customer_tier": s.customer_tier,
         "weight_kg": s.weight_kg,
-        "appointment": _window(s.appointment_start, s.appointment_end),
+        "appointment": _window(s.appointment_start, s.appointment_end, zone),
         "promised_by": _iso(s.promised_by),
     }

@@ -72,7 +72,9 @@ def optimize(body: OptimizeIn):  # type: ignore[no-untyped-def]
     """
     caller(Role.OPS, Role.FACILITY)
     body.check_horizon(runtime().now())  # times at most a year ahead: needs the clock, not in the schema
-    answer = service.optimize(body, time_limit=dt.timedelta(seconds=body.time_limit_s))
+    answer = service.optimize(
+        body, time_limit=dt.timedelta(seconds=body.time_limit_s), zone=runtime().settings.timezone
+    )
     return jsonify(answer)
 
 
@@ -121,5 +123,7 @@ def courier_route(path: CourierPath, query: DayQuery):  # type: ignore[no-untype
             [FieldError("courier_id", f"must be {principal.courier_code}")],
         )
     with runtime().engine.connect() as conn:
-        answer = store.courier_route(conn, path.courier_id, query.date or _today())
+        answer = store.courier_route(
+            conn, path.courier_id, query.date or _today(), zone=runtime().settings.timezone
+        )
     return jsonify(answer)

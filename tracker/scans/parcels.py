@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -22,6 +22,7 @@ from tracker.core.db import upsert
 from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from tracker.core.inputs import horizon_errors
 from tracker.core.models import Case, Facility, Parcel, ScanEvent
+from tracker.core.timefmt import iso_local_or_none
 from tracker.core.vocabulary import EventType, FacilityKind
 from tracker.scans import promises, timeline
 from tracker.scans.ingest import STATE_COLUMNS, IngestPolicy, journey_of
@@ -153,12 +154,15 @@ def _registration_columns(parcel: ParcelIn, now: datetime) -> dict[str, Any]:
     }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def parcel_record(conn: Connection, tracking_number: str, *, zone: tzinfo) -> dict[str, Any]:
+    """Everything about a parcel, unmasked (ops), events in ``occurred_at`` order.
 
+    Times are written in ``zone`` (:func:`~tracker.core.timefmt.iso_local`).
+    """
 
-def parcel_record(conn: Connection, tracking_number: str) -> dict[str, Any]:
-    """Everything about a parcel, unmasked (ops), events in ``occurred_at`` order."""
+    def _iso(value: datetime | None) -> str | None:
+        return iso_local_or_none(value, zone)
+
     p = conn.execute(select(Parcel).where(Parcel.tracking_number == tracking_number)).first()
     if p is None:
         raise NotFound(f"no parcel with tracking number {tracking_number}")
@@ -202,7 +206,7 @@ def parcel_record(conn: Connection, tracking_number: str) -> dict[str, Any]:
         "delivered_at": _iso(p.delivered_at),
         "promised_by": _iso(p.promised_by),
         "eta": {"start": _iso(p.eta_start), "end": _iso(p.eta_end)} if p.eta_start else None,
-        "events": [_event_dict(e) for e in ordered],
+        "events": [_event_dict(e, zone) for e in ordered],
         "cases": [
             {
                 "id": c.id,
@@ -217,7 +221,10 @@ def parcel_record(conn: Connection, tracking_number: str) -> dict[str, Any]:
     }
 
 
-def _event_dict(e: Any) -> dict[str, Any]:
+def _event_dict(e: Any, zone: tzinfo) -> dict[str, Any]:
+    def _iso(value: datetime | None) -> str | None:
+        return iso_local_or_none(value, zone)
+
     out = {
         "event_id": e.event_id,
         "type": e.type,

@@ -140,4 +140,4 @@ ops_api.before_request(authenticate_request)
 def get_parcel(path: TrackingPath):  # type: ignore[no-untyped-def]
     caller(Role.OPS)
     with runtime().engine.connect() as conn:
-        return jsonify(parcel_record(conn, path.tracking_number))
+        return jsonify(parcel_record(conn, path.tracking_number, zone=runtime().settings.timezone))

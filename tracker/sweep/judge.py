@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tracker.cases.reasons import Reason
+from tracker.core.timefmt import iso_local
 from tracker.core.vocabulary import FINAL_STATUSES, CaseType, ParcelStatus
 from tracker.scans import promises
 from tracker.scans.state import state_from_row
@@ -41,7 +42,8 @@ def _hours(delta: timedelta) -> str:
 
 
 def _local(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    # The API's one time form: never an abbreviation ("CST" is China or US Central).
+    return iso_local(at, zone)
 
 
 def judge(

@@ -14,6 +14,7 @@ from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from tracker.core.errors import NotFound
+from tracker.core.timefmt import iso_local
 from tracker.scans.schemas import TrackingPath
 from tracker.tracking import http, verification
 from tracker.tracking.schemas import AppointmentIn, FeedbackIn, FeedbackOut, view_to_dict
@@ -87,7 +88,7 @@ def post_feedback(path: TrackingPath, body: FeedbackIn):  # type: ignore[no-unty
         {
             "kind": receipt.kind.value,
             "reference": receipt.reference,
-            "received_at": receipt.at.astimezone(runtime().settings.timezone).isoformat(),
+            "received_at": iso_local(receipt.at, runtime().settings.timezone),
             "rating_revision": receipt.revision,
         }
     )
@@ -108,8 +109,8 @@ def post_appointment(path: TrackingPath, body: AppointmentIn):  # type: ignore[n
     return jsonify(
         {
             "appointment": {
-                "start": body.start.astimezone(tz).isoformat(),
-                "end": body.end.astimezone(tz).isoformat(),
+                "start": iso_local(body.start, tz),
+                "end": iso_local(body.end, tz),
             }
         }
     )

@@ -33,7 +33,7 @@ commits) and take the parcel's facts read in that same transaction
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -42,6 +42,7 @@ from tracker.cases.store import Reason, open_case
 from tracker.core.db import upsert
 from tracker.core.errors import Conflict, FieldError
 from tracker.core.models import Case, Feedback, FeedbackKind, Parcel, Rating
+from tracker.core.timefmt import iso_local
 from tracker.core.vocabulary import CaseState, CaseType, ParcelStatus
 from tracker.tracking.view import ParcelFacts, appointment_refusal, appointment_windows, is_late
 
@@ -97,9 +98,14 @@ def _delivered(facts: ParcelFacts) -> bool:
 
 
 def report_not_received(
-    conn: Connection, facts: ParcelFacts, *, now: datetime, comment: str | None = None
+    conn: Connection,
+    facts: ParcelFacts,
+    *,
+    now: datetime,
+    comment: str | None = None,
+    zone: tzinfo = UTC,
 ) -> Receipt:
-    """The parcel shows delivered but the customer has not got it."""
+    """The parcel shows delivered but the customer has not got it (the case reason's times in ``zone``)."""
     delivery = facts.delivery_event()
     if not _delivered(facts) or delivery is None:
         raise Conflict(
@@ -111,7 +117,7 @@ def report_not_received(
     reason = Reason(
         "customer_not_received",
         f"the customer says the parcel never arrived ({delivery.type.value} scanned "
-        f"{delivery.occurred_at.isoformat()} by {who}; report {reports})",
+        f"{iso_local(delivery.occurred_at, zone)} by {who}; report {reports})",
     )
     case_id, _ = open_case(
         conn,

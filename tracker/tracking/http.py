@@ -255,7 +255,9 @@ def submit(tn: str, report: BaseModel) -> feedback.Receipt:
             raise NotFound(f"no parcel with tracking number {tn}")
         now = rt.now()
         if isinstance(report, NotReceivedIn):
-            receipt = feedback.report_not_received(conn, facts, now=now, comment=report.comment)
+            receipt = feedback.report_not_received(
+                conn, facts, now=now, comment=report.comment, zone=rt.settings.timezone
+            )
         elif isinstance(report, DamagedIn):
             receipt = feedback.report_damaged(
                 conn, facts, now=now, description=report.description, photo_sha256=report.photo_sha256

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from tracker.core.inputs import Instant, Note, text
+from tracker.core.timefmt import iso_local_or_none
 from tracker.tracking.view import PublicView
 
 
@@ -83,7 +84,7 @@ def view_to_dict(view: PublicView, words: Any, *, tz: ZoneInfo) -> dict[str, Any
     """
 
     def iso(value: datetime | None) -> str | None:
-        return value.astimezone(tz).isoformat() if value else None
+        return iso_local_or_none(value, tz)
 
     def window(pair: tuple[datetime, datetime] | None) -> dict[str, str | None] | None:
         return {"start": iso(pair[0]), "end": iso(pair[1])} if pair else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
@@ -81,7 +82,7 @@ def test_it_keeps_a_case_whose_score_falls_below_the_threshold_and_says_why(worl
     assert case.id == opened.id and case.state == "open" and case.score == 0.6
     assert world.codes("TRKDROP001") == {"no_proof_of_delivery", "no_gps_fix", "score_below_threshold"}
     with world.engine.connect() as conn:
-        assert [s["action"] for s in cases.history(conn, case.id)] == ["opened", "updated"]
+        assert [s["action"] for s in cases.history(conn, case.id, zone=UTC)] == ["opened", "updated"]
 
 
 def test_it_does_not_open_a_false_alarm_again_on_the_same_evidence_but_does_on_new_evidence(

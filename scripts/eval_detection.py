@@ -286,6 +286,20 @@ def read_cases(client: Client, type_: str) -> list[dict[str, Any]]:
     return found
 
 
+def read_hotspots(client: Client, period: dict[str, str]) -> dict[str, Any]:
+    """The flagged segments (every page) and the network's rates."""
+    segments: list[dict[str, Any]] = []
+    url: str | None = f"/api/v1/hotspots/damage?{urlencode({**period, 'flagged': 'true', 'limit': 500})}"
+    body: dict[str, Any] = {}
+    while url:
+        status, body = client.request("GET", url)
+        if status != 200:
+            raise SystemExit(f"GET {url} answered {status}: {body}")
+        segments += body["segments"]
+        url = body["next"]
+    return {"hotspots": segments, "network_rate": body["network_rate"]}
+
+
 # --- scoring -------------------------------------------------------------------------------------
 
 
@@ -419,9 +433,7 @@ def main() -> None:
             "since": (datetime.fromisoformat(first) - timedelta(days=1)).isoformat(),
             "until": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
         }
-        status, hotspots = ops.request("GET", f"/api/v1/hotspots/damage?{urlencode(period)}")
-        if status != 200:
-            raise SystemExit(f"hotspots answered {status}: {hotspots}")
+        hotspots = read_hotspots(ops, period)
         lap("read_cases_and_hotspots", mark)
     finally:
         if server is not None:

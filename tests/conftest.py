@@ -116,7 +116,7 @@ def postgres_database() -> Iterator[str]:
         # A connection of its own that waits for a row the rolled-back engine holds
         # (a test that needs real commits but lacks the ``committing`` marker) fails
         # after this long instead of hanging the run.
-        conn.execute(text(f'ALTER DATABASE "{make_url(url).database}" SET lock_timeout = \'30s\''))
+        conn.execute(text(f"ALTER DATABASE \"{make_url(url).database}\" SET lock_timeout = '30s'"))
         conn.commit()
     engine.dispose()
     yield url
@@ -199,6 +199,9 @@ class _Savepoints:
         engine.dialect.do_begin = self.begin  # type: ignore[method-assign]
         engine.dialect.do_commit = self.commit  # type: ignore[method-assign]
         engine.dialect.do_rollback = self.rollback  # type: ignore[method-assign]
+        # The outer transaction holds the connection, so an isolation level (the
+        # tracking reads' AUTOCOMMIT) cannot change under it; every statement is in it anyway.
+        engine.dialect.set_isolation_level = self.keep_isolation  # type: ignore[method-assign]
 
     def begin(self, dbapi_connection: Any) -> None:
         # A thread still holding the engine after its test would otherwise open
@@ -220,6 +223,10 @@ class _Savepoints:
             self._run(dbapi_connection, f"ROLLBACK TO SAVEPOINT test_{self.depth}")
             self._run(dbapi_connection, f"RELEASE SAVEPOINT test_{self.depth}")
             self.depth -= 1
+
+    @staticmethod
+    def keep_isolation(dbapi_connection: Any, level: str) -> None:
+        pass
 
     @staticmethod
     def _run(dbapi_connection: Any, statement: str) -> None:
@@ -274,11 +281,15 @@ def settings(tmp_path: Path) -> Settings:
     # next test's database; tests that want it say so (as tests/live.py does).
     # /metrics reads the database on every scrape: tests look right after a change
     # (tests/web/test_metrics_access.py tests the cache).
+    # Solves on the request thread: a child process per test app would cost a
+    # second to start each time (tests/routing/service/test_solve_slots.py
+    # tests the slots).
     return Settings(
         instance_path=tmp_path / "instance",
         log_level="WARNING",
         sweep_interval=0.0,
         metrics_cache=timedelta(0),
+        solve_slots=0,
     )
 
 

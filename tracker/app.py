@@ -8,6 +8,7 @@ ops            operations staff                       :mod:`tracker.scans.views`
 cases          ops: cases and their workflow          :mod:`tracker.cases.views`
 reports        ops: scorecards, damage hotspots       :mod:`tracker.detection.views`
 routes         ops, stations: route plans             :mod:`tracker.routing.views`
+epcis          warehouses, sensors: GS1 EPCIS 2.0     :mod:`tracker.epcis.views`
 system         load balancers, Prometheus, browsers   :mod:`tracker.web.system`
 track_*        customers: pages and JSON, no key      :mod:`tracker.tracking.pages` + ``.api``
 =============  =====================================  ==========================
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import Response, g, request
-from flask_openapi3 import Info, OpenAPI
+from flask_openapi3 import Info
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
@@ -38,6 +39,7 @@ from tracker.sla import load_service_levels
 from tracker.web.auth import authenticate_request
 from tracker.web.errors import register_error_handlers
 from tracker.web.jsonio import JsonRequest, OrjsonProvider, parse_json_body
+from tracker.web.openapi import TrackerOpenAPI
 from tracker.web.runtime import Runtime, utc_now
 
 log = logging.getLogger("tracker.http")
@@ -58,10 +60,10 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utc_now,
-) -> OpenAPI:
+) -> TrackerOpenAPI:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level, settings.log_format)
-    app = OpenAPI(
+    app = TrackerOpenAPI(
         __name__,
         info=Info(title="tracker", version=__version__),
         security_schemes=SECURITY_SCHEMES,
@@ -81,7 +83,8 @@ def create_app(
     )
     app.extensions["tracker"] = Runtime(
         settings=settings,
-        engine=engine or make_engine(settings.sqlalchemy_url),
+        engine=engine
+        or make_engine(settings.sqlalchemy_url, prepared_statements=settings.database_prepared_statements),
         ingest=policy,
         clock=clock,
     )
@@ -92,6 +95,7 @@ def create_app(
 
     from tracker.cases import views as cases
     from tracker.detection import views as reports
+    from tracker.epcis import views as epcis
     from tracker.routing import views as routes
     from tracker.scans import views as scans
     from tracker.tracking import api as track_api
@@ -105,6 +109,7 @@ def create_app(
     app.register_api(reports.api)
     app.register_api(routes.api)
     app.register_api(system.api)
+    app.register_api(epcis.api)
     track_http.init_app(app, pages=track_pages.pages, api=track_api.api)
     if settings.sweep_interval > 0:
         from tracker import scheduler
@@ -113,7 +118,7 @@ def create_app(
     return app
 
 
-def _register_request_hooks(app: OpenAPI) -> None:
+def _register_request_hooks(app: TrackerOpenAPI) -> None:
     @app.before_request
     def _parse_json_body() -> None:
         g.started = time.perf_counter()
@@ -133,7 +138,8 @@ def _register_request_hooks(app: OpenAPI) -> None:
         endpoint = request.endpoint or "unmatched"
         metrics.HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
         metrics.HTTP_LATENCY.labels(endpoint, request.method).observe(elapsed)
-        if request.endpoint not in ("system.metrics", "system.healthz"):
+        # Checked first: the fields cost more to build than the line costs to drop.
+        if log.isEnabledFor(logging.INFO) and request.endpoint not in ("system.metrics", "system.healthz"):
             log.info(
                 "request",
                 extra={

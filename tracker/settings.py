@@ -35,6 +35,11 @@ class Settings:
 
     #: SQLAlchemy URL; empty means an SQLite file under ``instance_path``.
     database_url: str = ""
+    #: psycopg prepares a statement run five times on its connection; a pooler
+    #: in transaction mode (PgBouncer before 1.21) hands the next transaction
+    #: another server connection, where that statement does not exist. False
+    #: behind such a pooler.
+    database_prepared_statements: bool = True
     instance_path: Path = field(default_factory=_default_instance_path)
     #: Local time zone for display and for day-counted rules.
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
@@ -82,6 +87,10 @@ class Settings:
     metrics_allow: tuple[IPNetwork, ...] = ()
     #: How long each process reuses the database gauges of ``/metrics`` (0: read every scrape).
     metrics_cache: timedelta = timedelta(seconds=5)
+    #: Route solves at a time per worker process, each in a child process, off
+    #: the request threads (:mod:`tracker.routing.slots`); more are answered
+    #: 503 ``solver_busy``. 0 solves on the request thread.
+    solve_slots: int = 1
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -124,6 +133,9 @@ class Settings:
                 raise SettingsError(f"TRACKER_{name.upper()} must be positive")
         if self.metrics_cache < timedelta(0):
             raise SettingsError("TRACKER_METRICS_CACHE must not be negative")
+        if not 0 <= self.solve_slots < self.threads:
+            # A thread must stay free for scans and reads whatever the solves do.
+            raise SettingsError("TRACKER_SOLVE_SLOTS must be at least 0 and below TRACKER_THREADS")
 
     def but(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, the demo)."""
@@ -135,6 +147,15 @@ def _positive_int(raw: str) -> int:
     if value < 0:
         raise ValueError("must not be negative")
     return value
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _seconds(raw: str) -> timedelta:
@@ -168,6 +189,7 @@ def _storage_uri(raw: str) -> str:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "database_url": str,
+    "database_prepared_statements": _bool,
     "instance_path": Path,
     "timezone": ZoneInfo,
     "batch_limit": _positive_int,
@@ -192,4 +214,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "metrics_token": str,
     "metrics_allow": _networks,
     "metrics_cache": _seconds,
+    "solve_slots": _positive_int,
 }

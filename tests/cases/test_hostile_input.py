@@ -83,7 +83,7 @@ def test_the_largest_bigint_is_simply_not_found(personas: Personas) -> None:
         ({"since": "1970-01-01T00:00:00Z"}, "since"),
         ({"until": "0.5"}, "until"),
         ({"facility": "ST-SH-01\u0000"}, "facility"),
-        ({"courier": "C\u0000"}, "courier"),
+        ({"courier_id": "C\u0000"}, "courier_id"),
         ({"cursor": _cursor("0001-01-01T00:00:00+01:00|5")}, "cursor"),
         ({"cursor": _cursor("9999-12-31T23:59:59-05:00|5")}, "cursor"),
         ({"cursor": _cursor(f"2026-11-20T04:00:00+00:00|{2**63}")}, "cursor"),
@@ -100,7 +100,7 @@ def test_a_cursor_the_api_gave_out_still_works(personas: Personas, case_id: int)
 
     answer = personas.ops.get("/api/v1/cases", query_string={"cursor": good})
 
-    assert answer.status_code == 200 and [c["id"] for c in answer.get_json()["cases"]] == [case_id]
+    assert answer.status_code == 200 and [c["case_id"] for c in answer.get_json()["cases"]] == [case_id]
 
 
 @pytest.mark.parametrize(
@@ -127,5 +127,5 @@ def test_reports_refuse_periods_out_of_range(
 
 
 def test_a_nul_in_a_report_s_code_is_a_422(personas: Personas) -> None:
-    assert _fields(personas.ops.get("/api/v1/couriers/C%00/scorecard")) == ["code"]
-    assert _fields(personas.ops.get("/api/v1/facilities/ST%00/scorecard")) == ["code"]
+    assert _fields(personas.ops.get("/api/v1/couriers/C%00/scorecard")) == ["courier_id"]
+    assert _fields(personas.ops.get("/api/v1/facilities/ST%00/scorecard")) == ["facility"]

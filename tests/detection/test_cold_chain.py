@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from tracker.detection.cold_chain import find_excursion
-from tracker.detection.facts import FacilityKind
+from tracker.detection.facts import FacilityKind, SensorReading
 
 STATION = {"facility": "ST-SH-07", "facility_kind": FacilityKind.DELIVERY_STATION}
 
@@ -74,3 +75,27 @@ def test_it_skips_sensor_faults_and_other_parcels_readings(kit):
     events = [*readings(kit, math.nan), *readings(kit, 30.0, tn="TRK2")]
 
     assert find_excursion(kit.parcel(perishable=(0, 4)), events) is None
+
+
+def test_it_reads_sensor_readings_beside_the_scans_and_a_span_strays_at_either_end(kit):
+    logger = [
+        SensorReading(
+            "r-1", kit.at("07:00"), (3.0,), facility="SC-SH-01", source="sensor reading, device D-1"
+        ),
+        SensorReading(
+            "r-2", kit.at("09:00"), (-1.0, 3.5), facility="SC-SH-01", source="sensor reading, device D-1"
+        ),
+        SensorReading("r-3", kit.at("10:00"), (math.nan,), source="sensor reading, device D-1"),
+    ]
+    parcel = replace(kit.parcel(perishable=(0, 4)), readings=logger)
+
+    excursion = find_excursion(parcel, readings(kit, 3.0, 8.5))  # scans at 06:00 and 08:00
+
+    assert [(r.occurred_at, r.temperature_c) for r in excursion.readings] == [
+        (kit.at("08:00"), 8.5),  # the scan
+        (kit.at("09:00"), -1.0),  # the logger's span, below the range at its low end
+    ]
+    assert excursion.readings_total == 4  # two scans, two readings (the NaN is a sensor fault)
+    sensed = excursion.readings[1]
+    assert (sensed.type, sensed.where, sensed.deviation_c) == (None, "SC-SH-01", -1.0)
+    assert "(sensor reading, device D-1, " in sensed.reason.detail

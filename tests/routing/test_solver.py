@@ -65,13 +65,22 @@ def test_it_serves_stops_inside_their_windows_even_against_geography(problem, ve
         assert p.arrival <= p.service_start
 
 
-def test_it_leaves_the_station_as_late_as_the_first_window_allows(problem, vehicle, stop, day):
+def test_a_courier_leaves_at_the_shift_start_and_serves_when_the_window_opens(problem, vehicle, stop, day):
+    # The parcels are loaded at the shift's start; the courier does not sit at
+    # the station until the last moment (a later window elsewhere would pay).
     plan = solve(problem([vehicle()], [stop("A", km=2, window=(3, 4))]), time_limit=LIMIT)
     route = plan.routes[0]
     visit = route.stops[0]
-    assert visit.arrival == visit.service_start == day + timedelta(hours=3)
-    assert route.start > day  # no idle hours at the door
-    assert route.duration_s < 3600
+    assert route.start == day
+    assert visit.arrival < visit.service_start == day + timedelta(hours=3)
+
+
+def test_free_stops_come_before_a_late_window_not_after(problem, vehicle, stop, day):
+    stops = [stop("LATE", km=2, window=(3, 4)), stop("FREE", km=1.5)]
+    plan = solve(problem([vehicle()], stops), time_limit=LIMIT)
+    route = plan.routes[0]
+    assert [p.stop_id for p in route.stops] == ["FREE", "LATE"]
+    assert route.stops[0].service_start < day + timedelta(hours=1)
 
 
 def test_it_ends_every_route_before_its_shift_ends(problem, vehicle, stop, day):
@@ -116,7 +125,7 @@ def test_it_keeps_the_vip_stop_when_one_of_two_must_go(problem, vehicle, stop, v
     ]
     plan = solve(problem([vehicle()], stops), time_limit=LIMIT)
     assert set(served(plan)) == {vip}
-    assert list(reasons(plan).values()) == ["dropped_for_higher_priority"]
+    assert list(reasons(plan).values()) == ["priority"]
 
 
 def test_it_says_no_room_when_equal_stops_compete(problem, vehicle, stop):
@@ -126,13 +135,24 @@ def test_it_says_no_room_when_equal_stops_compete(problem, vehicle, stop):
     assert list(reasons(plan).values()) == ["no_room"]
 
 
-def test_it_keeps_a_vip_over_several_economy_stops(problem, vehicle, stop):
+def test_it_keeps_a_vip_over_several_normal_stops_and_says_so(problem, vehicle, stop):
+    # The van holds 6 parcels: either the vip's 6 or the three normal stops'.
+    # The normal stops fit the van; they are out because the vip took the
+    # room, which is priority, not capacity.
     fleet = [vehicle("V1", capacity_parcels=6)]
     stops = [stop("VIP", km=4, parcels=6, tier="vip")] + [
-        stop(f"E{i}", km=1 + 0.2 * i, parcels=2, tier="economy") for i in range(3)
+        stop(f"N{i}", km=1 + 0.2 * i, parcels=2, tier="normal") for i in range(3)
     ]
     plan = solve(problem(fleet, stops), time_limit=LIMIT)
     assert set(served(plan)) == {"VIP"}
+    assert reasons(plan) == {"N0": "priority", "N1": "priority", "N2": "priority"}
+
+
+def test_what_fits_no_room_left_by_equals_is_capacity(problem, vehicle, stop):
+    fleet = [vehicle("V1", capacity_parcels=6)]
+    stops = [stop("BIG", km=4, parcels=6, tier="vip"), stop("ALSO", km=1, parcels=6, tier="vip")]
+    plan = solve(problem(fleet, stops), time_limit=LIMIT)
+    assert list(reasons(plan).values()) == ["capacity"]
 
 
 def test_it_avoids_a_vehicle_with_a_high_fixed_cost(problem, vehicle, stop, place):

@@ -36,7 +36,7 @@ def test_it_reads_a_solomon_instance_as_printed(benchmarks):
 
 
 def test_it_reads_a_vrplib_instance_with_dimacs_rounding(benchmarks):
-    data = read_vrplib(benchmarks / "homberger-1000" / "C1_10_1.vrp")
+    data = read_vrplib(benchmarks / "homberger-1000" / "type1" / "C1_10_1.vrp")
     assert data.customers == 1000 and data.rounding == "dimacs"
     d = data.distances()
     assert np.allclose(d * 10, np.round(d * 10))  # truncated to a tenth

@@ -121,7 +121,7 @@ def test_a_lone_event_with_a_nul_is_a_422_naming_the_field(personas: Personas, e
     answer = personas.admin.post(URL, json=_delivery(1, pod={"signed_by": "\u0000"}))
 
     assert answer.status_code == 422
-    assert answer.get_json()["results"][0]["errors"] == [
+    assert answer.get_json()["error"]["fields"] == [
         {"field": "pod.signed_by", "message": "must not contain control characters (U+0000)"}
     ]
     assert _count(engine) == 0

@@ -46,7 +46,9 @@ def test_it_loads_the_example_network_twice_without_change(database_url: str, tm
 
 def test_it_names_every_wrong_field_of_a_network_file(tmp_path: Path) -> None:
     bad = {
-        "facilities": [{"code": "ST-1", "name": "x", "kind": "depot", "region": "CN-31", "city": "上海", "lat": 91}],
+        "facilities": [
+            {"code": "ST-1", "name": "x", "kind": "depot", "region": "CN-31", "city": "上海", "lat": 91}
+        ],
         "couriers": [{"code": "C-1"}],
     }
     (tmp_path / "bad.json").write_text(json.dumps(bad))
@@ -54,7 +56,13 @@ def test_it_names_every_wrong_field_of_a_network_file(tmp_path: Path) -> None:
     result = _run(["network", "load", str(tmp_path / "bad.json")], {"TRACKER_INSTANCE_PATH": str(tmp_path)})
 
     assert result.exit_code == 1
-    for field in ("facilities.0.kind", "facilities.0.lat", "facilities.0.lon", "couriers.0.name", "couriers.0.station_code"):
+    for field in (
+        "facilities.0.kind",
+        "facilities.0.lat",
+        "facilities.0.lon",
+        "couriers.0.name",
+        "couriers.0.station_code",
+    ):
         assert field in result.output
     assert "Traceback" not in result.output
 
@@ -70,7 +78,9 @@ def test_it_says_to_migrate_first_instead_of_a_traceback(tmp_path: Path) -> None
 
 
 def test_it_names_a_courier_station_that_does_not_exist(database_url: str, tmp_path: Path) -> None:
-    (tmp_path / "net.json").write_text(json.dumps({"couriers": [{"code": "C-9", "name": "Li", "station_code": "ST-NONE"}]}))
+    (tmp_path / "net.json").write_text(
+        json.dumps({"couriers": [{"code": "C-9", "name": "Li", "station_code": "ST-NONE"}]})
+    )
     env = {"TRACKER_DATABASE_URL": database_url, "TRACKER_INSTANCE_PATH": str(tmp_path)}
 
     result = _run(["network", "load", str(tmp_path / "net.json")], env)

@@ -134,11 +134,12 @@ def test_it_rejects_a_naive_timestamp_naming_occurred_at(personas: Personas) -> 
     )
 
     assert answer.status_code == 422
-    assert answer.json["results"][0]["errors"][0]["field"] == "occurred_at"
+    assert answer.json["error"]["fields"][0]["field"] == "occurred_at"
 
 
 def _errors(answer: Any) -> dict[str, str]:
-    return {e["field"]: e["message"] for e in answer.json["results"][0]["errors"]}
+    """A rejected lone event answers in the one error shape (``{"error": {..., "fields"}}``)."""
+    return {e["field"]: e["message"] for e in answer.json["error"]["fields"]}
 
 
 def test_it_names_each_bad_field_of_an_event(personas: Personas, clock: FakeClock) -> None:
@@ -175,7 +176,7 @@ def test_it_answers_duplicate_for_a_replay_and_conflict_for_different_content(pe
     changed = personas.admin.post("/api/v1/scans", json={**event, "facility": "ST-SH-01"})
 
     assert replay.status_code == 200 and replay.json["duplicates"] == 1
-    assert changed.status_code == 409
+    assert changed.status_code == 409 and changed.json["error"]["code"] == "conflict"
     assert "conflict" in _errors(changed)["event_id"]
 
 

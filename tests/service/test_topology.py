@@ -1,5 +1,9 @@
 """The deployed topology under a real Prometheus: two web instances, one sweeper, one PostgreSQL.
 
+Run twice: straight to PostgreSQL, and through PgBouncer in transaction mode
+(:mod:`tests.pgbouncer`), which proves that nothing of tracker's relies on
+session state.
+
 As ``deploy/prometheus/prometheus.yml`` lays it out: two ``tracker serve``
 instances (two gunicorn workers each, ``TRACKER_SWEEP_INTERVAL=0``) scraped
 as job ``tracker``, and ``tracker sweep --every 2 --metrics-port P`` scraped
@@ -39,6 +43,7 @@ from sqlalchemy import Engine, func, select
 
 from tests.helpers import at, registration, scan
 from tests.live import LiveServer, free_port
+from tests.pgbouncer import PGBOUNCER, PgBouncer
 from tests.service.scraping import PROMETHEUS, Prometheus, feed, panel_expr, plan_stations, unanswered
 from tracker.core.db import write_transaction
 from tracker.core.models import Case, Parcel, ScanEvent
@@ -130,9 +135,29 @@ class Sweeper:
                 self.process.wait()
 
 
+@pytest.fixture(params=["direct", "pgbouncer"])
+def route(
+    request: pytest.FixtureRequest, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The database URL the instances and the sweeper use: PostgreSQL itself, or
+    PgBouncer in transaction mode in front of it (issue 17)."""
+    if request.param == "direct":
+        yield database_url
+        return
+    if PGBOUNCER is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    monkeypatch.setenv("TRACKER_DATABASE_PREPARED_STATEMENTS", "false")
+    bouncer = PgBouncer(database_url)
+    try:
+        yield bouncer.url
+        assert bouncer.server_connections() > 0, "the instances should have gone through PgBouncer"
+    finally:
+        bouncer.stop()
+
+
 @pytest.fixture
 def topology(
-    database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, route: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[list[LiveServer], Sweeper, Prometheus, str, Any]]:
     if PROMETHEUS is None:
         pytest.skip("prometheus is not installed (apt-get install prometheus)")
@@ -149,10 +174,8 @@ def topology(
     try:
         for name in ("web-1", "web-2"):
             instance = tmp_path / f"{name}-instance"
-            servers.append(
-                LiveServer(database_url, instance, TRACKER_SWEEP_INTERVAL="0", TRACKER_WORKERS="2")
-            )
-        sweeper = Sweeper(database_url, tmp_path, every=2)
+            servers.append(LiveServer(route, instance, TRACKER_SWEEP_INTERVAL="0", TRACKER_WORKERS="2"))
+        sweeper = Sweeper(route, tmp_path, every=2)
         jobs = {
             "tracker": [f"127.0.0.1:{s.port}" for s in servers],
             "tracker-sweeper": [f"127.0.0.1:{sweeper.port}"],

@@ -118,9 +118,9 @@ def test_an_empty_filter_is_no_filter(personas: Personas, case_id: int) -> None:
     def ids(query: str) -> list[int]:
         answer = personas.ops.get(f"/api/v1/cases?{query}")
         assert answer.status_code == 200, answer.get_json()
-        return [c["id"] for c in answer.get_json()["cases"]]
+        return [c["case_id"] for c in answer.get_json()["cases"]]
 
-    assert ids("tracking_number=") == ids("courier=&facility=&state=") == ids("") == [case_id]
+    assert ids("tracking_number=") == ids("courier_id=&facility=&state=") == ids("") == [case_id]
     assert ids(f"tracking_number={TN}") == [case_id]
     assert ids("tracking_number=TRKOTHER001") == []
     assert personas.ops.get("/api/v1/cases?no_such_filter=").status_code == 422

@@ -29,7 +29,7 @@ from tracker.cases.reasons import CUSTOMER_COMPLAINTS, RESOLUTIONS, Reason
 from tracker.core import metrics
 from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from tracker.core.models import Case, CaseEvent
-from tracker.core.timefmt import iso_local
+from tracker.core.timefmt import iso_local, localize_text
 from tracker.core.vocabulary import CaseState, CaseType
 
 
@@ -166,11 +166,28 @@ def resolve(
 
 
 def history(conn: Connection, case_id: int, *, zone: tzinfo) -> list[dict[str, Any]]:
-    """The case's events, oldest first, times written in ``zone``."""
+    """The case's events, oldest first, times written in ``zone`` (those inside reasons too)."""
     rows = conn.execute(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
     )
     return [
-        {"at": iso_local(r.at, zone), "action": r.action, "actor": r.actor, "note": r.note, "data": r.data}
+        {
+            "at": iso_local(r.at, zone),
+            "action": r.action,
+            "actor": r.actor,
+            "note": r.note,
+            "data": _local_data(r.data, zone),
+        }
         for r in rows
     ]
+
+
+def local_reasons(reasons: list[dict[str, Any]], zone: tzinfo) -> list[dict[str, Any]]:
+    """Stored reasons (instants in UTC, :mod:`tracker.core.timefmt`) as answers show them: local."""
+    return [{**r, "detail": localize_text(r["detail"], zone)} for r in reasons]
+
+
+def _local_data(data: dict[str, Any] | None, zone: tzinfo) -> dict[str, Any] | None:
+    if data is None or not isinstance(data.get("reasons"), list):
+        return data
+    return {**data, "reasons": local_reasons(data["reasons"], zone)}

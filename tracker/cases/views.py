@@ -2,21 +2,26 @@
 
 Everything here is for operations staff (role ``ops``; ``admin`` always may).
 
-* ``GET /api/v1/cases``: filter by type, state, facility, courier, tracking
-  number (an empty filter is no filter) and the time a case was opened
-  (``since`` inclusive, ``until`` exclusive), newest first, with keyset
-  pagination: ``next`` is the URL of the following page (an opaque
-  ``cursor`` holding the last case's ``opened_at`` and id), so a page never
-  repeats or skips a case when new ones open meanwhile.
-* ``GET /api/v1/cases/{id}``: the case with its whole history.
-* ``POST /api/v1/cases/{id}/acknowledge`` and ``.../resolve``: steps of the
+* ``GET /api/v1/cases``: filter by ``type``, ``state``, ``facility``,
+  ``courier_id``, ``tracking_number`` (an empty filter is no filter) and the
+  time a case was opened (``since`` inclusive, ``until`` exclusive), newest
+  first, with keyset pagination: ``next`` is the URL of the following page
+  (an opaque ``cursor`` holding the last case's ``opened_at`` and id), so a
+  page never repeats or skips a case when new ones open meanwhile.
+* ``GET /api/v1/cases/{case_id}``: the case with its whole history.
+* ``POST /api/v1/cases/{case_id}/acknowledge`` and ``.../resolve``: steps of the
   workflow (:mod:`tracker.cases.store`), recorded with the actor
   ``"<role>:<key id>"``. Nothing deletes a case or hides a complaint.
 
 The scorecards and damage hotspots, under the same tag and auth, are
 detection's: :mod:`tracker.detection.views` (blueprint ``reports``), which
-builds on this module's :data:`TAG`, :data:`ERRORS` and :class:`StrictQuery`
-(cases sits below detection, so the shared pieces live here).
+builds on this module's :data:`TAG` and :data:`ERRORS` (cases sits below
+detection, so the shared pieces live here); queries are
+:class:`tracker.web.schemas.StrictQuery` s.
+
+Every answer is built from the model the OpenAPI documents (:class:`CaseOut`,
+:class:`CaseListOut`), in the canonical names: ``case_id``, ``courier_id``,
+``facility``.
 
 Queries, bodies and cursors follow :mod:`tracker.core.inputs`: no control
 characters in filters or notes, times from 2000-01-01 to 2099 (a cursor that
@@ -33,7 +38,7 @@ from urllib.parse import urlencode
 
 from flask import jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, and_, or_, select
 
 from tracker.cases import store as cases
@@ -47,7 +52,7 @@ from tracker.keys.store import Principal
 from tracker.scans.schemas import TrackingNumber
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
-from tracker.web.schemas import ErrorOut
+from tracker.web.schemas import ErrorOut, LocalTime, ReasonOut, StrictQuery
 
 #: The ops tag, shared with detection's scorecards and hotspots (:mod:`tracker.detection.views`).
 TAG = Tag(name="cases", description="Operations staff: cases, scorecards, hotspots")
@@ -64,28 +69,11 @@ api = APIBlueprint(
 api.before_request(authenticate_request)
 
 
-class StrictQuery(BaseModel):
-    """A query string that rejects parameters it does not know.
-
-    A known parameter with an empty value (``?tracking_number=``, as a form
-    with a blank field sends) is absent: no filter, not a 422.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_is_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (v == "" and k in cls.model_fields)}
-        return data
-
-
 class CasesQuery(StrictQuery):
     type: CaseType | None = None
     state: CaseState | None = None
     facility: Word | None = None
-    courier: Word | None = None
+    courier_id: Word | None = None
     tracking_number: TrackingNumber | None = None
     since: Instant | None = Field(None, description="Opened at or after (RFC 3339).")
     until: Instant | None = Field(None, description="Opened before (RFC 3339).")
@@ -115,6 +103,40 @@ class ResolveIn(BaseModel):
     note: CaseNote | None = None
 
 
+class CaseEventOut(BaseModel):
+    at: LocalTime
+    action: str = Field(description="opened, updated, closed, acknowledged or resolved.")
+    actor: str = Field(description='"system", or "<role>:<key id>" of the person.')
+    note: str | None
+    data: dict[str, Any] | None = Field(
+        description="opened/updated: reasons and score; resolved: resolution."
+    )
+
+
+class CaseOut(BaseModel):
+    case_id: int
+    tracking_number: str
+    type: CaseType
+    state: CaseState
+    reasons: list[ReasonOut]
+    score: float | None
+    facility: str | None
+    courier_id: str | None
+    opened_at: LocalTime
+    updated_at: LocalTime
+    closed_at: LocalTime | None
+    resolution: str | None
+
+
+class CaseHistoryOut(CaseOut):
+    history: list[CaseEventOut] = Field(description="Oldest first; nothing is ever removed.")
+
+
+class CaseListOut(BaseModel):
+    cases: list[CaseOut]
+    next: str | None = Field(description="The URL of the next page; null on the last.")
+
+
 def _actor(principal: Principal) -> str:
     return f"{principal.role.value}:{principal.key_id}"
 
@@ -136,22 +158,22 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise ValueError("not a cursor this API gave out") from None
 
 
-def _case_dict(row: Any) -> dict[str, Any]:
+def _case(row: Any) -> CaseOut:
     zone = runtime().settings.timezone
-    return {
-        "id": row.id,
-        "tracking_number": row.tracking_number,
-        "type": str(row.type),
-        "state": str(row.state),
-        "reasons": row.reasons,
-        "score": row.score,
-        "facility": row.facility_code,
-        "courier": row.courier_code,
-        "opened_at": iso_local(row.opened_at, zone),
-        "updated_at": iso_local(row.updated_at, zone),
-        "closed_at": iso_local_or_none(row.closed_at, zone),
-        "resolution": row.resolution,
-    }
+    return CaseOut(
+        case_id=row.id,
+        tracking_number=row.tracking_number,
+        type=row.type,
+        state=row.state,
+        reasons=cases.local_reasons(row.reasons, zone),
+        score=row.score,
+        facility=row.facility_code,
+        courier_id=row.courier_code,
+        opened_at=iso_local(row.opened_at, zone),
+        updated_at=iso_local(row.updated_at, zone),
+        closed_at=iso_local_or_none(row.closed_at, zone),
+        resolution=row.resolution,
+    )
 
 
 _CASE_COLUMNS = (
@@ -170,16 +192,19 @@ _CASE_COLUMNS = (
 )
 
 
-def _one_case(conn: Connection, case_id: int) -> dict[str, Any]:
+def _one_case(conn: Connection, case_id: int) -> CaseHistoryOut:
     row = conn.execute(
         select(*_CASE_COLUMNS).join(Parcel, Parcel.id == Case.parcel_id).where(Case.id == case_id)
     ).first()
     if row is None:
         raise NotFound(f"no case {case_id}")
-    return {**_case_dict(row), "history": cases.history(conn, case_id, zone=runtime().settings.timezone)}
+    history = cases.history(conn, case_id, zone=runtime().settings.timezone)
+    return CaseHistoryOut(**dict(_case(row)), history=history)
 
 
-@api.get("/cases", summary="Cases, newest first, filtered and paginated", responses=ERRORS)
+@api.get(
+    "/cases", summary="Cases, newest first, filtered and paginated", responses={200: CaseListOut, **ERRORS}
+)
 def list_cases(query: CasesQuery):  # type: ignore[no-untyped-def]
     caller(Role.OPS)
     statement = select(*_CASE_COLUMNS).join(Parcel, Parcel.id == Case.parcel_id)
@@ -187,7 +212,7 @@ def list_cases(query: CasesQuery):  # type: ignore[no-untyped-def]
         Case.type: query.type,
         Case.state: query.state,
         Case.facility_code: query.facility,
-        Case.courier_code: query.courier,
+        Case.courier_code: query.courier_id,
         Parcel.tracking_number: query.tracking_number,
     }
     for column, value in filters.items():
@@ -212,10 +237,12 @@ def list_cases(query: CasesQuery):  # type: ignore[no-untyped-def]
         params = {k: v for k, v in request.args.items() if k != "cursor"}
         params["cursor"] = _encode_cursor(last.opened_at, last.id)
         next_url = f"{request.path}?{urlencode(params)}"
-    return jsonify({"cases": [_case_dict(r) for r in page], "next": next_url})
+    return jsonify(CaseListOut(cases=[_case(r) for r in page], next=next_url))
 
 
-@api.get("/cases/<int:case_id>", summary="A case with its whole history", responses=ERRORS)
+@api.get(
+    "/cases/<int:case_id>", summary="A case with its whole history", responses={200: CaseHistoryOut, **ERRORS}
+)
 def get_case(path: CasePath):  # type: ignore[no-untyped-def]
     caller(Role.OPS)
     with runtime().engine.connect() as conn:
@@ -231,7 +258,7 @@ def _body(model: type[BaseModel]) -> Any:
 @api.post(
     "/cases/<int:case_id>/acknowledge",
     summary="Acknowledge an open case",
-    responses={409: ErrorOut, **ERRORS},
+    responses={200: CaseHistoryOut, 409: ErrorOut, **ERRORS},
 )
 def acknowledge_case(path: CasePath):  # type: ignore[no-untyped-def]
     """Someone is looking at it. Only an open case can be acknowledged (409 otherwise)."""
@@ -246,7 +273,7 @@ def acknowledge_case(path: CasePath):  # type: ignore[no-untyped-def]
 @api.post(
     "/cases/<int:case_id>/resolve",
     summary="Resolve a case with a resolution and a note",
-    responses={409: ErrorOut, **ERRORS},
+    responses={200: CaseHistoryOut, 409: ErrorOut, **ERRORS},
 )
 def resolve_case(path: CasePath, body: ResolveIn):  # type: ignore[no-untyped-def]
     """``resolution`` is one of the documented values; a resolved case cannot be resolved again (409)."""

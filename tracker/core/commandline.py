@@ -34,7 +34,7 @@ def engine(settings: Settings, *, migrated: bool = False) -> Iterator[Engine]:
 
     if not settings.database_url:
         settings.instance_path.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, prepared_statements=settings.database_prepared_statements)
     try:
         if migrated:
             _require_migrated(engine, settings)

@@ -21,6 +21,7 @@ table, the constraint and, for a key, its code: never a recipient.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -83,8 +84,15 @@ def upsert(conn: Connection, table: Any) -> Any:
     return dialect.insert(table)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine with the per-dialect settings described above."""
+def make_engine(url: str, *, prepared_statements: bool = True, **kwargs: Any) -> Engine:
+    """Create an engine with the per-dialect settings described above.
+
+    ``prepared_statements=False`` (``TRACKER_DATABASE_PREPARED_STATEMENTS``)
+    stops psycopg from preparing statements on the server, for a pooler in
+    transaction mode. The one session setting, ``TIME ZONE``, is safe there:
+    PgBouncer tracks ``TimeZone`` per client and sets it on whichever server
+    connection the client gets.
+    """
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -97,6 +105,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # which the web answers as 503 with Retry-After.
     if url.startswith("postgresql"):
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
+        if not prepared_statements:
+            kwargs["connect_args"]["prepare_threshold"] = None
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 5)
     engine = create_engine(url, **kwargs)
@@ -111,6 +121,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         event.listen(engine, "handle_error", _hide_failing_row)
     return engine
+
+
+def without_ping(engine: Engine) -> Engine:
+    """``engine`` with a pool of its own that does not ping a connection at checkout.
+
+    ``pool_pre_ping`` (on for PostgreSQL, above) costs one round trip on every
+    checkout, so that a connection the server dropped (a restart, a failover)
+    is replaced before a statement fails on it. A caller that instead retries
+    once when its statement finds the connection dead (the public tracking
+    read, :func:`tracker.tracking.http.read`) can skip it. The pool is
+    ``engine``'s recreated, as :meth:`~sqlalchemy.engine.Engine.dispose` does
+    (same connect arguments, sizes and "connect" hooks: the UTC session); the
+    engine around it is ``engine`` (dialect, events, hidden parameters). It
+    opens its own connections, as many at once as its callers use (a request
+    thread holds one for one statement), and closes them when ``engine`` is
+    disposed of. An engine whose pool does not ping (SQLite, a test's) is
+    returned as it is.
+    """
+    if not engine.pool._pre_ping:
+        return engine
+    twin = copy.copy(engine)
+    twin.pool = engine.pool.recreate()
+    # Pool has no public setter: the same attribute its constructor sets from pre_ping.
+    twin.pool._pre_ping = False
+
+    # The twin shares the engine's events: disposing of either closes both pools' idle connections.
+    @event.listens_for(engine, "engine_disposed")
+    def _dispose_twin(_engine: Engine) -> None:
+        twin.pool.dispose()
+
+    return twin
 
 
 _FAILING_ROW = "Failing row contains"

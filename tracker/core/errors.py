@@ -15,7 +15,8 @@ The hierarchy::
     ├── TooManyRequests          (429 too_many_requests)
     │   └── VerificationLocked   (429: too many wrong digits; tracker.tracking.verification)
     └── ServiceUnavailable       (503 service_unavailable: try again after ``Retry-After``)
-        └── DatabaseUnavailable  (503 database_unavailable: the database does not answer; tracker.web.errors)
+        ├── DatabaseUnavailable  (503 database_unavailable: the database does not answer; tracker.web.errors)
+        └── SolverBusy           (503 solver_busy: every route-solving slot is taken; tracker.routing.slots)
 
 Every error answers ``{"error": {"code", "message", "fields": [...]}}``
 where ``fields`` lists ``{"field", "message"}`` (empty when no field is to
@@ -48,11 +49,19 @@ class FieldError:
 class TrackerError(Exception):
     status = 500
     code = "internal_error"
+    #: Seconds to wait before trying again (sent as ``Retry-After``), where that helps.
+    retry_after: int | None = None
 
     def __init__(self, message: str, fields: list[FieldError] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or []
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross back from the solving processes (tracker.routing.slots)
+        # by pickle, which would call a subclass's own __init__ with the
+        # message alone; rebuild the instance and its attributes as they are.
+        return (_rebuilt, (type(self), self.args), self.__dict__.copy())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +71,12 @@ class TrackerError(Exception):
                 "fields": [f.to_dict() for f in self.fields],
             }
         }
+
+
+def _rebuilt(cls: type[TrackerError], args: tuple[Any, ...]) -> TrackerError:
+    error = Exception.__new__(cls)
+    error.args = args
+    return error
 
 
 class BadRequest(TrackerError):
@@ -106,6 +121,16 @@ class ServiceUnavailable(TrackerError):
 
 class DatabaseUnavailable(ServiceUnavailable):
     code = "database_unavailable"
+
+
+class SolverBusy(ServiceUnavailable):
+    """Every route-solving slot of this process is taken; try again shortly."""
+
+    code = "solver_busy"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class FieldValueError(ValueError):

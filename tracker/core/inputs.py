@@ -40,7 +40,10 @@ clock skew ahead (:mod:`tracker.scans.ingest`), and what is planned
 most :data:`PLAN_HORIZON` ahead. :data:`PlanDate` is a calendar day in the
 same static range.
 
-**Numbers.** Floats are finite (``allow_inf_nan=False`` in every request
+**Numbers.** A number in a JSON body is a JSON number: :data:`Number` and
+:data:`Integer` refuse a string (``"31.2"``) and a boolean (``true``), which
+pydantic's lax mode would read as 31.2 and 1.0 (a query parameter is text
+by nature and stays lax). Floats are finite (``allow_inf_nan=False`` in every request
 model's config: ``"NaN"`` and ``"Infinity"`` are refused); database ids are
 at most :data:`BIGINT_MAX` (:data:`DatabaseId`); the routing solver's bounds
 live with its schema (:mod:`tracker.routing.schemas`).
@@ -57,6 +60,7 @@ from pydantic import (
     AwareDatetime,
     BeforeValidator,
     Field,
+    Strict,
     StringConstraints,
     ValidatorFunctionWrapHandler,
     WrapValidator,
@@ -71,8 +75,9 @@ CONTROL_CHARACTERS = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 #: What the OpenAPI documents (``pattern``): the same class, negated.
 PRINTABLE = f"^[^{CONTROL_CHARACTERS}]*$"
+_LINE_CLASS = CONTROL_CHARACTERS
 # Multi-line kinds also document CR, which they turn into LF.
-_PRINTABLE_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+_LINES_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 
 
 def no_control_characters(value: str) -> str:
@@ -87,15 +92,39 @@ def _unix_newlines(value: Any) -> Any:
     return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
 
 
+# Blank: what pydantic's ``str_strip_whitespace`` (Rust's ``trim``) removes, so that a
+# required text of spaces is refused whether or not its model strips.
+_BLANK = r"\t\n\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_NOT_BLANK = re.compile(f"[^{_BLANK}]")
+
+
+def not_blank(value: str) -> str:
+    """``value`` if it holds a character that is not a space; else ``ValueError``."""
+    if _NOT_BLANK.search(value) is None:
+        raise ValueError("must not be blank")
+    return value
+
+
 def text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:
-    """A text field of at most ``max_length`` characters under the one text rule."""
+    """A text field of at most ``max_length`` characters under the one text rule.
+
+    With ``min_length``, it must also hold a character that is not a space
+    ("  " is refused, stripped or not): the OpenAPI's pattern says so too, so a
+    client (or a fuzzer) reading it knows that a blank value is not one.
+    """
+    allowed = _LINES_CLASS if multiline else _LINE_CLASS
+    pattern = f"^[^{allowed}]*$"
+    if min_length:
+        pattern = f"^[^{allowed}]*[^{allowed}{_BLANK}][^{allowed}]*$"
     checks: list[Any] = [
+        # The length first: a BeforeValidator under it would turn pydantic's
+        # "at least 1 character" into "at least 1 item after validation".
         StringConstraints(min_length=min_length or None, max_length=max_length),
+        *([BeforeValidator(_unix_newlines)] if multiline else []),
         AfterValidator(no_control_characters),
-        Field(json_schema_extra={"pattern": _PRINTABLE_LINES if multiline else PRINTABLE}),
+        *([AfterValidator(not_blank)] if min_length else []),
+        Field(json_schema_extra={"pattern": pattern}),
     ]
-    if multiline:
-        checks.insert(0, BeforeValidator(_unix_newlines))
     return Annotated[(str, *checks)]
 
 
@@ -145,16 +174,28 @@ def _instant(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
     return check_instant(handler(value))
 
 
+#: What the OpenAPI states of the range (a year 20xx as written); the exact bound is in UTC.
+_YEAR_20XX = r"^20[0-9]{2}-"
+
 Instant = Annotated[
     AwareDatetime,
     WrapValidator(_instant),
-    Field(description="RFC 3339 with an offset, from 2000-01-01 to before 2100-01-01."),
+    Field(
+        description="RFC 3339 with an offset, from 2000-01-01 to before 2100-01-01 (UTC).",
+        json_schema_extra={"pattern": _YEAR_20XX},
+    ),
 ]
 
 FIRST_DAY = EARLIEST.date()
 LAST_DAY = (LATEST - timedelta(days=1)).date()
 PlanDate = Annotated[
-    date, Field(ge=FIRST_DAY, le=LAST_DAY, description="A calendar day, from 2000-01-01 to 2099-12-31.")
+    date,
+    Field(
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description="A calendar day, from 2000-01-01 to 2099-12-31.",
+        json_schema_extra={"pattern": _YEAR_20XX},
+    ),
 ]
 
 
@@ -176,3 +217,23 @@ BIGINT_MAX = 2**63 - 1
 INTEGER_MAX = 2**31 - 1
 
 DatabaseId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
+
+#: A number in a request body: a JSON number (an integer is one too), never a string or a boolean.
+Number = Annotated[float, Strict()]
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's "integer" is a number without a fraction, so 281.0 is one
+    # (a client's JSON library may well write it so); "281" and true are not.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer (not a string or a boolean)")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+#: An integer in a request body: a JSON integer (``3`` or ``3.0``), never a
+#: string, a boolean or a fraction.
+Integer = Annotated[int, BeforeValidator(_json_integer)]

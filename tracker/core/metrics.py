@@ -120,7 +120,7 @@ def initialise_labels() -> None:
         CASES_OPENED.labels(case.value)
     for source in ("scan", "customer"):
         DAMAGE_REPORTS.labels(source)
-    for result in ("ok", "error", "invalid"):
+    for result in ("ok", "error", "invalid", "busy"):
         ROUTE_SOLVES.labels(result)
 
 

@@ -10,7 +10,9 @@ Tables and why they look the way they do:
   ``next_check_at`` is when the sweep next needs to look at the parcel.
 * ``scan_events``: append-only facts. ``event_id`` is the primary key:
   idempotency comes from the schema, and ``content_hash`` tells a replay
-  from a conflict.
+  from a conflict. A scan derived from an EPCIS event later declared
+  erroneous is not deleted but marked (``voided_at``); readers count only
+  the unmarked ones.
 * ``cases``: explainable flags for ops; at most one open case per parcel and
   type (a partial unique index, the backstop against racing sweeps).
 * ``api_keys``: only a SHA-256 of each key is kept.
@@ -138,6 +140,8 @@ class Parcel(Base):
     weight_kg: Mapped[float | None] = mapped_column(Float)
     #: The expected delivery code, when the merchant issues OTPs.
     delivery_otp: Mapped[str | None] = mapped_column(String(12))
+    #: The parcel's GS1 SSCC (18 digits), when it has one: EPCIS events name parcels by it.
+    sscc: Mapped[str | None] = mapped_column(String(18))
 
     # Derived from scan events (tracker.scans.timeline); null until the first scan.
     status: Mapped[ParcelStatus] = mapped_column(
@@ -170,6 +174,13 @@ class Parcel(Base):
     __table_args__ = (
         # Sweeps and dashboards: parcels in a status, by how long they are silent.
         Index("ix_parcels_status_last_event_at", "status", "last_event_at"),
+        Index(
+            "uq_parcels_sscc",
+            "sscc",
+            unique=True,
+            postgresql_where=text("sscc IS NOT NULL"),
+            sqlite_where=text("sscc IS NOT NULL"),
+        ),
         # The sweep's one indexed query, over live parcels only.
         Index(
             "ix_parcels_next_check_at",
@@ -207,6 +218,11 @@ class ScanEvent(Base):
     source: Mapped[str] = mapped_column(String(16))
     #: SHA-256 of the event's canonical content: replay or conflict?
     content_hash: Mapped[str] = mapped_column(String(64))
+    #: Set when an EPCIS error declaration voids the event the scan was derived from
+    #: (tracker.epcis.derive). The row stays (append-only) and ops still sees it; every
+    #: other reader (parcel state, tracking page, detection, sweep, scorecards, routing)
+    #: reads only ``voided_at IS NULL``.
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_scan_events_parcel_id_occurred_at", "parcel_id", "occurred_at"),
@@ -481,3 +497,153 @@ class RouteStop(Base):
             name="served_or_left_out",
         ),
     )
+
+
+# EPCIS 2.0 capture and query (tracker.epcis). Events are stored as received
+# (``document``) and never deleted: an error declaration marks its event
+# (``error_declared_at``), it does not remove it.
+
+
+class EpcisCapture(Base):
+    """One ``POST /api/v1/epcis/capture``: the document as received, and what became of each event."""
+
+    __tablename__ = "epcis_captures"
+
+    capture_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: "<role>:<key id>" of the caller.
+    requested_by: Mapped[str] = mapped_column(String(64))
+    #: The facility the caller's key is bound to (it may capture only there), or null.
+    facility_code: Mapped[str | None] = mapped_column(String(32))
+    #: GS1-Capture-Error-Behaviour: ``rollback`` (all or nothing) or ``proceed``.
+    error_behaviour: Mapped[str] = mapped_column(String(16))
+    event_count: Mapped[int] = mapped_column(Integer)
+    #: running, finished (every event stored or a replay), failed (rolled back, or some rejected)
+    state: Mapped[str] = mapped_column(String(16))
+    #: When a process took the job (a job whose taker died is taken again after a while).
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    document: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: One entry per event, in document order (tracker.epcis.capture.EventReport).
+    report: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+
+    __table_args__ = (
+        Index(
+            "ix_epcis_captures_state_claimed_at",
+            "state",
+            "claimed_at",
+            postgresql_where=text("state = 'running'"),
+            sqlite_where=text("state = 'running'"),
+        ),
+    )
+
+
+class EpcisEvent(Base):
+    """An EPCIS event as captured; ``event_id`` is its eventID, or its canonical hash when it has none."""
+
+    __tablename__ = "epcis_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(500), unique=True)
+    #: CBV 2.0 canonical hash (tracker.epcis.canonical): a replay has the same.
+    event_hash: Mapped[str] = mapped_column(String(100))
+    event_type: Mapped[str] = mapped_column(String(64))
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When tracker captured it (the EPCIS recordTime).
+    record_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str | None] = mapped_column(String(16))
+    biz_step: Mapped[str | None] = mapped_column(String(500))
+    disposition: Mapped[str | None] = mapped_column(String(500))
+    read_point: Mapped[str | None] = mapped_column(String(500))
+    biz_location: Mapped[str | None] = mapped_column(String(500))
+    #: The facility its business location (or read point) maps to, if any.
+    facility_code: Mapped[str | None] = mapped_column(String(32))
+    capture_id: Mapped[str] = mapped_column(ForeignKey("epcis_captures.capture_id"))
+    #: The event as received (without an errorDeclaration that came later).
+    document: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    error_declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The errorDeclaration as declared (reason, correctiveEventIDs...).
+    error_declaration: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    __table_args__ = (
+        Index("ix_epcis_events_event_time_id", "event_time", "id"),
+        Index("ix_epcis_events_event_hash", "event_hash"),
+        Index("ix_epcis_events_biz_step", "biz_step"),
+        Index("ix_epcis_events_biz_location", "biz_location"),
+    )
+
+
+class EpcisEventEpc(Base):
+    """An identifier an event names, and in which role (epc, parent, child, input, output)."""
+
+    __tablename__ = "epcis_event_epcs"
+
+    event_pk: Mapped[int] = mapped_column(BigId, ForeignKey("epcis_events.id"), primary_key=True)
+    #: As written in the event.
+    epc: Mapped[str] = mapped_column(String(500), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8), primary_key=True)
+    #: The canonical GS1 Digital Link (tracker.epcis.identifiers.canonical): URN and link spellings meet here.
+    canonical: Mapped[str] = mapped_column(String(500))
+
+    __table_args__ = (
+        Index("ix_epcis_event_epcs_epc", "epc"),
+        Index("ix_epcis_event_epcs_canonical", "canonical"),
+    )
+
+
+class EpcisParcelLink(Base):
+    """An event that names a parcel, directly (its SSCC) or through a pallet it was aggregated on."""
+
+    __tablename__ = "epcis_parcel_links"
+
+    event_pk: Mapped[int] = mapped_column(BigId, ForeignKey("epcis_events.id"), primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(BigId, ForeignKey("parcels.id"), primary_key=True)
+    #: The identifier in the event that led to the parcel (the parcel's SSCC, or the pallet's).
+    via: Mapped[str] = mapped_column(String(500))
+    #: The scan derived from the event for this parcel (tracker.epcis.derive), if any.
+    scan_event_id: Mapped[str | None] = mapped_column(String(100))
+    #: Set when the event was declared erroneous: the scan no longer counts for the parcel.
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_epcis_parcel_links_parcel_id", "parcel_id"),)
+
+
+class EpcisReading(Base):
+    """One sensor report of an event, kept whether or not the event names a parcel."""
+
+    __tablename__ = "epcis_readings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_pk: Mapped[int] = mapped_column(BigId, ForeignKey("epcis_events.id"))
+    #: ``Temperature``, ``AbsoluteHumidity``... (GS1 vocabulary words bare), or an extension URI.
+    measurement_type: Mapped[str] = mapped_column(String(500))
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uom: Mapped[str | None] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    min_value: Mapped[float | None] = mapped_column(Float)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    mean_value: Mapped[float | None] = mapped_column(Float)
+    other_value: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(String(500))
+    #: For a temperature in a known unit, in °C: the value (else the mean, else the maximum).
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    #: The reported extremes in °C: a report of a span may stray at either end
+    #: (what the cold-chain detector reads beside ``temperature_c``).
+    temperature_min_c: Mapped[float | None] = mapped_column(Float)
+    temperature_max_c: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_epcis_readings_event_pk", "event_pk"),
+        Index("ix_epcis_readings_measurement_type_observed_at", "measurement_type", "observed_at"),
+    )
+
+
+class EpcisLocation(Base):
+    """A configured mapping: this read point or business location is that facility."""
+
+    __tablename__ = "epcis_locations"
+
+    #: The location's canonical form (tracker.epcis.identifiers.location_key).
+    location: Mapped[str] = mapped_column(String(500), primary_key=True)
+    facility_code: Mapped[str] = mapped_column(ForeignKey("facilities.code"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

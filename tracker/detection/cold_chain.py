@@ -1,7 +1,9 @@
 """Cold chain: temperature readings of a perishable parcel outside its range.
 
 Scans may carry a ``temperature_c`` reading (a logger read at the scan, or
-the facility's cold room). For a parcel with a perishable range,
+the facility's cold room); sensors report others apart from any scan
+(:class:`~tracker.detection.facts.SensorReading` s on the parcel: EPCIS
+sensor events, which derive no scan). For a parcel with a perishable range,
 :func:`find_excursion` collects every reading outside the range into one
 :class:`Excursion`, the material of one ``temperature_excursion`` case per
 parcel, however many readings strayed. Each reading keeps where (facility,
@@ -12,6 +14,8 @@ Readings exactly on a bound are inside the range: the range is what the
 shipper declared acceptable. ``tolerance_c`` widens the range on both sides
 for sensors known to be coarse; it is 0 by default so the declared range is
 the rule. Readings that are not finite numbers are sensor faults, skipped.
+A sensor reading that gives a span (minimum and maximum) is one reading,
+outside the range when either end is; its worst end is the one reported.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tracker.detection.facts import (
     GeoPoint,
     ParcelFact,
     Reason,
+    SensorReading,
     TemperatureRange,
     chronological,
 )
@@ -36,8 +41,10 @@ CASE_TYPE = "temperature_excursion"
 
 @dataclass(frozen=True, slots=True)
 class Reading:
+    #: The scan's event id, or the sensor reading's id.
     event_id: str
-    type: EventType
+    #: The scan's type; None for a sensor reading (``source`` says what took it).
+    type: EventType | None
     occurred_at: datetime
     temperature_c: float
     facility: str | None
@@ -45,6 +52,7 @@ class Reading:
     position: GeoPoint | None
     #: Degrees beyond the range: positive above ``max_c``, negative below ``min_c``.
     deviation_c: float
+    source: str | None = None
 
     @property
     def where(self) -> str:
@@ -61,7 +69,7 @@ class Reading:
         direction = "above" if self.deviation_c > 0 else "below"
         return Reason(
             f"temperature_{direction}_range",
-            f"{self.temperature_c:g} °C at {self.where} ({self.type}, "
+            f"{self.temperature_c:g} °C at {self.where} ({self.type or self.source}, "
             f"{self.occurred_at.isoformat(timespec='minutes')}), "
             f"{abs(self.deviation_c):g} °C {direction} the range",
         )
@@ -108,15 +116,26 @@ def find_excursion(
         and e.temperature_c is not None
         and math.isfinite(e.temperature_c)
     ]
-    strayed = tuple(
+    strayed = [
         # Deviation from the declared range, even when a tolerance widened the test.
         _reading(e, e.temperature_c - (allowed.max_c if e.temperature_c > high else allowed.min_c))
         for e in taken
         if e.temperature_c is not None and not low <= e.temperature_c <= high
-    )
+    ]
+    sensed = [
+        (r, [t for t in r.temperatures_c if math.isfinite(t)])
+        for r in sorted(parcel.readings, key=lambda r: (r.observed_at, r.reading_id))
+    ]
+    sensed = [(r, values) for r, values in sensed if values]
+    for r, values in sensed:
+        worst = max(values, key=lambda t: max(low - t, t - high))
+        if not low <= worst <= high:
+            strayed.append(_sensed(r, worst, worst - (allowed.max_c if worst > high else allowed.min_c)))
     if not strayed:
         return None
-    return Excursion(parcel.tracking_number, allowed, strayed, len(taken))
+    # Stable: scans keep their chronological order among readings taken at the same time.
+    strayed.sort(key=lambda r: r.occurred_at)
+    return Excursion(parcel.tracking_number, allowed, tuple(strayed), len(taken) + len(sensed))
 
 
 def _reading(event: EventFact, deviation_c: float) -> Reading:
@@ -130,4 +149,18 @@ def _reading(event: EventFact, deviation_c: float) -> Reading:
         courier_id=event.courier_id,
         position=event.position,
         deviation_c=round(deviation_c, 3),
+    )
+
+
+def _sensed(reading: SensorReading, temperature_c: float, deviation_c: float) -> Reading:
+    return Reading(
+        event_id=reading.reading_id,
+        type=None,
+        occurred_at=reading.observed_at,
+        temperature_c=temperature_c,
+        facility=reading.facility,
+        courier_id=None,
+        position=None,
+        deviation_c=round(deviation_c, 3),
+        source=reading.source,
     )

@@ -8,8 +8,9 @@ pure :mod:`tracker.detection.judge`, rows become facts in
 The sweep claims parcels whose ``next_check_at`` has come and calls
 :func:`evaluate_parcels` inside its transaction. For one chunk of parcels:
 
-1. Load their scans and their customers' reports (two queries) and keep only
-   the parcels with something to judge: a delivered, collected or damage
+1. Load their scans (voided ones left out), their customers' reports and the
+   temperatures sensors reported apart from scans (three queries) and keep
+   only the parcels with something to judge: a delivered, collected or damage
    scan, a temperature reading, or a report. The rest cost nothing more.
 2. Load what judging needs, in bulk: the parcels' registrations, the
    network, their detection cases (live and resolved), and, for every
@@ -114,10 +115,13 @@ def evaluate_parcels(
         return counts
     scans = rows.events_of(conn, chunk)
     reports = rows.load_reports(conn, chunk)
+    sensed = rows.load_readings(conn, chunk)
     judged = [
         p
         for p in chunk
-        if p in reports or any(worth_judging(r.type, r.damage, r.temperature_c) for r in scans.get(p, ()))
+        if p in reports
+        or p in sensed
+        or any(worth_judging(r.type, r.damage, r.temperature_c) for r in scans.get(p, ()))
     ]
     if not judged:
         return counts
@@ -128,7 +132,7 @@ def evaluate_parcels(
     events: dict[int, list[EventFact]] = {}
     for p in judged:
         try:
-            parcels[p] = rows.parcel_fact(parcel_rows[p], facilities, reports.get(p, ()))
+            parcels[p] = rows.parcel_fact(parcel_rows[p], facilities, reports.get(p, ()), sensed.get(p, ()))
             events[p] = chronological(
                 rows.event_fact(r, parcels[p].tracking_number, facilities) for r in scans.get(p, ())
             )
@@ -177,7 +181,7 @@ def _courier_days(
     query = (
         select(*rows.EVENT_COLUMNS, *destination)
         .join(Parcel, Parcel.id == ScanEvent.parcel_id)
-        .where(or_(*terms))
+        .where(or_(*terms), ScanEvent.voided_at.is_(None))
     )
     for row in conn.execute(query):
         fact = rows.event_fact(row, row.tracking_number, facilities)

@@ -6,7 +6,7 @@ again at any time from whatever evidence is known by then::
 
     EventFact* + ParcelFact (+ CourierContext) -> fake_delivery.score_delivery -> Verdict
     EventFact* + ParcelFact                    -> damage.attribute_damage     -> DamageAttribution
-    EventFact* + ParcelFact                    -> cold_chain.find_excursion   -> Excursion
+    EventFact* + ParcelFact (+ its SensorReadings) -> cold_chain.find_excursion -> Excursion
 
 Nothing here knows about Flask, SQLAlchemy or the clock. Validation is strict
 (a naive datetime, half a coordinate pair or an unknown event type raises
@@ -123,6 +123,27 @@ class TemperatureRange:
 
 
 @dataclass(frozen=True, slots=True)
+class SensorReading:
+    """A temperature a sensor reported for a parcel apart from any scan (an EPCIS sensor report).
+
+    ``temperatures_c`` is what the report gave in °C: its value, and the
+    extremes of a report over a span; the reading strays when any of them is
+    outside the parcel's range.
+    """
+
+    reading_id: str
+    observed_at: datetime
+    temperatures_c: tuple[float, ...]
+    facility: str | None = None
+    #: What reported it, for a person (the device, the event).
+    source: str = "sensor reading"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "temperatures_c", tuple(self.temperatures_c))
+        _require_aware("SensorReading.observed_at", self.observed_at)
+
+
+@dataclass(frozen=True, slots=True)
 class EventFact:
     """One scan event, as stored."""
 
@@ -193,9 +214,12 @@ class ParcelFact:
     expected_otp: str | None = None
     perishable: TemperatureRange | None = None
     reports: tuple[CustomerReport, ...] = ()
+    #: Temperatures reported for the parcel that no scan carries (the cold-chain detector's too).
+    readings: tuple[SensorReading, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reports", tuple(self.reports))
+        object.__setattr__(self, "readings", tuple(self.readings))
         _point_or_none(self.destination_lat, self.destination_lon, "destination")
         _point_or_none(self.pickup_point_lat, self.pickup_point_lon, "pickup point")
 

@@ -79,7 +79,7 @@ def damage_tallies(
             ScanEvent.facility_code,
             ScanEvent.courier_code,
             ScanEvent.damage,
-        ).where(ScanEvent.parcel_id.in_(chunk))
+        ).where(ScanEvent.parcel_id.in_(chunk), ScanEvent.voided_at.is_(None))
         for row in conn.execute(query):
             facility = facilities.get(row.facility_code) if row.facility_code else None
             # Only what custody and damage need: positions and proofs play no part here.
@@ -127,16 +127,18 @@ def damage_hotspots(
     kind: SegmentKind | None = None,
     zone: tzinfo,
 ) -> dict[str, Any]:
-    """Every segment's damage rate over the period, worst lower bound first, hotspots flagged.
+    """The period's figures and every segment's damage rate (``rates``), worst lower bound first.
 
-    The period's bounds are written in ``zone`` (views pass the configured local zone).
+    ``rates`` holds the :class:`~tracker.detection.damage.DamageRate` s (of
+    ``kind`` only, if given), hotspots flagged; the view pages them and writes
+    each with :func:`rate_dict`. The period's bounds are written in ``zone``
+    (views pass the configured local zone).
     """
     config = config or HotspotConfig()
     parcels = period_parcels(conn, since, until)
     tallies = damage_tallies(conn, parcels)
     rates = damage_rates(tallies, config)
     network = {r.segment.kind.value: round(r.network_rate, 6) for r in rates}
-    shown = [r for r in rates if kind is None or r.segment.kind is kind]
     return {
         "since": iso_local(since, zone),
         "until": iso_local(until, zone),
@@ -145,6 +147,5 @@ def damage_hotspots(
         "min_damaged": config.min_damaged,
         "min_handled": config.min_handled,
         "network_rate": network,
-        "hotspots": [rate_dict(r) for r in shown if r.flagged],
-        "segments": [rate_dict(r) for r in shown],
+        "rates": [r for r in rates if kind is None or r.segment.kind is kind],
     }

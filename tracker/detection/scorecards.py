@@ -12,6 +12,10 @@ Which parcels count
   deliveries are those parcels' handovers in the period (for a station, the
   parcels it sent out; for a hub, the parcels through it that arrived).
 
+The answers' shapes are :class:`tracker.detection.views.CourierScorecardOut`
+and :class:`~tracker.detection.views.FacilityScorecardOut` (a courier is named
+``courier_id``, a facility ``facility``).
+
 Every rate is ``{"count", "of", "rate", "wilson_low", "wilson_high"}``
 (95 % Wilson interval, :mod:`tracker.detection.stats`; ``rate`` is null
 when ``of`` is 0), so a 100 % from two parcels never reads like a 100 % from
@@ -65,7 +69,7 @@ def courier_scorecard(
 ) -> dict[str, Any]:
     if conn.scalar(select(Courier.id).where(Courier.code == code)) is None:
         raise NotFound(f"no courier {code}")
-    in_period = (ScanEvent.occurred_at >= since, ScanEvent.occurred_at < until)
+    in_period = (ScanEvent.occurred_at >= since, ScanEvent.occurred_at < until, ScanEvent.voided_at.is_(None))
     mine = (ScanEvent.courier_code == code, *in_period)
     delivered = select(ScanEvent.parcel_id).where(*mine, ScanEvent.type.in_(_HANDOVER)).distinct()
     handled = list(conn.scalars(select(ScanEvent.parcel_id).where(*mine).distinct()))
@@ -75,7 +79,7 @@ def courier_scorecard(
     tallies = damage_tallies(conn, sorted(handled))
     card = _common(conn, delivered, failed or 0, courier=code)
     card.update(
-        courier=code,
+        courier_id=code,
         since=iso_local(since, zone),
         until=iso_local(until, zone),
         parcels_handled=len(handled),
@@ -89,7 +93,7 @@ def facility_scorecard(
 ) -> dict[str, Any]:
     if conn.scalar(select(Facility.id).where(Facility.code == code)) is None:
         raise NotFound(f"no facility {code}")
-    in_period = (ScanEvent.occurred_at >= since, ScanEvent.occurred_at < until)
+    in_period = (ScanEvent.occurred_at >= since, ScanEvent.occurred_at < until, ScanEvent.voided_at.is_(None))
     here = select(ScanEvent.parcel_id).where(ScanEvent.facility_code == code, *in_period).distinct()
     handled = list(conn.scalars(here))
     delivered = (

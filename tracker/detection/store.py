@@ -18,6 +18,19 @@ forever, and the complaints among them (``not_received``, ``damaged``,
 ``ix_feedback_parcel_id_created_at`` as
 :class:`~tracker.detection.facts.CustomerReport` facts. Ratings and
 appointments are not reports.
+
+Sensor readings: EPCIS events linked to a parcel (:mod:`tracker.epcis`) keep
+their sensor reports in ``epcis_readings``. An event that derived a scan
+carrying a temperature is evidence through that scan already (the reading
+furthest outside the parcel's range); the temperatures no scan carries (a
+``sensor_reporting`` event derives no scan at all) are read by
+:func:`load_readings` as :class:`~tracker.detection.facts.SensorReading`
+facts for the cold-chain detector. Read with SQL on the tables, not through
+``tracker.epcis``, which sits above detection.
+
+Voided scans: a scan derived from an EPCIS event declared erroneous has
+``voided_at`` set and is evidence no more; every loader here skips it, and
+the readings of an erroneous event or a voided link with it.
 """
 
 from __future__ import annotations
@@ -25,9 +38,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, or_, select
 
-from tracker.core.models import Facility, Feedback, FeedbackKind, Parcel, ScanEvent
+from tracker.core.models import (
+    EpcisEvent,
+    EpcisParcelLink,
+    EpcisReading,
+    Facility,
+    Feedback,
+    FeedbackKind,
+    Parcel,
+    ScanEvent,
+)
 from tracker.detection.facts import (
     CustomerReport,
     DamageNote,
@@ -36,6 +58,7 @@ from tracker.detection.facts import (
     ParcelFact,
     ProofOfDelivery,
     ReportKind,
+    SensorReading,
     TemperatureRange,
 )
 
@@ -84,9 +107,10 @@ def load_facilities(conn: Connection) -> dict[str, FacilityFact]:
 
 
 def events_of(conn: Connection, parcel_ids: ParcelIds) -> dict[int, list[Any]]:
-    """The scan rows of these parcels, grouped by parcel id (unordered)."""
+    """The scan rows of these parcels, grouped by parcel id (unordered); voided scans do not count."""
     grouped: dict[int, list[Any]] = {}
-    for row in conn.execute(select(*EVENT_COLUMNS).where(ScanEvent.parcel_id.in_(parcel_ids))):
+    query = select(*EVENT_COLUMNS).where(ScanEvent.parcel_id.in_(parcel_ids), ScanEvent.voided_at.is_(None))
+    for row in conn.execute(query):
         grouped.setdefault(row.parcel_id, []).append(row)
     return grouped
 
@@ -123,7 +147,10 @@ def event_fact(row: Any, tracking_number: str, facilities: Mapping[str, Facility
 
 
 def parcel_fact(
-    row: Any, facilities: Mapping[str, FacilityFact], reports: Iterable[CustomerReport] = ()
+    row: Any,
+    facilities: Mapping[str, FacilityFact],
+    reports: Iterable[CustomerReport] = (),
+    readings: Iterable[SensorReading] = (),
 ) -> ParcelFact:
     pickup = facilities.get(row.pickup_point) if row.pickup_point else None
     perishable = (
@@ -141,6 +168,7 @@ def parcel_fact(
         expected_otp=row.delivery_otp,
         perishable=perishable,
         reports=tuple(reports),
+        readings=tuple(readings),
     )
 
 
@@ -157,3 +185,56 @@ def load_reports(conn: Connection, parcel_ids: ParcelIds) -> dict[int, list[Cust
             CustomerReport(ReportKind(str(row.kind)), row.created_at)
         )
     return reports
+
+
+def load_readings(conn: Connection, parcel_ids: ParcelIds) -> dict[int, list[SensorReading]]:
+    """The temperatures sensors reported for these parcels that no scan carries, by parcel id.
+
+    See the module doc; links voided by an error declaration and erroneous events do not count.
+    """
+    rows = conn.execute(
+        select(
+            EpcisParcelLink.parcel_id,
+            EpcisReading.id,
+            EpcisReading.observed_at,
+            EpcisReading.temperature_c,
+            EpcisReading.temperature_min_c,
+            EpcisReading.temperature_max_c,
+            EpcisReading.device_id,
+            EpcisEvent.event_id,
+            EpcisEvent.facility_code,
+        )
+        .join(EpcisReading, EpcisReading.event_pk == EpcisParcelLink.event_pk)
+        .join(EpcisEvent, EpcisEvent.id == EpcisParcelLink.event_pk)
+        .outerjoin(ScanEvent, ScanEvent.event_id == EpcisParcelLink.scan_event_id)
+        .where(
+            EpcisParcelLink.parcel_id.in_(parcel_ids),
+            EpcisParcelLink.voided_at.is_(None),
+            EpcisEvent.error_declared_at.is_(None),
+            # No scan, or a scan without a temperature (one outside what a scan takes).
+            ScanEvent.temperature_c.is_(None),
+            or_(
+                EpcisReading.temperature_c.is_not(None),
+                EpcisReading.temperature_min_c.is_not(None),
+                EpcisReading.temperature_max_c.is_not(None),
+            ),
+        )
+        .order_by(EpcisParcelLink.parcel_id, EpcisReading.observed_at, EpcisReading.id)
+    )
+    found: dict[int, list[SensorReading]] = {}
+    for row in rows:
+        device = f"device {row.device_id}, " if row.device_id else ""
+        found.setdefault(row.parcel_id, []).append(
+            SensorReading(
+                reading_id=f"epcis-reading-{row.id}",
+                observed_at=row.observed_at,
+                temperatures_c=tuple(
+                    t
+                    for t in (row.temperature_c, row.temperature_min_c, row.temperature_max_c)
+                    if t is not None
+                ),
+                facility=row.facility_code,
+                source=f"sensor reading, {device}EPCIS event {row.event_id}",
+            )
+        )
+    return found

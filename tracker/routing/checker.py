@@ -137,6 +137,14 @@ def check_plan(problem: RoutingProblem, plan: RoutePlan, matrix: Matrix) -> list
             continue
         seen.add(route.vehicle_id)
         known = [p for p in route.stops if p.stop_id in stops]
+        for p in known:
+            carried_by = stops[p.stop_id].vehicle
+            if carried_by is not None and carried_by != route.vehicle_id:
+                found.append(
+                    Violation(
+                        "wrong_vehicle", f"{carried_by} carries it", vehicle=route.vehicle_id, stop=p.stop_id
+                    )
+                )
         try:
             found += _check_route(problem, vehicle, route, known, stops, matrix)
         except KeyError as missing:

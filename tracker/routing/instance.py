@@ -59,9 +59,29 @@ class Instance:
     fixed_cost: np.ndarray  # (v,)
     penalty: np.ndarray  # (n,)
     first_visit: int
+    # Planar (x, y) of each node, when the front door knows them; only used
+    # to split very large instances into sectors around the depot.
+    coordinates: np.ndarray | None = None
+    # A courier's day, not a textbook instance: each vehicle leaves at its
+    # shift start (its parcels are loaded then), and every second a route
+    # runs costs ``completion_cost`` besides the distance, so nobody idles at
+    # the station and deliveries come as early as the windows allow. The
+    # literature's instances (distance only) leave both off.
+    leave_at_shift_start: bool = False
+    completion_cost: int = 0
+    # Per node, the vehicle that must serve it if it is served (the one
+    # already carrying it), or -1 for any; None: every node is free.
+    fixed_vehicle: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = np.asarray(self.distance).shape[0]
+        if self.coordinates is not None:
+            xy = np.asarray(self.coordinates, dtype=np.float64)
+            if xy.shape != (n, 2):
+                raise ValueError(f"coordinates: expected shape {(n, 2)}, got {xy.shape}")
+            object.__setattr__(self, "coordinates", xy)
+        if self.fixed_vehicle is not None:
+            object.__setattr__(self, "fixed_vehicle", _int_array(self.fixed_vehicle, (n,), "fixed_vehicle"))
         k = np.asarray(self.demand).shape[0]
         v = np.asarray(self.vehicle_start).shape[0]
         for name, shape in (

@@ -37,7 +37,7 @@ __all__ = [
     "Vehicle",
 ]
 
-TIER_PRIORITY: Mapping[str, int] = {"economy": 0, "normal": 1, "vip": 2}
+TIER_PRIORITY: Mapping[str, int] = {"normal": 1, "vip": 2}  # the customer tiers of parcels
 # Ten to one between tiers: the solver gives up as many as nine stops of a
 # tier before one stop of the tier above.
 PRIORITY_WEIGHT: Mapping[int, int] = {0: 1, 1: 10, 2: 100}
@@ -98,6 +98,8 @@ class Stop:
     service_time: timedelta = timedelta(minutes=3)
     window: TimeWindow = field(default_factory=TimeWindow)
     tier: str = "normal"
+    #: The vehicle already carrying it (out for delivery): the plan keeps it there.
+    vehicle: str | None = None
 
     @property
     def priority(self) -> int:
@@ -157,7 +159,7 @@ def _stop_utc(s: Stop) -> Stop:
         _utc(s.window.start) if s.window.start else None,
         _utc(s.window.end) if s.window.end else None,
     )
-    return Stop(s.id, s.location, s.parcels, float(s.weight_kg), s.service_time, window, s.tier)
+    return Stop(s.id, s.location, s.parcels, float(s.weight_kg), s.service_time, window, s.tier, s.vehicle)
 
 
 class _Errors(list[FieldError]):
@@ -238,6 +240,8 @@ def _validate(problem: RoutingProblem) -> list[FieldError]:
             errors.add(f"{where}.service_time", "must be a duration of zero or more")
         if s.tier not in TIER_PRIORITY:
             errors.add(f"{where}.tier", f"must be one of {', '.join(TIER_PRIORITY)}")
+        if s.vehicle is not None and s.vehicle not in {v.id for v in problem.vehicles}:
+            errors.add(f"{where}.vehicle", f"names no vehicle of the problem: {s.vehicle!r}")
         w = s.window
         ok = all(errors.aware(f"{where}.window.{k}", t) for k, t in vars(w).items() if t)
         if ok and w.start and w.end and w.end < w.start:

@@ -16,9 +16,10 @@ Reason codes for a stop left out, most specific first:
 ``capacity``
     reachable, but heavier (parcels or kg) than what any suitable vehicle
     has left after its planned stops.
-``dropped_for_higher_priority``
-    the fleet had no room for every stop, and stops of a higher customer
-    tier were kept instead.
+``priority``
+    stops of a higher customer tier took its place: on a vehicle that could
+    have carried it (its room went to them), or in a fleet without room for
+    every stop.
 ``no_room``
     no vehicle could fit it into its route without missing another stop's
     window or its own shift end.
@@ -39,7 +40,7 @@ REASONS = (
     "window_unreachable",
     "shift_too_short",
     "capacity",
-    "dropped_for_higher_priority",
+    "priority",
     "no_room",
 )
 

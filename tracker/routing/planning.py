@@ -64,6 +64,8 @@ class PlanOptions:
     capacity_kg: float = 300.0
     service_time: timedelta = timedelta(minutes=3)
     time_limit: timedelta = timedelta(seconds=10)
+    #: Parcels already out for delivery stay with the courier carrying them.
+    keep_loaded: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class Candidate:
     promised_by: datetime | None
     #: The parcel shows an ETA from an earlier plan (to be withdrawn if left out now).
     route_eta: bool
+    #: The courier it is out for delivery with, if any: a re-plan keeps it on that van.
+    carried_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,7 +205,7 @@ def build_day(
     """The routing problem of a station's day."""
     if not couriers:
         raise ValidationFailed(
-            f"no couriers are based at {facility}", [FieldError("code", f"{facility} has no couriers")]
+            f"no couriers are based at {facility}", [FieldError("facility", f"{facility} has no couriers")]
         )
     start, end = shift_bounds(options, now=now, zone=zone)
     vehicles = [
@@ -235,6 +239,7 @@ def build_day(
                     service_time=options.service_time,
                     window=window,
                     tier=c.tier,
+                    vehicle=c.carried_by if options.keep_loaded and c.carried_by in couriers else None,
                 )
             )
     try:

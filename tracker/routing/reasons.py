@@ -10,9 +10,11 @@ whole (codes are described in :mod:`tracker.routing.plan`):
 2. If some vehicle arrives in time but none can also serve the stop and reach
    its end location before its shift ends, the shift is too short.
 3. Among vehicles for which the direct trip works, if the stop's parcels or
-   weight exceed what each has left after its planned stops: capacity.
+   weight exceed what each has left after its planned stops: capacity;
+   unless it would fit on one of them but for the stops of a higher customer
+   tier planned there: then those stops took its place (priority).
 4. Otherwise the plan had no room; if stops of a higher tier were served,
-   say that they were preferred.
+   they were preferred (priority), else no room.
 """
 
 from __future__ import annotations
@@ -47,13 +49,25 @@ def explain_all(
     def fmt(seconds: int) -> str:
         return iso_local(clock(seconds), zone)
 
-    return {node: _explain(inst, node, remaining, priority[node] < best_served, fmt) for node in dropped}
+    def outranking_load(node: int) -> np.ndarray:
+        """Per vehicle, what its stops of a higher tier than ``node`` carry."""
+        load = np.zeros_like(inst.capacity)
+        for v, route in enumerate(routes):
+            higher = [n for n in route if priority[n] > priority[node]]
+            load[:, v] = inst.demand[:, higher].sum(axis=1)
+        return load
+
+    return {
+        node: _explain(inst, node, remaining, outranking_load(node), priority[node] < best_served, fmt)
+        for node in dropped
+    }
 
 
 def _explain(
     inst: Instance,
     node: int,
     remaining: np.ndarray,
+    outranking: np.ndarray,
     outranked: bool,
     fmt: Callable[[int], str],
 ) -> tuple[str, str]:
@@ -89,13 +103,19 @@ def _explain(
 
     demand = inst.demand[:, node]
     if not any((demand <= remaining[:, v]).all() for v in direct):
+        if any((demand <= remaining[:, v] + outranking[:, v]).all() for v in direct):
+            return (
+                "priority",
+                "it would fit on a vehicle that could reach it in time, but stops of a higher "
+                "customer tier took the room",
+            )
         return (
             "capacity",
             "every vehicle that could reach it in time is too full for its parcels or weight",
         )
     if outranked:
         return (
-            "dropped_for_higher_priority",
+            "priority",
             "the fleet had no room for every stop; stops of a higher customer tier were kept",
         )
     return (

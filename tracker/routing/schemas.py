@@ -3,11 +3,11 @@
 Requests, and the JSON form of a routing problem::
 
     {"start": "2026-11-20T08:00:00+08:00",            # optional
-     "depot": {"id": "ST-SH-07", "location": {"lat": 31.23, "lon": 121.47}},
-     "vehicles": [{"id": "V1", "capacity_parcels": 120, "capacity_kg": 500,
+     "depot": {"depot_id": "ST-SH-07", "location": {"lat": 31.23, "lon": 121.47}},
+     "vehicles": [{"vehicle_id": "V1", "capacity_parcels": 120, "capacity_kg": 500,
                    "shift_start": "...+08:00", "shift_end": "...+08:00",
                    "start": null, "end": null, "fixed_cost": 0}],
-     "stops": [{"id": "TRK0000000001", "location": {"lat": .., "lon": ..},
+     "stops": [{"stop_id": "TRK0000000001", "location": {"lat": .., "lon": ..},
                 "parcels": 1, "weight_kg": 1.2, "service_time_s": 180,
                 "appointment": {"start": "...", "end": "..."},
                 "promised_by": "...", "customer_tier": "vip"}]}
@@ -43,7 +43,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from tracker.core.errors import FieldError, FieldValueError, ValidationFailed
-from tracker.core.inputs import Instant, Name, PlanDate, Word, horizon_errors
+from tracker.core.inputs import Instant, Integer, Number, PlanDate, horizon_errors, text
+from tracker.core.vocabulary import CustomerTier
 from tracker.routing.errors import RoutingInputError
 from tracker.routing.model import Depot, Location, RoutingProblem, Stop, TimeWindow, Vehicle
 from tracker.routing.planning import PlanOptions
@@ -54,6 +55,8 @@ from tracker.scans.schemas import Code
 MAX_STOPS = 2000
 MAX_VEHICLES = 200
 MAX_TIME_LIMIT_S = 30
+#: Below a tenth of a second the solver finds no first solution worth sending.
+MIN_TIME_LIMIT_S = 0.1
 #: Bounds on the numbers, for the solver's int64 arithmetic: kilograms become
 #: grams, and leaving a stop out costs (2 x the longest leg + the largest
 #: fixed cost) x 1000 per stop, summed over every stop.
@@ -68,13 +71,29 @@ MAX_SERVICE_TIME_S = 86_400
 Time = Annotated[Instant, PlainSerializer(dt.datetime.isoformat, return_type=str, when_used="json")]
 
 
+#: The engine's attribute names that the wire spells otherwise (one name per concept).
+_WIRE_NAMES = {
+    "stops": {
+        "id": "stop_id",
+        "tier": "customer_tier",
+        "service_time": "service_time_s",
+        "vehicle": "vehicle_id",
+    },
+    "vehicles": {"id": "vehicle_id"},
+}
+
+
+#: An id in a routing problem: not empty, not blank (the engine refuses those).
+RouteId = text(100, min_length=1)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PointIn(_Strict):
-    lat: float = Field(description="Degrees north, -90 to 90.")
-    lon: float = Field(description="Degrees east, -180 to 180.")
+    lat: Number = Field(ge=-90, le=90, description="Degrees north, -90 to 90.")
+    lon: Number = Field(ge=-180, le=180, description="Degrees east, -180 to 180.")
 
     def to_location(self) -> Location:
         return Location(self.lat, self.lon)
@@ -93,25 +112,25 @@ def _location(point: PointIn | None) -> Location | None:
 
 
 class DepotIn(_Strict):
-    id: Name = "depot"
+    depot_id: RouteId = "depot"
     location: PointIn
 
 
 class VehicleIn(_Strict):
-    id: Name
-    capacity_parcels: int = Field(ge=0, le=MAX_PARCELS)
-    capacity_kg: float = Field(ge=0, le=MAX_KG)
+    vehicle_id: RouteId
+    capacity_parcels: Integer = Field(ge=0, le=MAX_PARCELS)
+    capacity_kg: Number = Field(ge=0, le=MAX_KG)
     shift_start: Time
     shift_end: Time = Field(description="After shift_start.")
     start: PointIn | None = Field(None, description="Where the shift starts; the depot when omitted.")
     end: PointIn | None = Field(None, description="Where the shift ends; the depot when omitted.")
-    fixed_cost: int = Field(
+    fixed_cost: Integer = Field(
         0, ge=0, le=MAX_FIXED_COST, description="Cost of using the vehicle at all, in metres of driving."
     )
 
     def to_vehicle(self) -> Vehicle:
         return Vehicle(
-            self.id,
+            self.vehicle_id,
             self.capacity_parcels,
             self.capacity_kg,
             self.shift_start,
@@ -128,15 +147,18 @@ class WindowIn(_Strict):
 
 
 class StopIn(_Strict):
-    id: Name
+    stop_id: RouteId
     location: PointIn
-    parcels: int = Field(1, ge=0, le=MAX_PARCELS)
-    weight_kg: float = Field(0.0, ge=0, le=MAX_KG)
-    service_time_s: float = Field(180, ge=0, le=MAX_SERVICE_TIME_S, description="Time spent at the door.")
+    parcels: Integer = Field(1, ge=0, le=MAX_PARCELS)
+    weight_kg: Number = Field(0.0, ge=0, le=MAX_KG)
+    service_time_s: Number = Field(180, ge=0, le=MAX_SERVICE_TIME_S, description="Time spent at the door.")
     appointment: WindowIn | None = Field(None, description="When service may start; `window` is a synonym.")
     window: WindowIn | None = None
     promised_by: Time | None = Field(None, description="Without an appointment: the window's end.")
-    customer_tier: Word = Field("normal", description="economy, normal or vip (left out last).")
+    customer_tier: CustomerTier = Field(CustomerTier.NORMAL, description="A vip stop is the last left out.")
+    vehicle_id: RouteId | None = Field(
+        None, description="The vehicle already carrying it (out for delivery): the plan keeps it there."
+    )
 
     def booked(self) -> WindowIn | None:
         """The appointment (else its synonym ``window``) if it bounds anything."""
@@ -146,13 +168,14 @@ class StopIn(_Strict):
     def to_stop(self) -> Stop:
         booked = self.booked()
         return Stop(
-            self.id,
+            self.stop_id,
             self.location.to_location(),
             parcels=self.parcels,
             weight_kg=self.weight_kg,
             service_time=dt.timedelta(seconds=self.service_time_s),
             window=TimeWindow(booked.start, booked.end) if booked else TimeWindow(None, self.promised_by),
-            tier=self.customer_tier,
+            tier=self.customer_tier.value,
+            vehicle=self.vehicle_id,
         )
 
 
@@ -168,7 +191,7 @@ class ProblemIn(_Strict):
         """The engine's problem; :class:`RoutingInputError` (engine paths, as sent) if it means nothing."""
         try:
             return RoutingProblem(
-                Depot(self.depot.id, self.depot.location.to_location()),
+                Depot(self.depot.depot_id, self.depot.location.to_location()),
                 tuple(v.to_vehicle() for v in self.vehicles),
                 tuple(s.to_stop() for s in self.stops),
                 start=self.start,
@@ -178,24 +201,29 @@ class ProblemIn(_Strict):
             raise RoutingInputError(sent) from None
 
     def _as_sent(self, path: str) -> str:
-        # The engine calls a stop's window ``window`` whichever key the client
-        # used; name the ``appointment`` the client sent.
-        match = re.match(r"stops\[(\d+)\]\.window\b(.*)", path)
+        """An engine path (``stops[3].tier``) as the client's field (``stops.3.customer_tier``)."""
+        match = re.fullmatch(r"(stops|vehicles)\[(\d+)\]\.(\w+)(.*)", path)
         if match is None:
-            return path
-        stop = self.stops[int(match.group(1))]
-        booked = stop.appointment is not None and stop.booked() is not None
-        return f"stops[{match.group(1)}].appointment{match.group(2)}" if booked else path
+            return re.sub(r"\[(\d+)\]", r".\1", path)
+        kind, index, name, rest = match.groups()
+        name = _WIRE_NAMES[kind].get(name, name)
+        if kind == "stops" and name == "window":
+            # The engine calls a stop's window ``window`` whichever key the
+            # client used; name the ``appointment`` the client sent.
+            stop = self.stops[int(index)]
+            if stop.appointment is not None and stop.booked() is not None:
+                name = "appointment"
+        return f"{kind}.{index}.{name}{rest}"
 
     @classmethod
     def of(cls, problem: RoutingProblem) -> ProblemIn:
         """The wire form of an engine problem (its window as ``window``, its start set)."""
         return cls(
             start=problem.start,
-            depot=DepotIn(id=problem.depot.id, location=PointIn.of(problem.depot.location)),
+            depot=DepotIn(depot_id=problem.depot.id, location=PointIn.of(problem.depot.location)),
             vehicles=[
                 VehicleIn(
-                    id=v.id,
+                    vehicle_id=v.id,
                     capacity_parcels=v.capacity_parcels,
                     capacity_kg=v.capacity_kg,
                     shift_start=v.shift_start,
@@ -208,13 +236,14 @@ class ProblemIn(_Strict):
             ],
             stops=[
                 StopIn(
-                    id=s.id,
+                    stop_id=s.id,
                     location=PointIn.of(s.location),
                     parcels=s.parcels,
                     weight_kg=s.weight_kg,
                     service_time_s=s.service_time.total_seconds(),
                     window=WindowIn(start=s.window.start, end=s.window.end),
-                    customer_tier=s.tier,
+                    customer_tier=CustomerTier(s.tier),
+                    **({"vehicle_id": s.vehicle} if s.vehicle is not None else {}),
                 )
                 for s in problem.stops
             ],
@@ -230,9 +259,11 @@ def problem_json(problem: RoutingProblem) -> dict[str, Any]:
 class OptimizeIn(ProblemIn):
     """A routing problem; every time carries an offset."""
 
-    vehicles: list[VehicleIn] = Field(max_length=MAX_VEHICLES)
+    vehicles: list[VehicleIn] = Field(min_length=1, max_length=MAX_VEHICLES)
     stops: list[StopIn] = Field(max_length=MAX_STOPS)
-    time_limit_s: float = Field(10, gt=0, le=MAX_TIME_LIMIT_S, description="Seconds the solver may search.")
+    time_limit_s: Number = Field(
+        10, ge=MIN_TIME_LIMIT_S, le=MAX_TIME_LIMIT_S, description="Seconds the solver may search."
+    )
 
     def horizon_errors(self, now: dt.datetime) -> list[FieldError]:
         """Every time more than a year after ``now`` (the API plans, it does not dream), by field."""
@@ -286,9 +317,7 @@ class VehicleRouteOut(BaseModel):
 
 class LeftOutOut(BaseModel):
     stop_id: str
-    reason: str = Field(
-        description="window_unreachable, shift_too_short, capacity, dropped_for_higher_priority, no_room"
-    )
+    reason: str = Field(description="window_unreachable, shift_too_short, capacity, priority, no_room")
     detail: str
 
 
@@ -311,9 +340,21 @@ class PlanOut(BaseModel):
     solve_seconds: float
 
 
+def _local_time(schema: dict[str, Any]) -> None:
+    # A wall-clock time without an offset: JSON Schema's "time" format demands one.
+    schema.pop("format", None)
+    schema["pattern"] = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
 class ShiftIn(_Strict):
-    start: dt.time = Field(dt.time(8, 0), description="Local time at the station, HH:MM.")
-    end: dt.time = Field(dt.time(20, 0), description="Local time at the station, HH:MM; after start.")
+    start: dt.time = Field(
+        dt.time(8, 0), description="Local time at the station, HH:MM.", json_schema_extra=_local_time
+    )
+    end: dt.time = Field(
+        dt.time(20, 0),
+        description="Local time at the station, HH:MM; after start.",
+        json_schema_extra=_local_time,
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ShiftIn:
@@ -332,15 +373,17 @@ class StationPlanIn(_Strict):
         None, description="The station's local day; today when omitted, at most a year ahead."
     )
     shift: ShiftIn = Field(default_factory=ShiftIn, description="Every courier's shift (local times).")
-    capacity_parcels: int = Field(120, ge=1, le=10_000, description="Parcels per courier.")
-    capacity_kg: float = Field(300, gt=0, le=100_000, description="Kilograms per courier.")
-    service_time_s: int = Field(180, ge=0, le=3600, description="Time spent at each door.")
-    time_limit_s: float = Field(10, gt=0, le=MAX_TIME_LIMIT_S, description="Seconds the solver may search.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_body(cls, data: Any) -> Any:
-        return {} if data is None else data
+    capacity_parcels: Integer = Field(120, ge=1, le=10_000, description="Parcels per courier.")
+    capacity_kg: Number = Field(300, gt=0, le=100_000, description="Kilograms per courier.")
+    service_time_s: Integer = Field(180, ge=0, le=3600, description="Time spent at each door.")
+    time_limit_s: Number = Field(
+        10, ge=MIN_TIME_LIMIT_S, le=MAX_TIME_LIMIT_S, description="Seconds the solver may search."
+    )
+    keep_loaded: bool = Field(
+        True,
+        description="Parcels already out for delivery stay with the courier carrying them; "
+        "false lets the plan hand them to another.",
+    )
 
     def options(self, today: dt.date) -> PlanOptions:
         return PlanOptions(
@@ -351,11 +394,12 @@ class StationPlanIn(_Strict):
             capacity_kg=self.capacity_kg,
             service_time=dt.timedelta(seconds=self.service_time_s),
             time_limit=dt.timedelta(seconds=self.time_limit_s),
+            keep_loaded=self.keep_loaded,
         )
 
 
 class FacilityPath(BaseModel):
-    code: Code
+    facility: Code
 
 
 class StationStopOut(BaseModel):
@@ -385,7 +429,7 @@ class ParcelLeftOutOut(BaseModel):
 
 
 class StationPlanOut(BaseModel):
-    id: int
+    plan_id: int
     facility: str
     date: dt.date
     created_at: dt.datetime
@@ -416,7 +460,7 @@ class CourierStopOut(BaseModel):
     eta: EtaOut
     destination: dict[str, Any]
     recipient: dict[str, Any]
-    customer_tier: str
+    customer_tier: CustomerTier
     weight_kg: float | None
     appointment: dict[str, Any] | None
     promised_by: dt.datetime | None

@@ -127,8 +127,22 @@ def _layout(problem: RoutingProblem, matrix: Matrix) -> _Layout:
         fixed_cost=np.array([v.fixed_cost for v in vehicles], dtype=np.int64),
         penalty=penalty,
         first_visit=first,
+        # A service problem is a courier's day (see Instance): leave at the
+        # shift's start, and a second of completion weighs as a metre driven.
+        leave_at_shift_start=True,
+        completion_cost=1,
+        fixed_vehicle=_fixed_vehicles(problem, first) if any(s.vehicle for s in stops) else None,
     )
     return _Layout(instance, rows, first)
+
+
+def _fixed_vehicles(problem: RoutingProblem, first: int) -> np.ndarray:
+    index = {v.id: i for i, v in enumerate(problem.vehicles)}
+    fixed = np.full(first + len(problem.stops), -1, dtype=np.int64)
+    for i, s in enumerate(problem.stops, start=first):
+        if s.vehicle is not None:
+            fixed[i] = index[s.vehicle]
+    return fixed
 
 
 def _check_shifts(problem: RoutingProblem, inst: Instance) -> None:
@@ -150,14 +164,21 @@ def _check_shifts(problem: RoutingProblem, inst: Instance) -> None:
 def _schedule(inst: Instance, v: int, route: list[int]) -> tuple[int, list[int], list[int], int]:
     """Departure, arrivals, service starts and return for a fixed sequence.
 
-    First the earliest finish; then, walking back from it, the latest each
-    service may start without delaying that finish; then forward again from
-    the latest departure those allow. Same finish, least waiting.
+    A courier's day (``inst.leave_at_shift_start``): leave at the shift's
+    start, serve each stop on arrival or when its window opens. Otherwise
+    (textbook instances): first the earliest finish; then, walking back from
+    it, the latest each service may start without delaying that finish; then
+    forward again from the latest departure those allow. Same finish, least
+    waiting.
     """
     start_node, end_node = int(inst.vehicle_start[v]), int(inst.vehicle_end[v])
     if not route:
         return int(inst.shift_start[v]), [], [], int(inst.shift_start[v])
     dur, svc, ws, we = inst.duration, inst.service, inst.window_start, inst.window_end
+    if inst.leave_at_shift_start:
+        # The parcels are on the bike when the shift starts: waiting at the
+        # station for a late window only makes every other stop later.
+        return _forward(inst, int(inst.shift_start[v]), start_node, end_node, route)
     t, prev = int(inst.shift_start[v]), start_node
     for node in route:
         t = max(t + int(dur[prev, node]), int(ws[node])) + int(svc[node])
@@ -169,7 +190,14 @@ def _schedule(inst: Instance, v: int, route: list[int]) -> tuple[int, list[int],
             latest -= int(dur[node, nxt])
         latest = min(int(we[node]), latest - int(svc[node]))
         nxt = node
-    depart = latest - int(dur[start_node, route[0]])
+    return _forward(inst, latest - int(dur[start_node, route[0]]), start_node, end_node, route)
+
+
+def _forward(
+    inst: Instance, depart: int, start_node: int, end_node: int, route: list[int]
+) -> tuple[int, list[int], list[int], int]:
+    """Leaving at ``depart``, each stop served on arrival or when its window opens."""
+    dur, svc, ws = inst.duration, inst.service, inst.window_start
     arrivals, starts = [], []
     t, prev = depart, start_node
     for node in route:

@@ -74,6 +74,8 @@ def due_parcels(conn: Connection, facility: str) -> list[Candidate]:
             Parcel.appointment_end,
             Parcel.promised_by,
             Parcel.eta_source,
+            Parcel.status,
+            ScanEvent.courier_code,
         )
         .join(ScanEvent, ScanEvent.event_id == Parcel.status_event_id)
         .outerjoin(Courier, Courier.code == ScanEvent.courier_code)
@@ -83,6 +85,8 @@ def due_parcels(conn: Connection, facility: str) -> list[Candidate]:
             Parcel.delivered_at.is_(None),
             Parcel.pickup_point.is_(None),
             place == facility,
+            # Re-derivation keeps a voided scan from being the status event; this says so here too.
+            ScanEvent.voided_at.is_(None),
         )
         .order_by(Parcel.id)
     )
@@ -98,6 +102,7 @@ def due_parcels(conn: Connection, facility: str) -> list[Candidate]:
             appointment_end=r.appointment_end,
             promised_by=r.promised_by,
             route_eta=r.eta_source == "route",
+            carried_by=r.courier_code if r.status == ParcelStatus.OUT_FOR_DELIVERY else None,
         )
         for r in rows
     ]
@@ -274,7 +279,7 @@ def plan_record(conn: Connection, plan_id: int, *, zone: tzinfo) -> dict[str, An
         for r in plan.result["routes"]
     ]
     return {
-        "id": plan.id,
+        "plan_id": plan.id,
         "facility": plan.facility_code,
         "date": plan.plan_date.isoformat(),
         "created_at": _iso(plan.created_at),

@@ -3,7 +3,7 @@
 * ``POST /api/v1/routes/optimize`` (ops, facility): depot, vehicles and stops
   in the JSON form of :mod:`tracker.routing.schemas`; answers the plan with an
   ETA window per stop. Stores nothing.
-* ``POST /api/v1/facilities/{code}/routes`` (ops; a facility key for its own
+* ``POST /api/v1/facilities/{facility}/routes`` (ops; a facility key for its own
   station only): plans the parcels due out of the station today with its
   couriers, stores the plan and puts each parcel's ETA window on the parcel
   (so the tracking page shows it).
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import jsonify
+from flask import current_app, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 
 from tracker.core.errors import FieldError, Forbidden
@@ -39,6 +39,7 @@ from tracker.routing.schemas import (
     StationPlanIn,
     StationPlanOut,
 )
+from tracker.routing.slots import SolveSlots
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
@@ -53,6 +54,16 @@ api = APIBlueprint(
 api.before_request(authenticate_request)
 
 
+def _slots() -> SolveSlots:
+    """This process's solving slots (one set per app: each gunicorn worker builds its own)."""
+    slots = current_app.extensions.get("tracker.solve_slots")
+    if slots is None:
+        slots = current_app.extensions.setdefault(
+            "tracker.solve_slots", SolveSlots(runtime().settings.solve_slots)
+        )
+    return slots  # type: ignore[no-any-return]
+
+
 def _today() -> dt.date:
     rt = runtime()
     return rt.now().astimezone(rt.settings.timezone).date()
@@ -61,27 +72,32 @@ def _today() -> dt.date:
 @api.post(
     "/routes/optimize",
     summary="Plan routes for the depot, vehicles and stops given (stores nothing)",
-    responses={200: PlanOut, 422: ErrorOut, **AUTH_ERRORS},
+    responses={200: PlanOut, 422: ErrorOut, 503: ErrorOut, **AUTH_ERRORS},
 )
 def optimize(body: OptimizeIn):  # type: ignore[no-untyped-def]
     """Routes with per-stop arrival times and ETA windows, and the stops left out with a reason.
 
     A stop's window is its ``appointment`` or else ``[open, promised_by]``;
     a vip stop is the last to be left out. Errors name every bad field
-    (``stops.3.window.end``).
+    (``stops.3.window.end``). The solve runs in one of the server's solving
+    slots, off the request threads; when every slot is busy the answer is
+    503 ``solver_busy`` with ``Retry-After``.
     """
     caller(Role.OPS, Role.FACILITY)
     body.check_horizon(runtime().now())  # times at most a year ahead: needs the clock, not in the schema
     answer = service.optimize(
-        body, time_limit=dt.timedelta(seconds=body.time_limit_s), zone=runtime().settings.timezone
+        body,
+        time_limit=dt.timedelta(seconds=body.time_limit_s),
+        zone=runtime().settings.timezone,
+        slots=_slots(),
     )
     return jsonify(answer)
 
 
 @api.post(
-    "/facilities/<code>/routes",
+    "/facilities/<facility>/routes",
     summary="Plan a station's day and put the ETAs on its parcels",
-    responses={200: StationPlanOut, 404: ErrorOut, 422: ErrorOut, **AUTH_ERRORS},
+    responses={200: StationPlanOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut, **AUTH_ERRORS},
 )
 def plan_station(path: FacilityPath, body: StationPlanIn):  # type: ignore[no-untyped-def]
     """Plans the parcels due out of the station with its couriers and stores the plan.
@@ -92,19 +108,20 @@ def plan_station(path: FacilityPath, body: StationPlanIn):  # type: ignore[no-un
     shown on its tracking page; the sweep keeps it instead of its own estimate.
     """
     principal = caller(Role.OPS, Role.FACILITY)
-    if principal.role is Role.FACILITY and principal.facility_code != path.code:
+    if principal.role is Role.FACILITY and principal.facility_code != path.facility:
         raise Forbidden(
-            f"a {principal.describe()} may only plan its own station, not {path.code}",
-            [FieldError("code", f"must be {principal.facility_code}")],
+            f"a {principal.describe()} may only plan its own station, not {path.facility}",
+            [FieldError("facility", f"must be {principal.facility_code}")],
         )
     rt = runtime()
     answer = service.plan_station(
         rt.engine,
-        path.code,
+        path.facility,
         body.options(_today()),
         now=rt.now(),
         zone=rt.settings.timezone,
         requested_by=f"{principal.role.value}:{principal.key_id}",
+        slots=_slots(),
     )
     return jsonify(answer)
 

@@ -22,7 +22,7 @@ from tracker.core.db import upsert
 from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from tracker.core.inputs import horizon_errors
 from tracker.core.models import Case, Facility, Parcel, ScanEvent
-from tracker.core.timefmt import iso_local_or_none
+from tracker.core.timefmt import iso_local_or_none, localize_text
 from tracker.core.vocabulary import EventType, FacilityKind
 from tracker.scans import promises, timeline
 from tracker.scans.ingest import STATE_COLUMNS, IngestPolicy, journey_of
@@ -120,6 +120,11 @@ def _check_references(
             errors.append(
                 FieldError("pickup_point", f"{parcel.pickup_point} is a {kind}, not a pickup point")
             )
+    if parcel.sscc:
+        # tracker.epcis links events to parcels by SSCC: one parcel per SSCC.
+        holder = conn.scalar(select(Parcel.tracking_number).where(Parcel.sscc == parcel.sscc))
+        if holder not in (None, parcel.tracking_number):
+            errors.append(FieldError("sscc", f"already the SSCC of parcel {holder}"))
     if errors:
         raise ValidationFailed("the parcel cannot be registered", errors)
 
@@ -150,6 +155,7 @@ def _registration_columns(parcel: ParcelIn, now: datetime) -> dict[str, Any]:
         "perishable_max_c": parcel.perishable.max_c if parcel.perishable else None,
         "weight_kg": parcel.weight_kg,
         "delivery_otp": parcel.delivery_otp,
+        "sscc": parcel.sscc,
         "updated_at": now,
     }
 
@@ -157,7 +163,8 @@ def _registration_columns(parcel: ParcelIn, now: datetime) -> dict[str, Any]:
 def parcel_record(conn: Connection, tracking_number: str, *, zone: tzinfo) -> dict[str, Any]:
     """Everything about a parcel, unmasked (ops), events in ``occurred_at`` order.
 
-    Times are written in ``zone`` (:func:`~tracker.core.timefmt.iso_local`).
+    Times are written in ``zone`` (:func:`~tracker.core.timefmt.iso_local`); the
+    shape is :class:`tracker.scans.schemas.ParcelRecordOut`, what the view answers.
     """
 
     def _iso(value: datetime | None) -> str | None:
@@ -209,10 +216,11 @@ def parcel_record(conn: Connection, tracking_number: str, *, zone: tzinfo) -> di
         "events": [_event_dict(e, zone) for e in ordered],
         "cases": [
             {
-                "id": c.id,
+                "case_id": c.id,
                 "type": c.type,
                 "state": c.state,
-                "reasons": c.reasons,
+                # Stored with UTC instants inside; answered local, as every time.
+                "reasons": [{**r, "detail": localize_text(r["detail"], zone)} for r in c.reasons],
                 "opened_at": _iso(c.opened_at),
                 "closed_at": _iso(c.closed_at),
             }
@@ -241,5 +249,7 @@ def _event_dict(e: Any, zone: tzinfo) -> dict[str, Any]:
         "reason": e.reason,
         "note": e.note,
         "source": e.source,
+        # Shown, marked: ops sees what happened; the parcel's state no longer counts it.
+        "voided_at": _iso(e.voided_at),
     }
     return {k: v for k, v in out.items() if v is not None}

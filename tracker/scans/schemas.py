@@ -37,8 +37,17 @@ from pydantic import (
 )
 
 from tracker.core.errors import FieldError, FieldValueError, field_errors
-from tracker.core.inputs import Address, Instant, Name, Note, Phrase, Word, text
-from tracker.core.vocabulary import CustomerTier, EventType, ScanReason, canonical_reason
+from tracker.core.inputs import Address, Instant, Name, Note, Number, Phrase, Word, text
+from tracker.core.vocabulary import (
+    CaseState,
+    CaseType,
+    CustomerTier,
+    EventType,
+    ParcelStatus,
+    ScanReason,
+    canonical_reason,
+)
+from tracker.web.schemas import FieldErrorOut, LocalTime, ReasonOut
 
 TrackingNumber = Annotated[
     str,
@@ -50,8 +59,9 @@ TrackingNumber = Annotated[
     ),
 ]
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-Longitude = Annotated[float, Field(ge=-180, le=180)]
+# JSON numbers only: "31.2" and true are a 422 naming the field (tracker.core.inputs.Number).
+Latitude = Annotated[Number, Field(ge=-90, le=90)]
+Longitude = Annotated[Number, Field(ge=-180, le=180)]
 # Fields whose database column is narrower than their kind, or which must not be empty.
 EventId = text(100, min_length=1)
 ServiceLevel = text(32, min_length=1)
@@ -94,8 +104,8 @@ class ScanEventIn(_Strict):
     courier_id: Code | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
-    accuracy_m: float | None = Field(None, ge=0, le=100_000)
-    temperature_c: float | None = Field(None, ge=-80, le=80)
+    accuracy_m: Number | None = Field(None, ge=0, le=100_000)
+    temperature_c: Number | None = Field(None, ge=-80, le=80)
     pod: ProofOfDelivery | None = None
     damage: Damage | None = None
     reason: ReasonCode | None = Field(
@@ -184,12 +194,19 @@ class ScanSubmission(
 
 
 class EventResult(BaseModel):
-    event_id: str | None
+    event_id: str | None = Field(description="As sent; null when the event had none that was text.")
     result: Literal["accepted", "duplicate", "rejected"]
-    errors: list[dict[str, str]] | None = None
+    errors: list[FieldErrorOut] | None = Field(None, description="Only for a rejected event: why.")
 
 
 class ScanResults(BaseModel):
+    """One result per event, in the order sent.
+
+    A batch answers 200 whatever its events' results; a lone event answers like a
+    resource: 201 accepted, 200 duplicate, and when rejected the error answer
+    (409 a conflict: its ``event_id`` is stored with other content; 422 a bad field).
+    """
+
     accepted: int
     duplicates: int
     rejected: int
@@ -231,8 +248,8 @@ class Window(_Strict):
 
 
 class Perishable(_Strict):
-    min_c: float = Field(ge=-80, le=80)
-    max_c: float = Field(ge=-80, le=80)
+    min_c: Number = Field(ge=-80, le=80)
+    max_c: Number = Field(ge=-80, le=80, description="Above min_c.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Perishable:
@@ -254,8 +271,13 @@ class ParcelIn(_Strict):
     appointment: Window | None = None
     pickup_point: Code | None = None
     perishable: Perishable | None = None
-    weight_kg: float | None = Field(None, gt=0, le=1000)
+    weight_kg: Number | None = Field(None, gt=0, le=1000)
     delivery_otp: str | None = Field(None, pattern=r"^[0-9]{4,8}$")
+    sscc: str | None = Field(
+        None,
+        pattern=r"^[0-9]{18}$",
+        description="The parcel's GS1 SSCC (18 digits): EPCIS events that name it reach this parcel.",
+    )
 
     def registration_hash(self) -> str:
         canonical = orjson.dumps(self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
@@ -264,3 +286,104 @@ class ParcelIn(_Strict):
 
 class TrackingPath(BaseModel):
     tracking_number: TrackingNumber
+
+
+# -- answers ------------------------------------------------------------------------------
+
+
+class ParcelRegisteredOut(BaseModel):
+    tracking_number: str
+    result: Literal["created", "completed", "unchanged"] = Field(
+        description="created (201); completed: known from scans, now registered (200);"
+        " unchanged: a replay (200)."
+    )
+
+
+class _Answer(BaseModel):
+    # Built from the store's dicts in the views: a key the model does not know is a bug, not news.
+    model_config = ConfigDict(extra="forbid")
+
+
+class DestinationOut(_Answer):
+    lat: float | None
+    lon: float | None
+    region: str | None
+    city: str | None
+    district: str | None
+    postcode: str | None
+    address: str | None
+
+
+class RecipientOut(_Answer):
+    name: str | None
+    phone: str | None
+
+
+class WindowOut(_Answer):
+    start: LocalTime
+    end: LocalTime
+
+
+class PerishableOut(_Answer):
+    min_c: float
+    max_c: float
+
+
+class EventRecordOut(_Answer):
+    """A stored scan; fields the scan did not carry are left out."""
+
+    event_id: str
+    type: EventType
+    occurred_at: LocalTime
+    received_at: LocalTime
+    source: str = Field(description="The role of the key that sent it (courier, facility...).")
+    facility: str | None = None
+    courier_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    accuracy_m: float | None = None
+    temperature_c: float | None = None
+    pod: dict[str, Any] | None = None
+    damage: dict[str, Any] | None = None
+    reason: str | None = None
+    note: str | None = None
+    voided_at: LocalTime | None = Field(
+        None,
+        description="When an EPCIS error declaration voided the event this scan was derived from: "
+        "kept and shown, but no longer part of the parcel's state, timeline or detection.",
+    )
+
+
+class ParcelCaseOut(_Answer):
+    case_id: int
+    type: CaseType
+    state: CaseState
+    reasons: list[ReasonOut]
+    opened_at: LocalTime
+    closed_at: LocalTime | None
+
+
+class ParcelRecordOut(_Answer):
+    """Everything about a parcel, unmasked (ops): its registration, state, events and cases."""
+
+    tracking_number: str
+    registered: bool = Field(description="False while the parcel is known from scans only.")
+    status: ParcelStatus
+    service_level: str | None
+    ordered_at: LocalTime | None
+    origin_facility: str | None
+    destination: DestinationOut
+    recipient: RecipientOut
+    customer_tier: CustomerTier
+    appointment: WindowOut | None
+    pickup_point: str | None
+    perishable: PerishableOut | None
+    weight_kg: float | None
+    last_event_at: LocalTime | None
+    last_facility: str | None
+    outbound_at: LocalTime | None
+    delivered_at: LocalTime | None
+    promised_by: LocalTime | None
+    eta: WindowOut | None
+    events: list[EventRecordOut] = Field(description="In the order they happened.")
+    cases: list[ParcelCaseOut] = Field(description="Oldest first.")

@@ -18,13 +18,22 @@ from flask import jsonify
 from flask_openapi3 import APIBlueprint, Tag
 
 from tracker.core.db import write_transaction
-from tracker.core.errors import PayloadTooLarge
+from tracker.core.errors import Conflict, PayloadTooLarge, ValidationFailed
 from tracker.core.metrics import DELIVERIES, PROMISE_SLACK, SCANS
 from tracker.core.vocabulary import Role
 from tracker.keys.principal import check_scan_binding
-from tracker.scans.ingest import store_scans
+from tracker.scans.ingest import EventOutcome, store_scans
 from tracker.scans.parcels import parcel_record, register_parcel
-from tracker.scans.schemas import ParcelIn, ScanEventIn, ScanResults, ScanSubmission, TrackingPath
+from tracker.scans.schemas import (
+    ParcelIn,
+    ParcelRecordOut,
+    ParcelRegisteredOut,
+    RejectedEvent,
+    ScanEventIn,
+    ScanResults,
+    ScanSubmission,
+    TrackingPath,
+)
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
@@ -44,14 +53,24 @@ api.before_request(authenticate_request)
 @api.post(
     "/scans",
     summary="Report one scan event or a batch",
-    responses={200: ScanResults, 413: ErrorOut, 422: ErrorOut, **AUTH_ERRORS},
+    responses={
+        200: ScanResults,
+        201: ScanResults,
+        409: ErrorOut,
+        413: ErrorOut,
+        422: ErrorOut,
+        **AUTH_ERRORS,
+    },
 )
 def post_scans(body: ScanSubmission):  # type: ignore[no-untyped-def]
     """One event object, or ``{"events": [...]}``; one result per event, in order.
 
     Accepted events are committed together with the parcels they change;
     an ``event_id`` sent again with the same content answers ``duplicate``,
-    with different content ``rejected`` (conflict).
+    with different content ``rejected`` (conflict). A batch answers 200 with
+    each event's result; a lone event answers like a resource: 201 accepted,
+    200 duplicate, and when rejected the error answer naming its fields (409
+    for a conflict, 422 for anything else).
     """
     principal = caller(Role.COURIER, Role.FACILITY)
     rt = runtime()
@@ -90,24 +109,37 @@ def post_scans(body: ScanSubmission):  # type: ignore[no-untyped-def]
     )
     answer = jsonify(report.to_dict())
     if not is_batch:
-        answer.status_code = _single_status(report.outcomes[0].result, report.outcomes[0].errors)
+        outcome = report.outcomes[0]
+        if outcome.result == "rejected":
+            raise _refusal(events[0], outcome)
+        answer.status_code = 201 if outcome.result == "accepted" else 200
     return answer
 
 
-def _single_status(result: str, errors: object) -> int:
-    # A lone event answers like a REST resource; a batch is always 200.
-    if result == "accepted":
-        return 201
-    if result == "duplicate":
-        return 200
-    conflict = any(getattr(e, "field", "") == "event_id" for e in errors or [])  # type: ignore[attr-defined]
-    return 409 if conflict else 422
+def _refusal(event: ScanEventIn | RejectedEvent, outcome: EventOutcome) -> Conflict | ValidationFailed:
+    """Why a lone event was rejected, in the one error shape.
+
+    409 only for a conflict: a valid event whose ``event_id`` is stored with
+    other content (the one rejection ingest blames on ``event_id``). An event
+    that fails validation is a 422 whatever field is to blame, ``event_id``
+    included (missing, not text, too long, control characters).
+    """
+    errors = outcome.errors or []
+    if isinstance(event, ScanEventIn) and any(error.field == "event_id" for error in errors):
+        return Conflict(f"event {event.event_id} is stored with other content", errors)
+    return ValidationFailed("the event is not valid", errors)
 
 
 @api.post(
     "/parcels",
     summary="Register a parcel",
-    responses={201: None, 200: None, 409: ErrorOut, 422: ErrorOut, **AUTH_ERRORS},
+    responses={
+        201: ParcelRegisteredOut,
+        200: ParcelRegisteredOut,
+        409: ErrorOut,
+        422: ErrorOut,
+        **AUTH_ERRORS,
+    },
 )
 def post_parcel(body: ParcelIn):  # type: ignore[no-untyped-def]
     """Register (or complete) a parcel; the same registration again is harmless."""
@@ -115,7 +147,7 @@ def post_parcel(body: ParcelIn):  # type: ignore[no-untyped-def]
     rt = runtime()
     with write_transaction(rt.engine) as conn:
         registered = register_parcel(conn, body, now=rt.now(), policy=rt.ingest)
-    answer = jsonify({"tracking_number": body.tracking_number, "result": registered.outcome})
+    answer = jsonify(ParcelRegisteredOut(tracking_number=body.tracking_number, result=registered.outcome))
     answer.status_code = 201 if registered.outcome == "created" else 200
     answer.headers["Location"] = f"/api/v1/parcels/{body.tracking_number}"
     return answer
@@ -135,9 +167,10 @@ ops_api.before_request(authenticate_request)
 @ops_api.get(
     "/parcels/<tracking_number>",
     summary="A parcel with its events and cases",
-    responses={404: ErrorOut, **AUTH_ERRORS},
+    responses={200: ParcelRecordOut, 404: ErrorOut, **AUTH_ERRORS},
 )
 def get_parcel(path: TrackingPath):  # type: ignore[no-untyped-def]
     caller(Role.OPS)
     with runtime().engine.connect() as conn:
-        return jsonify(parcel_record(conn, path.tracking_number, zone=runtime().settings.timezone))
+        record = parcel_record(conn, path.tracking_number, zone=runtime().settings.timezone)
+    return jsonify(ParcelRecordOut.model_validate(record))

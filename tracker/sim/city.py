@@ -21,7 +21,7 @@ import numpy as np
 
 from tracker.routing.model import Depot, Location, RoutingProblem, Stop, TimeWindow, Vehicle
 
-__all__ = ["SHANGHAI", "city_problem"]
+__all__ = ["SHANGHAI", "city_problem", "courier_day"]
 
 SHANGHAI = Location(31.2304, 121.4737)
 CST = timezone(timedelta(hours=8), "CST")
@@ -67,7 +67,7 @@ def city_problem(
     parcels = rng.choice([1, 2, 3, 5], size=stops, p=[0.7, 0.18, 0.08, 0.04])
     weights = np.round(parcels * rng.lognormal(0.2, 0.6, stops), 2)
     service_s = 90 + 45 * parcels + rng.integers(0, 120, stops)
-    tiers = rng.choice(["economy", "normal", "vip"], size=stops, p=[0.15, 0.75, 0.10])
+    tiers = rng.choice(["normal", "vip"], size=stops, p=[0.90, 0.10])
 
     # 3. When: a 2-hour appointment (9:00-18:00 starts), a promise, or open.
     kind = rng.choice(["appointment", "promise", "open"], size=stops, p=[0.33, 0.17, 0.50])
@@ -111,3 +111,70 @@ def city_problem(
         )
     depot = Depot("ST-CITY-01", _offset(centre, np.array([0.8]), np.array([-0.6]))[0])
     return RoutingProblem(depot=depot, vehicles=tuple(fleet), stops=tuple(result))
+
+
+def courier_day(
+    parcels: int = 1200,
+    *,
+    couriers: int = 8,
+    seed: int = 0,
+    centre: Location = SHANGHAI,
+    radius_km: float = 3.0,
+    booked_share: float = 0.10,
+    day: date = date(2026, 11, 20),
+) -> RoutingProblem:
+    """One station's e-bike couriers and their day: ``parcels`` single-parcel stops.
+
+    What a Chinese delivery station sees: 150 parcels a courier, residential
+    compounds packed within a few kilometres, a minute or two at each door,
+    and a few customers (``booked_share``) who booked a two-hour slot. Each
+    e-bike carries 150 parcels and 180 kg, so the fleet has exactly the room
+    for the day when ``parcels = 150 * couriers``; shifts run 08:00-19:00.
+    """
+    rng = np.random.default_rng(seed)
+    at = lambda hour, minute=0: datetime.combine(day, time(hour, minute), CST)  # noqa: E731
+
+    # 85% in compounds (~300 m across), the rest along the streets between.
+    compounds = max(1, parcels // 25)
+    compound_r = radius_km * np.sqrt(rng.uniform(0, 1, compounds))
+    compound_a = rng.uniform(0, 2 * math.pi, compounds)
+    in_compound = rng.uniform(0, 1, parcels) < 0.85
+    which = rng.integers(0, compounds, parcels)
+    r = np.where(in_compound, 0.0, radius_km * np.sqrt(rng.uniform(0, 1, parcels)))
+    a = rng.uniform(0, 2 * math.pi, parcels)
+    east = r * np.cos(a) + np.where(
+        in_compound, compound_r[which] * np.cos(compound_a[which]) + rng.normal(0, 0.15, parcels), 0
+    )
+    north = r * np.sin(a) + np.where(
+        in_compound, compound_r[which] * np.sin(compound_a[which]) + rng.normal(0, 0.15, parcels), 0
+    )
+    places = _offset(centre, east, north)
+
+    weights = np.round(rng.lognormal(-0.5, 0.6, parcels), 2)  # mean ~0.7 kg
+    service_s = 60 + rng.integers(0, 60, parcels)
+    booked = rng.uniform(0, 1, parcels) < booked_share
+    slot = rng.integers(9, 17, parcels)  # two-hour slots starting 09:00-16:00
+    stops = [
+        Stop(
+            id=f"P{i:05d}",
+            location=places[i],
+            parcels=1,
+            weight_kg=float(weights[i]),
+            service_time=timedelta(seconds=int(service_s[i])),
+            window=TimeWindow(at(int(slot[i])), at(int(slot[i]) + 2)) if booked[i] else TimeWindow(),
+            tier="normal",
+        )
+        for i in range(parcels)
+    ]
+    fleet = tuple(
+        Vehicle(
+            id=f"EBIKE-{j:02d}",
+            capacity_parcels=150,
+            capacity_kg=180.0,
+            shift_start=at(8),
+            shift_end=at(19),
+        )
+        for j in range(couriers)
+    )
+    depot = Depot("ST-CITY-02", centre)
+    return RoutingProblem(depot=depot, vehicles=fleet, stops=tuple(stops))

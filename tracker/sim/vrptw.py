@@ -194,6 +194,7 @@ def to_instance(data: VrptwData, scale: int | None = None) -> Instance:
         fixed_cost=np.zeros(v, dtype=np.int64),
         penalty=penalty,
         first_visit=1,
+        coordinates=np.column_stack([data.x, data.y]),
     )
 
 

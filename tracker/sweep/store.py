@@ -81,7 +81,11 @@ def observed_estimates(conn: Connection, now: datetime) -> dict[str, StageEstima
     # the cost stays bounded as history grows.
     ofd_at = (
         select(func.min(ScanEvent.occurred_at))
-        .where(ScanEvent.parcel_id == Parcel.id, ScanEvent.type == EventType.OUT_FOR_DELIVERY)
+        .where(
+            ScanEvent.parcel_id == Parcel.id,
+            ScanEvent.type == EventType.OUT_FOR_DELIVERY,
+            ScanEvent.voided_at.is_(None),
+        )
         .scalar_subquery()
     )
     rows = conn.execute(

@@ -13,6 +13,7 @@ module             layer  what
 ``schemas``        pure   pydantic request models; ``view_to_dict``, the JSON answer
 ``view``           pure   ``ParcelFacts`` / ``TrackedEvent`` -> ``PublicView``; appointment windows
 ``masking``        pure   what a stranger may see of the recipient
+``counters``       pure   the public rate limits (``PublicLimits``) and their in-memory counters
 ``i18n``           pure   the customer's language and the words of the view (Babel catalogs)
 =================  =====  ===================================================================
 

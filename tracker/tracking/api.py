@@ -17,8 +17,14 @@ from tracker.core.errors import NotFound
 from tracker.core.timefmt import iso_local
 from tracker.scans.schemas import TrackingPath
 from tracker.tracking import http, verification
-from tracker.tracking.schemas import AppointmentIn, FeedbackIn, FeedbackOut, view_to_dict
-from tracker.tracking.store import read_parcel
+from tracker.tracking.schemas import (
+    AppointmentIn,
+    AppointmentOut,
+    FeedbackIn,
+    FeedbackOut,
+    TrackingOut,
+    view_to_dict,
+)
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
 
@@ -33,7 +39,7 @@ api = APIBlueprint(
 @api.get(
     "/track/<tracking_number>",
     summary="A parcel's public tracking view",
-    responses={200: None, 304: None, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut},
+    responses={200: TrackingOut, 304: None, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut},
 )
 def get_tracking(path: TrackingPath):  # type: ignore[no-untyped-def]
     """Status, progress, timeline (newest first), promise, ETA and pickup details, masked.
@@ -44,8 +50,7 @@ def get_tracking(path: TrackingPath):  # type: ignore[no-untyped-def]
     delivery windows on offer; wrong codes are limited (403, then 429).
     """
     tn = path.tracking_number
-    with runtime().engine.connect() as conn:
-        facts = read_parcel(conn, tn)
+    facts = http.read(tn)
     if facts is None:
         raise NotFound(f"no parcel with tracking number {tn}")
     # Read by hand, not through a flask-openapi3 header model: that one
@@ -99,7 +104,7 @@ def post_feedback(path: TrackingPath, body: FeedbackIn):  # type: ignore[no-unty
 @api.post(
     "/track/<tracking_number>/appointment",
     summary="Choose a delivery window (verified)",
-    responses={200: None, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    responses={200: AppointmentOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut},
 )
 def post_appointment(path: TrackingPath, body: AppointmentIn):  # type: ignore[no-untyped-def]
     """One of the ``appointment_windows`` of the verified tracking view."""

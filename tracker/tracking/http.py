@@ -23,12 +23,17 @@ changes it) and ``Last-Modified`` (the parcel's latest change or scan
 arrival), with ``Cache-Control: private, no-cache``: a polling client
 revalidates and gets a 304. Verified answers are ``no-store``.
 
-**Rate limits** (Flask-Limiter, per client address, IPv6 by /64): one shared
-budget for reads and one for writes across both blueprints, counted before
+**Rate limits** (per client address, IPv6 by /64:
+:class:`tracker.tracking.counters.PublicLimits` over ``limits``' fixed
+windows, in a ``before_request`` of both blueprints, :func:`_limit_public_request`):
+one shared budget for reads (``GET``, ``HEAD``) and one for writes (``POST``)
+across both blueprints, counted before
 the view runs, so a miss (404) costs what a hit (200) costs and guessing
 tracking numbers is as slow as reading them. The counters live in Redis
 (``TRACKER_RATELIMIT_STORAGE_URI=redis://...``: shared by every worker and
-host, the budget holds exactly) or in each process's memory; then each of
+host, the budget holds exactly) or in each process's memory
+(:class:`tracker.tracking.counters.LocalCounters`: ``limits``' memory storage
+without its timer thread per hit); then each of
 the ``TRACKER_WORKERS`` workers enforces its share of the budget (the limit
 divided by the number of workers, rounded up, at least 1:
 :func:`worker_share`), so that the budget holds per address whichever worker
@@ -36,8 +41,17 @@ the kernel hands a connection to. A client whose connections all land on one
 worker is held to that worker's share. If Redis stops answering, each
 worker falls back to its own counters with the full limit until it is back.
 Every limited answer carries ``X-RateLimit-Limit``, ``-Remaining`` and
-``-Reset``; ``Retry-After`` only a 429 or a 503, which ask the client to wait
-(Flask-Limiter would put it on every answer: :func:`_retry_after_only_when_waiting`).
+``-Reset`` (:func:`_rate_limit_headers`); ``Retry-After`` only a 429 or a
+503, which ask the client to wait (:func:`_retry_after_only_when_waiting`).
+A client over its budget gets a 429 (:class:`RateLimited`: the JSON error
+shape, or the page's error page) with ``Retry-After``.
+
+**The read path.** A public read is one statement
+(:func:`tracker.tracking.store.read_parcel`) on a pooled connection in
+autocommit (:func:`read`: no BEGIN and ROLLBACK round trips, no ping at
+checkout but one retry on a connection found dead, and the driver keeps the
+statement prepared); the ETag is a hash of the body; the request's
+:class:`~tracker.tracking.i18n.Words` are made once.
 
 **Writes on the public read path.** A read (``GET`` of a page or of
 ``/api/v1/track/<tn>``: a hit, a miss, a 304, a 429) writes nothing. The one
@@ -54,24 +68,30 @@ import hashlib
 import math
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from babel import Locale
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_babel import Babel, get_locale
-from flask_limiter import Limiter
 from flask_openapi3 import APIBlueprint
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 from pydantic import BaseModel
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.http import http_date, parse_accept_header, parse_date
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tracker.core import metrics
-from tracker.core.db import write_transaction
+from tracker.core.db import without_ping, write_transaction
 from tracker.core.errors import NotFound
 from tracker.core.models import FeedbackKind
 from tracker.settings import Settings
-from tracker.tracking import feedback, i18n, verification
+from tracker.tracking import counters, feedback, i18n, verification
 from tracker.tracking.schemas import DamagedIn, LateIn, NotReceivedIn, RatingIn
 from tracker.tracking.store import read_parcel
 from tracker.tracking.view import ParcelFacts, PublicView, public_view
@@ -83,10 +103,12 @@ class TrackingConfig:
     """What the tracking blueprints keep per app (``app.extensions["tracking"]``)."""
 
     secret: bytes
-    limiter: Limiter
+    limiter: counters.PublicLimits
     limits: verification.Limits
     hold: timedelta
     ttl: timedelta
+    #: The engine for public reads (:func:`reading`).
+    reader: Engine
 
 
 def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
@@ -103,23 +125,17 @@ def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
         default_timezone=settings.timezone.key,
         default_translation_directories=str(i18n.TRANSLATIONS),
     )
-    # Registered before the limiter's own hook, so it runs after it (Flask runs
-    # an app's after_request hooks last-registered first).
-    app.after_request(_retry_after_only_when_waiting)
-    limiter = Limiter(
-        client_network,
-        app=app,
-        storage_uri=settings.ratelimit_storage_uri,
-        strategy="fixed-window",
-        headers_enabled=True,
-        key_prefix="tracker",
-        # Redis down: keep serving, limited per process, rather than fail every page.
-        in_memory_fallback_enabled=True,
-    )
     read, write = public_budgets(settings)
+    limiter = counters.PublicLimits(
+        limiter_storage_uri(settings.ratelimit_storage_uri), {READ_SCOPE: read, WRITE_SCOPE: write}
+    )
     for blueprint in (pages, api):
-        limiter.shared_limit(read, scope="public-read", methods=["GET", "HEAD"])(blueprint)
-        limiter.shared_limit(write, scope="public-write", methods=["POST"])(blueprint)
+        # This app's hooks for the blueprint (the blueprint itself is shared by every app
+        # made in this process), the limit first, before the blueprint's own.
+        app.before_request_funcs.setdefault(blueprint.name, []).insert(0, _limit_public_request)
+        app.after_request_funcs.setdefault(blueprint.name, []).append(_rate_limit_headers)
+    # An app hook: it runs after the blueprints' (_rate_limit_headers) on every answer.
+    app.after_request(_retry_after_only_when_waiting)
     app.extensions["tracking"] = TrackingConfig(
         secret=secret_key(settings),
         limiter=limiter,
@@ -130,9 +146,69 @@ def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
         ),
         hold=settings.pickup_hold,
         ttl=settings.verification_ttl,
+        reader=_reader(app.extensions["tracker"].engine),
     )
     app.register_blueprint(pages)
     app.register_api(api)  # type: ignore[attr-defined]
+
+
+def limiter_storage_uri(configured: str) -> str:
+    """``memory://`` is served by :class:`tracker.tracking.counters.LocalCounters` (no timer thread)."""
+    if configured.startswith("memory://"):
+        return f"{counters.SCHEME}://"
+    return configured
+
+
+#: The two budgets, shared by pages and JSON; a method not here (OPTIONS) is not counted.
+READ_SCOPE, WRITE_SCOPE = "public-read", "public-write"
+SCOPES = {"GET": READ_SCOPE, "HEAD": READ_SCOPE, "POST": WRITE_SCOPE}
+
+
+class RateLimited(TooManyRequests):
+    """A client over its budget: 429, the limit in the message (``"120 per 1 minute"``)."""
+
+    def __init__(self, limit: RateLimitItem) -> None:
+        super().__init__(description=str(limit))
+        self.limit = limit
+
+
+def _limit_public_request() -> None:
+    """Count this request against its budget (before the view: a miss costs what a hit costs)."""
+    scope = SCOPES.get(request.method)
+    client = client_network() if scope else None
+    if not client:
+        return
+    verdict = config().limiter.hit(scope, client)  # type: ignore[arg-type]
+    g.rate_limit = verdict
+    if not verdict.allowed:
+        raise RateLimited(verdict.limit)
+
+
+def _rate_limit_headers(response: Response) -> Response:
+    """``X-RateLimit-*`` on every counted answer, and ``Retry-After`` (kept on a 429 or a 503 only).
+
+    ``Retry-After`` says when the window ends, or later if the answer already asked for
+    longer (a locked verification's hour).
+    """
+    verdict: counters.Verdict | None = g.get("rate_limit")
+    if verdict is None:
+        return response
+    headers = response.headers
+    headers.add("X-RateLimit-Limit", str(verdict.limit.amount))
+    headers.add("X-RateLimit-Remaining", str(verdict.remaining))
+    headers.add("X-RateLimit-Reset", str(verdict.reset_at))
+    now = time.time()
+    until = verdict.reset_at
+    asked = headers.get("Retry-After")
+    if asked is not None:
+        until = max(until, int(now + int(asked)) if asked.isdigit() else _date_seconds(asked, until))
+    headers.set("Retry-After", str(int(until - now)))
+    return response
+
+
+def _date_seconds(value: str, default: int) -> int:
+    when = parse_date(value)
+    return int(when.timestamp()) if when is not None else default
 
 
 #: The answers that ask a client to come back later, and say when.
@@ -166,6 +242,42 @@ def worker_share(limit: str, workers: int) -> str:
     )
 
 
+def _reader(engine: Engine) -> Engine:
+    # No ping at checkout (read() retries once instead), and on PostgreSQL no
+    # transaction of its own: a read of one statement sees one snapshot, and
+    # autocommit spares the BEGIN and ROLLBACK round trips. SQLite's
+    # transactions cost no round trip.
+    reader = without_ping(engine)
+    if engine.dialect.name == "postgresql":
+        return reader.execution_options(isolation_level="AUTOCOMMIT")
+    return reader
+
+
+def read(tracking_number: str) -> ParcelFacts | None:
+    """The public read of one parcel (:func:`tracker.tracking.store.read_parcel`): one statement.
+
+    The reader's pool does not ping a connection before handing it out (a
+    round trip on every read), so a connection the server dropped since its
+    last use (a restart, a failover) is found dead by the read itself: the
+    pool then drops it and every connection opened before it, and the read is
+    tried once more on a new one. A database still away fails that try too,
+    which the web answers 503 (:mod:`tracker.web.errors`).
+    """
+    try:
+        with reading() as conn:
+            return read_parcel(conn, tracking_number)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    with reading() as conn:
+        return read_parcel(conn, tracking_number)
+
+
+def reading() -> Connection:
+    """A connection for public reads, without a ping at checkout: prefer :func:`read`."""
+    return config().reader.connect()
+
+
 def config() -> TrackingConfig:
     return current_app.extensions["tracking"]  # type: ignore[no-any-return]
 
@@ -196,22 +308,41 @@ def secret_key(settings: Settings) -> bytes:
 
 def client_network() -> str:
     """The rate limiter's key: the client's address (IPv6 by /64)."""
-    return verification.client_network(request.remote_addr)
+    return _network_of(request.remote_addr)
+
+
+#: Parsing an address on every request shows in a profile; clients come back.
+_network_of = lru_cache(maxsize=4096)(verification.client_network)
 
 
 def select_locale() -> Locale:
     """Flask-Babel's locale selector: :func:`tracker.tracking.i18n.choose_locale` over this request."""
-    code = i18n.choose_locale(
-        request.args.get("lang"), request.cookies.get(i18n.COOKIE), list(request.accept_languages)
-    )
+    # Parsing the query, the cookies and Accept-Language shows in a profile of a read:
+    # skip what was not sent, and remember what each Accept-Language header chooses.
+    environ = request.environ
+    query = request.args.get("lang") if environ.get("QUERY_STRING") else None
+    cookie = request.cookies.get(i18n.COOKIE) if environ.get("HTTP_COOKIE") else None
+    accepted = _accepted(environ.get("HTTP_ACCEPT_LANGUAGE"))
+    code = i18n.parse_locale(query) or i18n.parse_locale(cookie) or accepted
+    g.tracking_locale = code  # for words(): our code, not Babel's spelling of it (zh_Hans_CN)
     # A Locale, not its name: Flask-Babel would parse the name again on every request.
     return i18n.LOCALE_OBJECTS[code]
 
 
+@lru_cache(maxsize=1024)
+def _accepted(header: str | None) -> str:
+    """The locale an ``Accept-Language`` header chooses (:func:`tracker.tracking.i18n.choose_locale`)."""
+    return i18n.choose_locale(None, None, list(parse_accept_header(header, LanguageAccept)))
+
+
 def words() -> i18n.Words:
-    # Babel spells the chosen locale in full (zh_Hans_CN): back to our code.
-    locale = i18n.parse_locale(str(get_locale())) or i18n.DEFAULT_LOCALE
-    return i18n.Words(locale, runtime().settings.timezone)
+    """This request's :class:`~tracker.tracking.i18n.Words`: the locale Flask-Babel chose."""
+    get_locale()  # chooses once per request, through select_locale
+    return _words(g.get("tracking_locale", i18n.DEFAULT_LOCALE), runtime().settings.timezone)
+
+
+#: Words hold no request state: one per locale and zone.
+_words = lru_cache(maxsize=16)(i18n.Words)
 
 
 def verify(tracking_number: str, code: str) -> None:
@@ -233,16 +364,33 @@ def view_of(facts: ParcelFacts, *, verified: bool) -> PublicView:
     return public_view(facts, now=rt.now(), hold=cfg.hold, tz=rt.settings.timezone, verified=verified)
 
 
+#: Public answers depend on the language, chosen by Accept-Language or the ``lang`` cookie.
+VARY = ("Accept-Language", "Cookie")
+#: The request headers that can turn an answer into a 304, a 412 or a range (werkzeug's
+#: ``make_conditional``, which costs a tenth of a tracking read, only runs when one is sent).
+CONDITIONAL_HEADERS = frozenset(
+    {"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE"}
+    | {"HTTP_RANGE"}
+)
+
+
 def conditional(response: Response, body: bytes, view: PublicView) -> Response:
     """ETag and Last-Modified on a public answer; a 304 when the client has it."""
-    response.vary.update(["Accept-Language", "Cookie"])
-    response.headers["Content-Language"] = words().tag
+    headers = response.headers
+    if "Vary" in headers:
+        response.vary.update(VARY)
+    else:
+        headers["Vary"] = ", ".join(VARY)
+    headers["Content-Language"] = words().tag
     if view.verified:
-        response.headers["Cache-Control"] = "private, no-store"
+        headers["Cache-Control"] = "private, no-store"
         return response
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.set_etag(hashlib.sha256(body).hexdigest()[:40])
-    response.last_modified = view.last_modified
+    headers["Cache-Control"] = "private, no-cache"
+    # What set_etag and last_modified write, without their parsing round trip.
+    headers["ETag"] = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
+    headers["Last-Modified"] = http_date(view.last_modified)
+    if CONDITIONAL_HEADERS.isdisjoint(request.environ):
+        return response  # nothing to compare: werkzeug's checks would all say 200
     return response.make_conditional(request)
 
 

@@ -20,20 +20,21 @@ A pure module: no Flask, no request. :func:`choose_locale` takes the
 request's values as plain arguments (the Flask-Babel selector that reads
 them is :func:`tracker.tracking.http.select_locale`), and :class:`Words`
 reads its locale's catalog itself, with Babel, so it needs no request
-context. The templates' own ``_()`` is Flask-Babel's, over the same
-catalogs and the same locale.
+context. The templates' ``_()`` reads the same catalogs for the same locale
+(:func:`tracker.tracking.pages._template_gettext`, what Flask-Babel's would
+answer, without its per-call catalog lookup).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from functools import cache
+from datetime import date, datetime, time
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_interval, format_skeleton
+from babel.dates import DateTimePattern, format_interval, match_skeleton, parse_pattern
 from babel.support import NullTranslations, Translations
 
 from tracker.tracking.view import PublicEvent, PublicView
@@ -84,6 +85,29 @@ def catalog(locale: str) -> NullTranslations:
     (``default_translation_directories`` is :data:`TRANSLATIONS`).
     """
     return Translations.load(str(TRANSLATIONS), [LOCALE_OBJECTS[locale]])
+
+
+@cache
+def _pattern(locale: str, skeleton: str) -> DateTimePattern:
+    """Babel's ``format_skeleton`` resolved once per locale (it parses the locale and matches
+    the skeleton on every call: most of a page's formatting time, for its ~20 times)."""
+    parsed = LOCALE_OBJECTS[locale]
+    skeletons = parsed.datetime_skeletons
+    if skeleton not in skeletons:
+        skeleton = match_skeleton(skeleton, skeletons) or skeleton
+    return parse_pattern(skeletons[skeleton])
+
+
+# What babel.dates.format_skeleton answers for the two skeletons of Words.when, kept:
+# "MMMEd" names a local day (it depends on the day alone), "Hm" a time of day.
+@lru_cache(maxsize=4096)
+def _day(locale: str, day: date) -> str:
+    return _pattern(locale, "MMMEd").apply(day, LOCALE_OBJECTS[locale])
+
+
+@lru_cache(maxsize=len(LOCALES) * 24 * 60)
+def _clock(locale: str, hour: int, minute: int) -> str:
+    return _pattern(locale, "Hm").apply(time(hour, minute), LOCALE_OBJECTS[locale])
 
 
 HEADLINES = {
@@ -190,17 +214,20 @@ class Words:
         if moment is None:
             return ""
         _ = self.gettext
-        day = format_skeleton("MMMEd", moment, tzinfo=self.tz, locale=self.locale)
-        clock = format_skeleton("Hm", moment, tzinfo=self.tz, locale=self.locale)
-        return _("%(date)s, %(time)s", date=day, time=clock)
+        local = moment.astimezone(self.tz)
+        return _(
+            "%(date)s, %(time)s",
+            date=_day(self.locale, local.date()),
+            time=_clock(self.locale, local.hour, local.minute),
+        )
 
     def window(self, start: datetime, end: datetime) -> str:
         """``11月20日周五 09:00-11:00`` (Babel's dash), or two full times when the window spans days."""
         _ = self.gettext
         if start.astimezone(self.tz).date() != end.astimezone(self.tz).date():
             return _("%(start)s – %(end)s", start=self.when(start), end=self.when(end))
-        day = format_skeleton("MMMEd", start, tzinfo=self.tz, locale=self.locale)
-        hours = format_interval(start, end, "Hm", tzinfo=self.tz, locale=self.locale)
+        day = _day(self.locale, start.astimezone(self.tz).date())
+        hours = format_interval(start, end, "Hm", tzinfo=self.tz, locale=LOCALE_OBJECTS[self.locale])
         return _("%(date)s, %(time)s", date=day, time=hours)
 
     def report(self, kind: str) -> str:

@@ -31,6 +31,7 @@ token bound to that cookie, so another site cannot post them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,7 +39,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_limiter import RateLimitExceeded
+from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 
 from tracker.core.errors import (
@@ -104,18 +105,50 @@ def _switch_target() -> str:
     return request.path + (f"?{urlencode(query)}" if query else "")
 
 
+#: The language switch's entries, the same for every page.
+LANGUAGES = [(code, i18n.NAMES[code], i18n.TAGS[code]) for code in i18n.LOCALES]
+
+
+def _template_gettext(words: i18n.Words) -> Callable[..., Markup]:
+    """The templates' ``_``: what Jinja's new-style gettext over Flask-Babel answers, for this request.
+
+    The same catalog (:func:`tracker.tracking.i18n.catalog`, the files Flask-Babel reads) and the
+    same escaping (the message is markup, the variables are escaped), without Flask-Babel looking
+    the request's catalog up again on each of a page's ~40 calls.
+    """
+
+    constant = _CONSTANT_MARKUP.setdefault(words.locale, {})
+
+    def gettext(message: str, **variables: Any) -> Markup:
+        if variables:
+            return Markup(words.gettext(message)) % variables
+        # Most of a page's sentences take no variables: translated and made markup once.
+        done = constant.get(message)
+        if done is None:
+            done = constant[message] = Markup(words.gettext(message)) % variables
+        return done
+
+    return gettext
+
+
+#: Per locale, the templates' sentences without variables, as ``_`` answers them (bounded:
+#: the messages are the templates' literals).
+_CONSTANT_MARKUP: dict[str, dict[str, Markup]] = {}
+
+
 def _render(template: str, status: int = 200, **context: Any) -> Response:
     words = http.words()
     html = render_template(
         template,
+        _=_template_gettext(words),
         w=words,
-        languages=[(code, i18n.NAMES[code], i18n.TAGS[code]) for code in i18n.LOCALES],
+        languages=LANGUAGES,
         switch_next=_switch_target(),
         **context,
     )
     response = make_response(html, status)
     response.headers.update(PAGE_SECURITY_HEADERS)
-    response.vary.update(["Accept-Language", "Cookie"])
+    response.headers["Vary"] = ", ".join(http.VARY)  # a new answer: nothing to merge with
     response.headers["Content-Language"] = words.tag
     return response
 
@@ -128,12 +161,13 @@ def _verified_entries() -> dict[str, float]:
 
 def _parcel_page(tn: str, state: PageState | None = None, status: int = 200) -> Response:
     state = state or PageState()
-    with runtime().engine.connect() as conn:
-        facts = read_parcel(conn, tn)
-        if facts is None:
-            raise NotFound(f"no parcel with tracking number {tn}")
-        verified = facts.tracking_number in _verified_entries()
-        if verified:
+    facts = http.read(tn)
+    if facts is None:
+        raise NotFound(f"no parcel with tracking number {tn}")
+    verified = facts.tracking_number in _verified_entries()
+    if verified:
+        # Only the recipient's own page shows these: a public read stays one statement.
+        with runtime().engine.connect() as conn:
             state.rating = feedback.current_rating(conn, facts.id)
             state.history = feedback.history(conn, facts.id)
     view = http.view_of(facts, verified=verified)
@@ -377,8 +411,8 @@ def _page_error(error: TrackerError) -> Response:
     )
 
 
-@pages.errorhandler(RateLimitExceeded)
-def _page_rate_limited(error: RateLimitExceeded) -> Response:
+@pages.errorhandler(http.RateLimited)
+def _page_rate_limited(error: http.RateLimited) -> Response:
     response = _render(
         "tracking/error.html",
         429,

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from tracker.core.inputs import Instant, Note, text
 from tracker.core.timefmt import iso_local_or_none
+from tracker.core.vocabulary import EventType, ParcelStatus
 from tracker.tracking.view import PublicView
+from tracker.web.schemas import LocalTime
 
 
 class _Report(BaseModel):
@@ -67,13 +69,89 @@ class FeedbackIn(
 class FeedbackOut(BaseModel):
     kind: str
     reference: str
-    received_at: str
+    received_at: LocalTime
     rating_revision: int | None = None
 
 
 class AppointmentIn(_Report):
     start: Instant
     end: Instant
+
+
+# -- the answers, as documented (the JSON is written by view_to_dict and the api module) ------
+
+
+class WindowOut(BaseModel):
+    start: LocalTime
+    end: LocalTime
+
+
+class AppointmentOut(BaseModel):
+    appointment: WindowOut
+
+
+class HeadlineOut(BaseModel):
+    code: str = Field(description="A status, or collected / ready_for_pickup.")
+    text: str = Field(description="In the customer's language.")
+
+
+class StepOut(BaseModel):
+    key: str
+    label: str
+    state: Literal["done", "current", "problem", "todo"]
+    at: LocalTime | None
+
+
+class ProgressOut(BaseModel):
+    path: str = Field(description="Which steps a parcel of this kind goes through (door or pickup).")
+    steps: list[StepOut]
+
+
+class PickupOut(BaseModel):
+    name: str
+    address: str | None
+    opening_hours: str | None
+    held_until: LocalTime | None
+
+
+class PublicRecipientOut(BaseModel):
+    name: str | None = Field(description="Masked.")
+    phone: str | None = Field(description="Masked.")
+
+
+class PublicDestinationOut(BaseModel):
+    area: str | None
+    address: str | None = Field(description="Only in a verified view.")
+
+
+class PublicEventOut(BaseModel):
+    type: EventType
+    at: LocalTime
+    place: str | None
+    reason: str | None
+    text: str
+
+
+class TrackingOut(BaseModel):
+    """The customer's view of a parcel, masked; more of it once verified."""
+
+    tracking_number: str
+    status: ParcelStatus
+    headline: HeadlineOut
+    late: bool
+    progress: ProgressOut
+    promised_by: LocalTime | None
+    eta: WindowOut | None
+    appointment: WindowOut | None
+    pickup: PickupOut | None
+    recipient: PublicRecipientOut
+    destination: PublicDestinationOut
+    events: list[PublicEventOut] = Field(description="Newest first.")
+    verified: bool
+    time_zone: str = Field(description="The IANA zone the times are written in.")
+    appointment_windows: list[WindowOut] | None = Field(
+        None, description="Only in a verified view: the delivery windows on offer."
+    )
 
 
 def view_to_dict(view: PublicView, words: Any, *, tz: ZoneInfo) -> dict[str, Any]:

@@ -112,7 +112,8 @@ def _first_line(error: BaseException) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TrackerError)
     def _tracker_error(error: TrackerError) -> Response:
-        return _response(error)
+        retry = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+        return _response(error, retry)
 
     @app.errorhandler(ValidationError)
     def _validation_error(error: ValidationError) -> Response:

@@ -5,6 +5,12 @@ An empty body is an empty object: a POST whose fields are all optional
 422 that names them rather than a 400 "malformed JSON". The body is parsed
 strictly by :func:`parse_json_body`, after the caller is authenticated, so
 a client without a key learns nothing about the schema and gets its 401 first.
+
+A body larger than ``MAX_CONTENT_LENGTH`` is a 413 however it comes. With a
+``Content-Length`` werkzeug refuses it before reading; a chunked body has
+none, and werkzeug's stream then stops *at* the limit without a word, so the
+JSON parser used to see a body cut in the middle (400 "malformed JSON").
+:meth:`JsonRequest.get_data` looks one byte past the limit instead.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from flask import Request, request
 from flask.json.provider import JSONProvider
 from werkzeug.exceptions import BadRequest
 
-from tracker.core.errors import UnsupportedMediaType
+from tracker.core.errors import PayloadTooLarge, UnsupportedMediaType
 
 #: Methods whose requests carry a JSON body.
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -43,6 +49,25 @@ class JsonRequest(Request):
         # Flask hides the parser's message outside debug mode; a client
         # fixing its payload needs it ("unexpected character: line 1 column 2").
         raise BadRequest(f"malformed JSON: {e}")
+
+    def get_data(  # type: ignore[override]
+        self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
+    ) -> bytes | str:
+        read_before = getattr(self, "_cached_data", None) is not None
+        data = super().get_data(cache=cache, as_text=False, parse_form_data=parse_form_data)
+        if not read_before:
+            self._refuse_past_the_limit(data)
+        return data.decode(errors="replace") if as_text else data
+
+    def _refuse_past_the_limit(self, data: bytes) -> None:
+        limit = self.max_content_length
+        if self.content_length is not None or limit is None or len(data) < limit:
+            return
+        # The stream stopped at the limit (werkzeug's LimitedStream, chunked body):
+        # one more byte from the server's own stream tells a body of exactly the
+        # limit from a larger one.
+        if self.environ["wsgi.input"].read(1):
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if self.method in BODY_METHODS and _is_empty(self.get_data(cache=True)):

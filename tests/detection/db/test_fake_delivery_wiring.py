@@ -243,7 +243,9 @@ def test_it_blames_the_station_for_a_scan_made_there(world: World) -> None:
     assert {"scanned_at_facility", "gps_far_from_address"} <= world.codes("TRKSTAT001")
 
 
-def test_it_only_reads_scans_and_reports_for_parcels_with_nothing_to_judge(world: World) -> None:
+def test_it_only_reads_scans_reports_and_sensor_readings_for_parcels_with_nothing_to_judge(
+    world: World,
+) -> None:
     tns = [world.register(f"TRKTRANS{i:02d}") for i in range(20)]
     world.post(*[e for tn in tns for e in world.to_the_station(tn)])
     statements: list[str] = []
@@ -257,7 +259,7 @@ def test_it_only_reads_scans_and_reports_for_parcels_with_nothing_to_judge(world
         evaluate_parcels(conn, ids, now=world.clock())
         event.remove(conn, "before_cursor_execute", count)
 
-    assert len(statements) == 2
+    assert len(statements) == 3
 
 
 def test_it_judges_a_chunk_with_a_fixed_number_of_queries(world: World) -> None:

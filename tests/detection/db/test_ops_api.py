@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select, update
 
@@ -69,7 +70,7 @@ def test_it_keeps_the_audit_trail_of_a_case_acknowledged_and_resolved_by_ops(
         ("resolved", ops, "signed at the station"),
     ]
     assert shown["history"][2]["data"] == {"resolution": "confirmed"}
-    assert shown["tracking_number"] == "TRKOPS0000" and shown["courier"] == "C-SH011"
+    assert shown["tracking_number"] == "TRKOPS0000" and shown["courier_id"] == "C-SH011"
 
 
 def test_it_answers_404_for_a_case_that_does_not_exist(personas: Personas, world: World) -> None:
@@ -85,14 +86,14 @@ def test_it_filters_cases_by_type_state_courier_facility_and_time(world: World, 
     def ids(**params: str) -> list[int]:
         answer = personas.ops.get("/api/v1/cases", query_string=params)
         assert answer.status_code == 200, answer.get_json()
-        return [c["id"] for c in answer.get_json()["cases"]]
+        return [c["case_id"] for c in answer.get_json()["cases"]]
 
     now = world.clock()
     assert ids(type="suspected_fake_delivery") == [second, first]
     assert ids(type="damage") == []
     assert ids(state="acknowledged") == [first]
-    assert ids(courier="C-SH011", facility="ST-SH-01") == [second, first]
-    assert ids(courier="C-SH012") == []
+    assert ids(courier_id="C-SH011", facility="ST-SH-01") == [second, first]
+    assert ids(courier_id="C-SH012") == []
     assert ids(since=at(now, -1), until=at(now, 1)) == [second, first]
     assert ids(since=at(now, 1)) == []
     assert personas.ops.get("/api/v1/cases", query_string={"since": "2026-11-20T10:00:00"}).status_code == 422
@@ -108,7 +109,7 @@ def test_it_pages_through_cases_with_a_next_link_until_there_are_none(
     pages = 0
     while url:
         body = personas.ops.get(url).get_json()
-        seen += [c["id"] for c in body["cases"]]
+        seen += [c["case_id"] for c in body["cases"]]
         url, pages = body["next"], pages + 1
 
     assert pages == 3
@@ -131,7 +132,7 @@ def test_it_never_deletes_a_customer_complaint_it_resolves(world: World, persona
     listed = personas.ops.get("/api/v1/cases", query_string={"type": "customer_dispute"}).get_json()["cases"]
 
     assert resolved.status_code == 200 and deleted.status_code == 405
-    assert [(c["id"], c["state"]) for c in listed] == [(receipt.case_id, "resolved")]
+    assert [(c["case_id"], c["state"]) for c in listed] == [(receipt.case_id, "resolved")]
     assert listed[0]["reasons"][0]["code"] == "customer_not_received"
 
 
@@ -169,6 +170,7 @@ def test_it_scores_a_courier_with_every_rate_beside_its_counts(world: World, per
     card = answer.get_json()
 
     assert answer.status_code == 200, card
+    assert card["courier_id"] == "C-SH011"
     assert card["deliveries"] == 3 and card["parcels_handled"] == 4
     assert {k: card["on_time"][k] for k in ("count", "of", "rate")} == {"count": 1, "of": 2, "rate": 0.5}
     assert (card["failed_attempts"]["count"], card["failed_attempts"]["of"]) == (1, 4)
@@ -232,14 +234,43 @@ def test_it_flags_only_the_hub_that_damages_significantly_more_than_the_network(
 
     answer = personas.ops.get("/api/v1/hotspots/damage", query_string={"since": at(now, -24 * 60)})
     body = answer.get_json()
+    flagged = personas.ops.get(
+        "/api/v1/hotspots/damage", query_string={"since": at(now, -24 * 60), "flagged": "true"}
+    ).get_json()
     facility = personas.ops.get(
         "/api/v1/hotspots/damage", query_string={"since": at(now, -24 * 60), "kind": "facility"}
     ).get_json()
 
-    assert answer.status_code == 200 and body["parcels"] == 160
-    assert [(h["kind"], h["ref"]) for h in body["hotspots"]] == [("facility", "SC-HZ-01")]
-    hz = body["hotspots"][0]
+    assert answer.status_code == 200 and body["parcels"] == 160 and body["next"] is None
+    assert [(h["kind"], h["ref"]) for h in flagged["segments"]] == [("facility", "SC-HZ-01")]
+    assert [s for s in body["segments"] if s["flagged"]] == flagged["segments"]
+    hz = flagged["segments"][0]
     assert (hz["damaged"], hz["handled"]) == (8, 40) and hz["wilson_low"] > hz["network_rate"]
     sh = next(s for s in body["segments"] if s["ref"] == "SC-SH-01")
     assert (sh["damaged"], sh["handled"], sh["flagged"]) == (1, 120, False)
     assert {s["kind"] for s in facility["segments"]} == {"facility"}
+
+
+def test_it_pages_through_the_damage_segments_with_a_next_link(world: World, personas: Personas) -> None:
+    events = []
+    for i in range(40):
+        events += hub_journey(world, f"TRKPG{i:05d}", "HZ", damaged=i % 5 == 0)
+    for i in range(12):
+        events += hub_journey(world, f"TRKPS{i:05d}", "SH", damaged=False)
+    world.post(*events)
+    now = world.clock()
+    period = {"since": at(now, -24 * 60), "until": at(now, 1)}
+    whole = personas.ops.get("/api/v1/hotspots/damage", query_string={**period, "limit": 500}).get_json()
+
+    pages, url = [], f"/api/v1/hotspots/damage?{urlencode({**period, 'limit': 2})}"
+    while url is not None:
+        answer = personas.ops.get(url)
+        assert answer.status_code == 200, answer.get_json()
+        pages.append(answer.get_json()["segments"])
+        url = answer.get_json()["next"]
+
+    assert len(whole["segments"]) > 4  # two hubs, two stations, legs: more than two pages
+    assert all(len(page) <= 2 for page in pages) and len(pages) == -(-len(whole["segments"]) // 2)
+    assert [s for page in pages for s in page] == whole["segments"]  # in order, none twice, none skipped
+    forged = personas.ops.get("/api/v1/hotspots/damage", query_string={"cursor": "bm90IGEgY3Vyc29y"})
+    assert forged.status_code == 422 and forged.get_json()["error"]["fields"][0]["field"] == "cursor"

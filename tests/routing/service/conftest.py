@@ -112,10 +112,10 @@ def planned(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def problem(**changes: Any) -> dict[str, Any]:
     """Two couriers and three doors around a station in Shanghai, one with an appointment."""
     body: dict[str, Any] = {
-        "depot": {"id": "ST-SH-01", "location": {"lat": 31.2304, "lon": 121.4737}},
+        "depot": {"depot_id": "ST-SH-01", "location": {"lat": 31.2304, "lon": 121.4737}},
         "vehicles": [
             {
-                "id": courier,
+                "vehicle_id": courier,
                 "capacity_parcels": 20,
                 "capacity_kg": 60,
                 "shift_start": "2026-11-21T08:00:00+08:00",
@@ -124,16 +124,16 @@ def problem(**changes: Any) -> dict[str, Any]:
             for courier in ("C-SH011", "C-SH012")
         ],
         "stops": [
-            {"id": "A", "location": {"lat": 31.2404, "lon": 121.4737}, "weight_kg": 2.5},
+            {"stop_id": "A", "location": {"lat": 31.2404, "lon": 121.4737}, "weight_kg": 2.5},
             {
-                "id": "B",
+                "stop_id": "B",
                 "location": {"lat": 31.2304, "lon": 121.4937},
                 "weight_kg": 1.0,
                 "customer_tier": "vip",
                 "appointment": {"start": "2026-11-21T10:00:00+08:00", "end": "2026-11-21T12:00:00+08:00"},
             },
             {
-                "id": "C",
+                "stop_id": "C",
                 "location": {"lat": 31.2204, "lon": 121.4637},
                 "promised_by": "2026-11-21T14:00:00+08:00",
             },

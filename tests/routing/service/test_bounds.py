@@ -57,9 +57,9 @@ NEXT_YEAR_BUT_ONE = (T0 + timedelta(days=400)).isoformat()
         ("stops.2.promised_by", "1970-01-01T00:00:00Z"),
         ("stops.1.appointment.end", "9999-12-31T23:59:59-05:00"),
         ("start", "0001-01-01T00:00:00+01:00"),
-        ("stops.0.id", "A\u0000"),
-        ("depot.id", "\u0000"),
-        ("vehicles.1.id", "C-SH012\u001b"),
+        ("stops.0.stop_id", "A\u0000"),
+        ("depot.depot_id", "\u0000"),
+        ("vehicles.1.vehicle_id", "C-SH012\u001b"),
         ("stops.1.customer_tier", "vip\u0000"),
         # Beyond a year from now: needs the clock, checked after the schema.
         ("vehicles.0.shift_end", NEXT_YEAR_BUT_ONE),

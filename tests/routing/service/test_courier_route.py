@@ -23,7 +23,7 @@ def test_it_gives_a_courier_its_stops_in_the_planned_order(yard: Yard, personas:
         answer = route(personas.ops, courier)
         assert answer.status_code == 200, answer.get_json()
         mine = answer.get_json()
-        assert mine["plan_id"] == plan["id"] and mine["date"] == "2026-11-20"
+        assert mine["plan_id"] == plan["plan_id"] and mine["date"] == "2026-11-20"
         assert [s["tracking_number"] for s in mine["stops"]] == expected[courier]
         assert [s["sequence"] for s in mine["stops"]] == list(range(1, len(mine["stops"]) + 1))
 
@@ -50,7 +50,7 @@ def test_it_answers_from_the_latest_plan_of_the_day(yard: Yard, personas: Person
 
     lists = [route(personas.ops, c).get_json() for c in ("C-SH011", "C-SH012", "C-SH013")]
 
-    assert {x["plan_id"] for x in lists} == {latest["id"]}
+    assert {x["plan_id"] for x in lists} == {latest["plan_id"]}
     assert sorted(s["tracking_number"] for x in lists for s in x["stops"]) == ["TRKR000041", "TRKR000042"]
 
 

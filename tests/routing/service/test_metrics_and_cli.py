@@ -32,7 +32,8 @@ def test_it_exports_solves_and_the_last_plans_distance(yard: Yard, personas: Per
     assert "tracker_route_objective_meters" not in before
 
     plan = yard.plan()
-    bad = problem(vehicles=[])
+    heavy = {**problem()["stops"][0], "weight_kg": 1000}  # fits no 60 kg vehicle: means nothing
+    bad = problem(stops=[heavy])
     assert personas.ops.post("/api/v1/routes/optimize", json=bad).status_code == 422
 
     after = personas.anonymous.get("/metrics").get_data(as_text=True)
@@ -59,7 +60,10 @@ def test_it_prints_the_plan_of_a_problem_file(tmp_path: Path) -> None:
     body["stops"][0]["location"]["lat"] = 95
     path.write_text(json.dumps(body))
     refused = CliRunner().invoke(main, ["routes", "optimize", str(path)])
-    assert refused.exit_code == 1 and "stops.0.location.lat: must be between -90 and 90" in refused.output
+    assert (
+        refused.exit_code == 1
+        and "stops.0.location.lat: Input should be less than or equal to 90" in refused.output
+    )
 
 
 @pytest.mark.committing  # the command opens its own engine: it must see the yard's commits
@@ -85,7 +89,7 @@ def test_it_plans_a_station_from_the_command_line(
     plan = json.loads(result.output)
     assert list(planned(plan)) == ["TRKR000091"] and plan["date"] == tomorrow.isoformat()
     with engine.connect() as conn:
-        stored = conn.execute(select(StationPlan).where(StationPlan.id == plan["id"])).one()
+        stored = conn.execute(select(StationPlan).where(StationPlan.id == plan["plan_id"])).one()
     assert stored.requested_by == "cli"
     # The stored problem solves again as it is, from a file.
     path = tmp_path / "stored.json"

@@ -1,4 +1,4 @@
-"""POST /api/v1/facilities/{code}/routes: a station's day from the parcels scanned into it."""
+"""POST /api/v1/facilities/{facility}/routes: a station's day from the parcels scanned into it."""
 
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ def test_it_plans_the_parcels_the_scans_left_at_the_station(yard: Yard, personas
     stops = planned(plan)
     assert set(stops) == {"TRKR000001", "TRKR000002", "TRKR000003"}
     assert plan["left_out"] == [] and plan["facility"] == STATION and plan["date"] == "2026-11-20"
+    # A plan with routes was solved: the status says so (it said not_solved beside valid routes).
+    assert plan["solver_status"] in ("success", "optimal"), plan["solver_status"]
     assert {r["courier_id"] for r in plan["routes"]} == COURIERS
     for route in plan["routes"]:
         assert [s["sequence"] for s in route["stops"]] == list(range(1, len(route["stops"]) + 1))
@@ -79,7 +81,8 @@ def test_it_leaves_out_with_a_reason_what_the_couriers_cannot_carry_vip_last(yar
     assert set(left) | set(stops) == {f"TRKR00001{i}" for i in range(1, 6)} and len(stops) == 3
     assert left.pop("TRKR000015")["reason"] == "too_heavy"
     [(normal, why)] = left.items()
-    assert why["reason"] == "capacity" and why["detail"]
+    # It would fit a bike, but the vip took the last one: priority, not capacity.
+    assert why["reason"] == "priority" and why["detail"]
     assert plan["totals"]["served"] == 3 and plan["totals"]["left_out"] == 2
     with engine.connect() as conn:
         row = conn.execute(
@@ -87,7 +90,7 @@ def test_it_leaves_out_with_a_reason_what_the_couriers_cannot_carry_vip_last(yar
             .join(Parcel, Parcel.id == RouteStop.parcel_id)
             .where(Parcel.tracking_number == normal)
         ).one()
-    assert row.reason == "capacity" and row.courier_code is None and row.eta_source != "route"
+    assert row.reason == "priority" and row.courier_code is None and row.eta_source != "route"
 
 
 def test_it_stores_the_plan_with_the_problem_it_solved(yard: Yard, engine: Any, personas: Personas) -> None:
@@ -96,13 +99,13 @@ def test_it_stores_the_plan_with_the_problem_it_solved(yard: Yard, engine: Any, 
     plan = yard.plan(personas.ops, capacity_parcels=40, shift={"start": "09:00", "end": "18:00"})
 
     with engine.connect() as conn:
-        row = conn.execute(select(StationPlan).where(StationPlan.id == plan["id"])).one()
+        row = conn.execute(select(StationPlan).where(StationPlan.id == plan["plan_id"])).one()
     assert row.facility_code == STATION and row.requested_by.startswith("ops:")
     assert row.served == 1 and row.distance_m == plan["totals"]["distance_m"] > 0
-    assert {v["id"] for v in row.problem["vehicles"]} == COURIERS
+    assert {v["vehicle_id"] for v in row.problem["vehicles"]} == COURIERS
     assert {v["capacity_parcels"] for v in row.problem["vehicles"]} == {40}
     assert {when(v["shift_end"]) for v in row.problem["vehicles"]} == {when("2026-11-20T18:00:00+08:00")}
-    assert [s["id"] for s in row.problem["stops"]] == ["TRKR000021"]
+    assert [s["stop_id"] for s in row.problem["stops"]] == ["TRKR000021"]
     assert row.result["totals"]["served"] == 1
 
 
@@ -116,7 +119,9 @@ def test_it_lets_a_station_plan_only_itself(yard: Yard, personas: Personas) -> N
     assert refused.status_code == 403 and "ST-SH-02" in refused.get_json()["error"]["message"]
     assert personas.ops.post(url.format("ST-XX-99"), json={}).status_code == 404
     no_couriers = personas.ops.post(url.format("SC-SH-01"), json={})
-    assert no_couriers.status_code == 422 and no_couriers.get_json()["error"]["fields"][0]["field"] == "code"
+    assert (
+        no_couriers.status_code == 422 and no_couriers.get_json()["error"]["fields"][0]["field"] == "facility"
+    )
 
 
 def test_it_names_the_field_when_the_day_cannot_be_planned(yard: Yard, personas: Personas) -> None:
@@ -140,3 +145,29 @@ def test_it_stores_an_empty_plan_when_nothing_is_due(yard: Yard) -> None:
 
     assert plan["left_out"] == [] and plan["totals"]["served"] == 0
     assert {r["courier_id"]: r["stops"] for r in plan["routes"]} == {courier: [] for courier in COURIERS}
+
+
+def test_a_re_plan_keeps_parcels_on_the_van_that_carries_them(yard: Yard, personas: Personas) -> None:
+    # Next-door parcels on two couriers' vans: by distance alone one courier
+    # would take both, and the other's parcel would be promised by someone
+    # who does not have it.
+    yard.bring("TRKR000061", 1.0)
+    yard.out_for_delivery("TRKR000061", personas.courier, "C-SH011")
+    yard.bring("TRKR000062", 1.02, 0.02)
+    yard.out_for_delivery("TRKR000062", personas.other_courier, "C-SH012")
+
+    kept = planned(yard.plan())
+    moved = planned(yard.plan(keep_loaded=False))  # ops says the vans may swap
+
+    assert kept["TRKR000061"]["courier_id"] == "C-SH011"
+    assert kept["TRKR000062"]["courier_id"] == "C-SH012"
+    assert moved["TRKR000061"]["courier_id"] == moved["TRKR000062"]["courier_id"]
+
+
+def test_no_body_plans_with_the_defaults_but_a_json_null_is_refused(yard: Yard, personas: Personas) -> None:
+    yard.bring("TRKR000071", 1.0)
+    url = f"/api/v1/facilities/{STATION}/routes"
+
+    assert personas.station.post(url).status_code == 200
+    refused = personas.station.post(url, data=b"null", content_type="application/json")
+    assert refused.status_code == 422, refused.get_json()

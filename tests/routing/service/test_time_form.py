@@ -20,6 +20,7 @@ from tests.conftest import FakeClock, Personas
 from tests.helpers import at, scan
 from tests.routing.service.conftest import MORNING, STATION, Yard, problem
 from tracker.core.timefmt import iso_local
+from tracker.sweep.detectors import DETECTORS
 from tracker.sweep.run import sweep
 from tracker.web.runtime import Runtime
 
@@ -81,7 +82,18 @@ def test_every_answer_of_a_workload_speaks_local_iso_8601(
                         at(MORNING, 230),
                         facility=STATION,
                         courier_id="C-SH011",
-                    )
+                    ),
+                    # Damage found on the van: detection opens a damage case whose
+                    # reasons carry times (stored UTC, answered local).
+                    scan(
+                        "TRKTIME002-7",
+                        "TRKTIME002",
+                        "damaged",
+                        at(MORNING, 240),
+                        facility=STATION,
+                        courier_id="C-SH011",
+                        damage={"severity": "minor", "description": "crushed corner"},
+                    ),
                 ]
             },
         )
@@ -94,12 +106,13 @@ def test_every_answer_of_a_workload_speaks_local_iso_8601(
 
     clock.advance(days=3)  # the parcels go stale and miss their promise: the sweep opens cases
     rt: Runtime = app.extensions["tracker"]
-    sweep(rt.engine, now=clock(), policy=rt.ingest, zone=SH)
+    sweep(rt.engine, now=clock(), policy=rt.ingest, zone=SH, detectors=DETECTORS)
     listed = _ok(personas.ops.get("/api/v1/cases"))
     answers["cases"] = listed
     assert listed["cases"], "the workload should open cases"
+    assert "damage" in {c["type"] for c in listed["cases"]}, "a detection case, whose reasons carry times"
     for case in listed["cases"]:
-        answers[f"case {case['id']}"] = _ok(personas.ops.get(f"/api/v1/cases/{case['id']}"))
+        answers[f"case {case['case_id']}"] = _ok(personas.ops.get(f"/api/v1/cases/{case['case_id']}"))
     answers["parcel"] = _ok(personas.ops.get("/api/v1/parcels/TRKTIME001"))
     period = {"since": at(clock(), -7 * 24 * 60), "until": at(clock(), 1)}
     answers["courier card"] = _ok(personas.ops.get("/api/v1/couriers/C-SH011/scorecard", query_string=period))

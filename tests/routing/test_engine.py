@@ -1,0 +1,163 @@
+"""The engine's search controls: stall stop, route-minimising cost, fast checks, progress."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tracker.routing.checker import check_vrptw
+from tracker.routing.engine import DEFAULT_SEARCH, SearchOptions, solve_instance
+from tracker.sim.vrptw import read_instance, route_distance, to_instance
+
+
+def solve(benchmarks: Path, name: str, seconds: float, options: SearchOptions = DEFAULT_SEARCH):
+    folder = "solomon" if not name.endswith("_1") and not name.endswith("_2") else "homberger-1000"
+    path = next((benchmarks / folder).rglob(f"{name}.*[tp]"))
+    data = read_instance(path)
+    solution = solve_instance(to_instance(data), time_limit=seconds, options=options)
+    return data, solution, [r for r in solution.routes if r]
+
+
+def test_a_stall_limit_ends_the_search_long_before_the_time_limit(benchmarks):
+    options = replace(DEFAULT_SEARCH, stall_seconds=0.5)
+    data, solution, routes = solve(benchmarks, "R211", 60.0, options)
+    assert solution.stats["stalled"] == 1.0
+    assert solution.seconds < 30  # a 60-s limit, stopped by the stall
+    assert check_vrptw(data, routes) == [] and not solution.dropped
+    # The stall is measured from the last improvement, which it follows.
+    assert solution.stats["best_seconds"] + 0.5 <= solution.seconds + 1e-6
+
+
+def test_without_a_stall_limit_the_search_uses_its_time():
+    assert DEFAULT_SEARCH.stall_seconds is None
+    with pytest.raises(ValueError, match="stall_seconds"):
+        SearchOptions(stall_seconds=0)
+
+
+def test_it_reports_when_the_first_and_the_final_solution_appeared(benchmarks):
+    data, solution, routes = solve(benchmarks, "C101", 1.0)
+    stats = solution.stats
+    assert 0 < stats["first_solution_seconds"] <= stats["best_seconds"] <= solution.seconds
+    assert stats["improvements"] >= 1
+    # The objective is the plan's own: the distance in the engine's units.
+    assert solution.objective == pytest.approx(route_distance(data, routes) * data.default_scale, rel=1e-3)
+
+
+def test_an_iterated_local_search_that_found_a_plan_says_success(benchmarks):
+    assert DEFAULT_SEARCH.uses_ils
+    _, solution, _ = solve(benchmarks, "C101", 1.0)
+    assert solution.status == "success"
+
+
+@pytest.mark.parametrize("name", ["C201", "R101"])
+def test_the_route_minimising_cost_keeps_every_customer_and_every_window(benchmarks, name):
+    options = replace(DEFAULT_SEARCH, vehicle_cost_round_trips=2.0)
+    data, solution, routes = solve(benchmarks, name, 2.0, options)
+    assert check_vrptw(data, routes) == [] and not solution.dropped
+    # The cost only steers the search: the reported objective is distance.
+    assert solution.objective == pytest.approx(route_distance(data, routes) * data.default_scale, rel=1e-3)
+
+
+def test_the_route_minimising_cost_does_not_use_more_vehicles(benchmarks):
+    plain = solve(benchmarks, "R201", 2.0)[2]
+    minimised = solve(benchmarks, "R201", 2.0, replace(DEFAULT_SEARCH, vehicle_cost_round_trips=5.0))[2]
+    assert len(minimised) <= len(plain)
+
+
+@pytest.mark.slow
+def test_fast_checks_keep_a_thousand_customer_plan_feasible(benchmarks):
+    # Checking only every 100th move is where the speed at 1,000 visits comes
+    # from; the routing filters must still have kept every window and load.
+    # Whole (no sectors), so the trimmed fleet and the fast checks meet 1,000 visits at once.
+    options = replace(
+        DEFAULT_SEARCH,
+        iterated_local_search=False,
+        metaheuristic="GREEDY_DESCENT",
+        check_solution_period=100,
+        decompose_above=None,
+    )
+    data, solution, routes = solve(benchmarks, "RC1_10_1", 30.0, options)
+    assert not solution.dropped
+    assert check_vrptw(data, routes) == []
+
+
+def load_bench():
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_routing.py"
+    spec = importlib.util.spec_from_file_location("bench_routing", script)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_bench_reports_vehicles_ratio_timing_and_stall(benchmarks, capsys):
+    bench = load_bench()
+    bench.main(
+        [
+            "--instances",
+            str(benchmarks / "solomon"),
+            "--only",
+            "R211",
+            "--time-limit",
+            "20",
+            "--stall-s",
+            "0.5",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    (row,) = report["results"]
+    assert row["feasible"] and row["stalled"] and row["seconds"] < 15
+    assert row["vehicles_ratio"] == pytest.approx(row["vehicles"] / row["bks_vehicles"], abs=1e-3)
+    assert row["first_solution_s"] <= row["final_reached_s"] <= row["seconds"]
+    assert report["search"]["stall_seconds"] == 0.5
+
+
+def test_the_bench_reads_type_folders_of_the_thousand_customer_instances(benchmarks):
+    bench = load_bench()
+    for kind in ("type1", "type2"):
+        folder = benchmarks / "homberger-1000" / kind
+        names = sorted(p.stem for p in folder.glob("*.vrp"))
+        assert len(names) == 3 and all(n.split("_")[0][-1] == kind[-1] for n in names)
+        known = bench._read_bks(folder)
+        assert all(known[n]["distance"] > 0 and known[n]["vehicles"] > 0 for n in names)
+
+
+def test_a_warm_start_is_kept_or_improved_never_lost(benchmarks):
+    data, first, routes = solve(benchmarks, "R201", 1.0)
+    inst = to_instance(data)
+    warm = solve_instance(inst, time_limit=1.0, initial_routes=first.routes)
+    warm_routes = [r for r in warm.routes if r]
+    assert check_vrptw(data, warm_routes) == [] and not warm.dropped
+    assert route_distance(data, warm_routes) <= route_distance(data, routes) + 1e-6
+
+
+def test_a_warm_start_needs_one_route_list_per_vehicle(benchmarks):
+    data, first, _ = solve(benchmarks, "C101", 0.5)
+    with pytest.raises(ValueError, match="one list per vehicle"):
+        solve_instance(to_instance(data), time_limit=0.5, initial_routes=first.routes[:2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sectors_solve_a_thousand_customers_whole_and_within_the_rules(benchmarks, threads):
+    options = replace(DEFAULT_SEARCH, sector_visits=250, threads=threads)
+    data, solution, routes = solve(benchmarks, "R1_10_1", 15.0, options)
+    assert solution.stats["sectors"] == 4
+    assert not solution.dropped and sorted(v for r in routes for v in r) == list(range(1, 1001))
+    assert check_vrptw(data, routes) == []
+    assert solution.stats["first_solution_seconds"] <= solution.stats["best_seconds"] <= solution.seconds
+
+
+def test_long_routes_are_not_cut_into_sectors(benchmarks):
+    # Type 2: 40-60 visits a route; a sector of 200 would hold four routes.
+    from tracker.routing.engine import _sector_size
+
+    for name, size in (("C2_10_2", None), ("R2_10_2", None), ("C1_10_1", 200), ("RC1_10_1", 200)):
+        path = next((benchmarks / "homberger-1000").rglob(f"{name}.vrp"))
+        assert _sector_size(to_instance(read_instance(path)), DEFAULT_SEARCH) == size
+    small = to_instance(read_instance(benchmarks / "solomon" / "R101.txt"))
+    assert _sector_size(small, DEFAULT_SEARCH) is None  # 100 visits: one solve

@@ -1,0 +1,200 @@
+"""The public tracking read: one statement to the database, and the same answers as before it was one.
+
+Statements are counted where they leave for the database (psycopg's cursor,
+sqlite3's trace callback), so whatever runs them (SQLAlchemy or the driver
+directly) is counted. The rolled-back PostgreSQL test engine sends no pool
+ping; a production pool (``make_engine``) pings at checkout, except for the
+public read, which retries once instead (the ``committing`` tests below).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from babel.dates import format_skeleton
+from sqlalchemy import Engine, event, select, text, update
+
+from tests.conftest import T0
+from tests.helpers import at, scan
+from tracker.app import create_app
+from tracker.core.db import write_transaction
+from tracker.core.models import Facility
+from tracker.tracking import store
+from tracker.tracking.i18n import LOCALES, Words
+
+
+@contextmanager
+def statements_sent(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement the driver sends while the block runs."""
+    sent: list[str] = []
+    if engine.dialect.name == "postgresql":
+        execute = psycopg.Cursor.execute
+
+        def counting(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            sent.append(str(query))
+            return execute(cursor, query, *args, **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(psycopg.Cursor, "execute", counting)
+            yield sent
+        return
+
+    def checkout(dbapi_connection: sqlite3.Connection, *_: Any) -> None:
+        dbapi_connection.set_trace_callback(sent.append)
+
+    def checkin(dbapi_connection: sqlite3.Connection, *_: Any) -> None:
+        dbapi_connection.set_trace_callback(None)
+
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)
+
+
+def _the_read(sent: list[str], engine: Engine) -> int:
+    """How many statements were sent, once checked that each is the tracking read."""
+    # sqlite3 traces the statement with its parameters filled in: compare up to them.
+    read = store.STATEMENTS[engine.dialect.name].split("WHERE p.tracking_number")[0]
+    assert all(statement.startswith(read) for statement in sent), sent
+    return len(sent)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/track/{}", "/track/{}", "/api/v1/track/{}?lang=en"])
+def test_a_public_read_sends_one_statement(parcels: Any, client: Any, engine: Engine, path: str) -> None:
+    tn = parcels.make("available_for_pickup")  # events, facilities and a pickup point: all in it
+    with statements_sent(engine) as sent:
+        answer = client.get(path.format(tn))
+    assert answer.status_code == 200
+    assert _the_read(sent, engine) == 1
+
+
+def test_a_miss_sends_one_statement_too(client: Any, engine: Engine) -> None:
+    with statements_sent(engine) as sent:
+        assert client.get("/api/v1/track/TRKNOSUCH0001").status_code == 404
+        assert client.get("/track/TRKNOSUCH0001").status_code == 404
+    assert _the_read(sent, engine) == 2
+
+
+def test_a_parcel_made_ready_where_it_was_not_sent_shows_that_pickup_point(
+    parcels: Any, client: Any, engine: Engine
+) -> None:
+    tn = parcels.make("in_transit")  # a door parcel: no pickup point registered
+    parcels.scan(tn, scan(f"{tn}-r", tn, "ready_for_pickup", at(T0, -60), facility="PP-SH-011"))
+    with engine.connect() as conn:
+        point = conn.execute(select(Facility).where(Facility.code == "PP-SH-011")).one()
+    pickup = client.get(f"/api/v1/track/{tn}").json["pickup"]
+    assert (pickup["name"], pickup["address"], pickup["opening_hours"]) == (
+        point.name,
+        point.address,
+        point.opening_hours,
+    )
+    assert pickup["address"] and pickup["opening_hours"]
+
+
+def test_a_facility_name_in_a_translated_sentence_is_escaped(
+    parcels: Any, client: Any, engine: Engine
+) -> None:
+    tn = parcels.make("available_for_pickup")
+    with write_transaction(engine) as conn:
+        conn.execute(update(Facility).where(Facility.code == "PP-SH-011").values(name="<b>Lockers & Co</b>"))
+    html = client.get(f"/track/{tn}?lang=en").get_data(as_text=True)
+    assert "Collect it at &lt;b&gt;Lockers &amp; Co&lt;/b&gt; by " in html
+    assert "<b>Lockers" not in html
+
+
+def test_a_read_that_loses_the_database_answers_503(
+    parcels: Any, client: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tn = parcels.make("in_transit")
+    dbapi = engine.dialect.loaded_dbapi
+    lost = dbapi.OperationalError("server closed the connection unexpectedly")
+    if isinstance(lost, sqlite3.Error):
+        lost.sqlite_errorcode = 5  # SQLITE_BUSY: the file is held by another process
+
+    class Failing:
+        closed = False
+
+        def execute(self, *_: Any) -> None:
+            raise lost
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(store, "_cursor", lambda conn: Failing())
+    answer = client.get(f"/api/v1/track/{tn}")
+    assert answer.status_code == 503 and answer.json["error"]["code"] == "database_unavailable"
+    assert answer.headers["Retry-After"].isdigit()
+    assert tn not in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York"])
+def test_times_read_as_babel_formats_them(locale: str, zone: str) -> None:
+    # Words.when keeps Babel's answers for a day and a time of day: check them over
+    # two years of instants, daylight saving changes included.
+    tz = ZoneInfo(zone)
+    words = Words(locale, tz)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for step in range(0, 2 * 365 * 24 * 60, 7919):  # minutes, a prime stride through every hour
+        moment = start + timedelta(minutes=step, seconds=step % 60)
+        day = format_skeleton("MMMEd", moment, tzinfo=tz, locale=locale)
+        clock = format_skeleton("Hm", moment, tzinfo=tz, locale=locale)
+        assert words.when(moment) == words.gettext("%(date)s, %(time)s", date=day, time=clock), moment
+
+
+#: The production pool's ping and the server dropping connections: PostgreSQL's.
+ON_POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@ON_POSTGRES
+@pytest.mark.committing  # the app's own pool (make_engine, pre-ping on), not the rolled-back test engine
+def test_a_public_read_on_the_production_pool_sends_no_ping(
+    parcels: Any, settings: Any, engine: Engine, clock: Any
+) -> None:
+    tn = parcels.make("in_transit")
+    client = create_app(settings, engine=engine, clock=clock).test_client()
+    client.get(f"/api/v1/track/{tn}")  # the pool's first connection: a fresh one is never pinged
+    with statements_sent(engine) as sent:
+        assert client.get(f"/api/v1/track/{tn}").status_code == 200
+        assert client.get(f"/track/{tn}").status_code == 200
+    assert _the_read(sent, engine) == 2
+
+
+@ON_POSTGRES
+@pytest.mark.committing  # the app's own pool, and connections the server drops
+def test_a_read_on_connections_the_server_dropped_is_served(
+    parcels: Any, settings: Any, engine: Engine, clock: Any
+) -> None:
+    # Unpinged, a dropped connection is found dead by the read itself: the read
+    # is tried again, and not on the pool's other connection from before the drop.
+    tn = parcels.make("in_transit")
+    app = create_app(settings, engine=engine, clock=clock)
+    client = app.test_client()
+    reader = app.extensions["tracking"].reader
+    with reader.connect() as one, reader.connect() as two:  # two connections left in the pool
+        backends = [conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for conn in (one, two)]
+    with engine.connect() as admin:
+        dropped = admin.execute(
+            text("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid) t"),
+            {"pids": backends},
+        ).scalar()
+    assert dropped == 2
+    answers = [
+        client.get(f"/api/v1/track/{tn}"),
+        client.get(f"/track/{tn}"),
+        client.get(f"/api/v1/track/{tn}"),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert answers[0].json["tracking_number"] == tn

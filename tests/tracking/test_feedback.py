@@ -223,3 +223,21 @@ def test_it_shows_only_the_feedback_forms_the_rules_allow(parcels: Any, client: 
     assert 'value="not_received"' not in on_the_way and 'value="rating"' not in on_the_way
     assert 'value="late"' in on_the_way
     assert 'value="not_received"' in arrived and 'value="rating"' in arrived and 'value="damaged"' in arrived
+
+
+def test_a_bad_field_of_a_report_is_named_as_sent_not_after_its_kind(parcels: Any, client: Any) -> None:
+    # The field is ``description``: the report's kind is not a level of the path.
+    tn = parcels.make("delivered")
+    answer = _post(client, tn, {"kind": "damaged", "verification": CODE, "description": "a\u0000b"})
+
+    assert answer.status_code == 422
+    assert [f["field"] for f in answer.json["error"]["fields"]] == ["description"]
+
+
+@pytest.mark.parametrize("kind", [{}, [], None, 3, "nope"])
+def test_a_kind_that_is_none_of_the_reports_is_a_422(kind: Any, parcels: Any, client: Any) -> None:
+    tn = parcels.make("delivered")
+    answer = _post(client, tn, {"kind": kind, "verification": CODE})
+
+    assert answer.status_code == 422
+    assert "not_received, damaged, late, rating" in answer.json["error"]["fields"][0]["message"]

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
 from tracker.core.inputs import Instant, Note, text
 from tracker.core.timefmt import iso_local_or_none
@@ -60,8 +60,30 @@ class RatingIn(_Report):
     comment: Comment = None
 
 
+_REPORTS = {"not_received": NotReceivedIn, "damaged": DamagedIn, "late": LateIn, "rating": RatingIn}
+
+
+def _report_kind(value: Any) -> str | None:
+    # Tags start with "~" so that error locations leave them out (as the scan
+    # API's do): a bad description is ``description``, not ``damaged.description``.
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return f"~{kind}" if isinstance(kind, str) and kind in _REPORTS else None
+
+
 class FeedbackIn(
-    RootModel[Annotated[NotReceivedIn | DamagedIn | LateIn | RatingIn, Field(discriminator="kind")]]
+    RootModel[
+        Annotated[
+            Annotated[NotReceivedIn, Tag("~not_received")]
+            | Annotated[DamagedIn, Tag("~damaged")]
+            | Annotated[LateIn, Tag("~late")]
+            | Annotated[RatingIn, Tag("~rating")],
+            Discriminator(
+                _report_kind,
+                custom_error_type="invalid_kind",
+                custom_error_message=f"kind must be one of {', '.join(_REPORTS)}",
+            ),
+        ]
+    ]
 ):
     """A customer's report or rating, with the verification code."""
 

@@ -242,9 +242,10 @@ MISTAKES: list[Mistake] = [
         "ST202",
         r"POST /api/v1/facilities/\{facility\}/routes",
         "a shift's end after its start is an order between two fields; whether couriers are based"
-        " at the facility is stored data",
+        " at the facility is stored data; whether today's shift is over depends on the clock"
+        " (after 20:00 local time the default shift has passed)",
         fields=r"shift\.end|facility",
-        message=r"must be after start|has no couriers",
+        message=r"must be after start|has no couriers|has passed",
     ),
     RefusedByGunicorn(
         "request line too long (status)",

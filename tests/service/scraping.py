@@ -28,8 +28,10 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -220,8 +222,12 @@ def plan_stations(url: str, headers: Mapping[str, str], day: Any, *, stations: i
     endpoint's latency series flat inside every window (its quantile NaN).
     """
     codes = [f.code for f in day.network.facilities if f.kind == "delivery_station"][:stations]
+    # Tomorrow's day: today's default shift (08:00-20:00 in Shanghai) is over
+    # when the suite runs late in the evening there, and a plan is refused.
+    tomorrow = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)).date().isoformat()
     for station in codes:
-        planned = requests.post(f"{url}/api/v1/facilities/{station}/routes", json={"time_limit_s": 1},
+        planned = requests.post(f"{url}/api/v1/facilities/{station}/routes",
+                                json={"time_limit_s": 1, "date": tomorrow},
                                 headers=headers, timeout=60)  # fmt: skip
         assert planned.status_code in (200, 201), planned.text
         time.sleep(2.5)

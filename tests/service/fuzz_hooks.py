@@ -199,11 +199,11 @@ MISTAKES: list[Mistake] = [
         "times that need the clock",
         "ST202",
         r"POST /api/v1/.*",
-        "how far ahead a time may lie depends on now (a scan: the clock skew; a plan: a year),"
-        " which a static schema cannot know",
+        "how far ahead a time may lie depends on now (a scan: the clock skew; a plan: a year;"
+        " a station's day: from today to a year ahead), which a static schema cannot know",
         fields=rf"({_ANY_TIME}|events\.\d+\.occurred_at|date|shift_(start|end)|vehicles\.\d+\.shift_(start|end)"
         r"|stops\.\d+\.(promised_by|appointment\.(start|end)|window\.(start|end)))",
-        message=r"in the future|more than a year ahead|plans reach a year",
+        message=r"in the future|more than a year ahead|plans reach a year|a year from today|is before today",
     ),
     UnstatedRule(
         "registration refers to configured and stored things",

@@ -27,6 +27,7 @@ modules they call only read through it.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -199,13 +200,7 @@ class HotspotsOut(_Answer):
     responses={200: CourierScorecardOut, **ERRORS},
 )
 def courier_scorecard(path: CourierPath, query: Period):  # type: ignore[no-untyped-def]
-    caller(Role.OPS)
-    rt = runtime()
-    since, until = query.bounds(rt.now())
-    with rt.engine.connect() as conn:
-        card = scorecards.courier_scorecard(
-            conn, path.courier_id, since=since, until=until, zone=rt.settings.timezone
-        )
+    card = _scorecard(scorecards.courier_scorecard, path.courier_id, query)
     return jsonify(CourierScorecardOut.model_validate(card))
 
 
@@ -215,14 +210,17 @@ def courier_scorecard(path: CourierPath, query: Period):  # type: ignore[no-unty
     responses={200: FacilityScorecardOut, **ERRORS},
 )
 def facility_scorecard(path: FacilityPath, query: Period):  # type: ignore[no-untyped-def]
+    card = _scorecard(scorecards.facility_scorecard, path.facility, query)
+    return jsonify(FacilityScorecardOut.model_validate(card))
+
+
+def _scorecard(read: Callable[..., dict[str, Any]], code: str, query: Period) -> dict[str, Any]:
+    """One scorecard over the query's period (ops only), its times in the local zone."""
     caller(Role.OPS)
     rt = runtime()
     since, until = query.bounds(rt.now())
     with rt.engine.connect() as conn:
-        card = scorecards.facility_scorecard(
-            conn, path.facility, since=since, until=until, zone=rt.settings.timezone
-        )
-    return jsonify(FacilityScorecardOut.model_validate(card))
+        return read(conn, code, since=since, until=until, zone=rt.settings.timezone)
 
 
 @api.get(

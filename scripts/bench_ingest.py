@@ -78,9 +78,11 @@ def simulated(n_events: int, now: datetime) -> tuple[Any, list[dict[str, Any]], 
     return network, [p for p in parcels if p["tracking_number"] in used], events
 
 
-def prepare(url: str, network: Any, parcels: list[dict[str, Any]], now: datetime) -> str:
+def prepare(
+    url: str, network: Any, parcels: list[dict[str, Any]], now: datetime, revision: str = "heads"
+) -> str:
     engine = make_engine(url)
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, revision)
     policy = IngestPolicy(clock_skew=timedelta(minutes=5))
     with write_transaction(engine) as conn:
         load_network(conn, network.facilities, network.couriers)
@@ -98,12 +100,22 @@ def free_port() -> int:
 
 
 def start_server(url: str, port: int, workers: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_WORKERS": str(workers),
-           "TRACKER_THREADS": str(threads), "TRACKER_LOG_LEVEL": "WARNING", "TRACKER_SWEEP_INTERVAL": "0",
-           "TRACKER_INSTANCE_PATH": str(log.parent)}
+    env = {
+        **os.environ,
+        "TRACKER_DATABASE_URL": url,
+        "TRACKER_WORKERS": str(workers),
+        "TRACKER_THREADS": str(threads),
+        "TRACKER_LOG_LEVEL": "WARNING",
+        "TRACKER_SWEEP_INTERVAL": "0",
+        "TRACKER_INSTANCE_PATH": str(log.parent),
+    }
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "tracker.cli", "serve", "--port", str(port)],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tracker.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -124,11 +136,11 @@ def batches_for(events: list[dict[str, Any]], clients: int, senders: str) -> lis
     ``partitioned`` (the default) models what a carrier's network sends:
     many independent scanners and courier phones, each with its own parcels,
     so each client owns the parcels whose tracking number hashes to it and
-    sends their scans in time order. ``shared`` deals consecutive slices of
+    sends their scans in time order. ``one-stream`` deals consecutive slices of
     one time-ordered stream to whichever client is free, so concurrent
     batches often touch the same parcels and queue on their row locks.
     """
-    if senders == "shared":
+    if senders == "one-stream":
         bodies = [orjson.dumps({"events": events[i : i + BATCH]}) for i in range(0, len(events), BATCH)]
         return [bodies[k::clients] for k in range(clients)]
     streams: list[list[dict[str, Any]]] = [[] for _ in range(clients)]
@@ -184,8 +196,10 @@ CREATE UNIQUE INDEX bench_copy_event_id ON bench_copy (event_id);
 CREATE INDEX bench_copy_tn_time ON bench_copy (tracking_number, occurred_at);
 """
 
-COPY_COLUMNS = ("event_id, tracking_number, type, occurred_at, received_at, facility_code, courier_code, "
-                "lat, lon, accuracy_m, temperature_c, pod, damage, reason, note, source, content_hash")
+COPY_COLUMNS = (
+    "event_id, tracking_number, type, occurred_at, received_at, facility_code, courier_code, "
+    "lat, lon, accuracy_m, temperature_c, pod, damage, reason, note, source, content_hash"
+)
 
 
 def copy_row(e: dict[str, Any], received_at: datetime) -> tuple[Any, ...]:
@@ -193,10 +207,25 @@ def copy_row(e: dict[str, Any], received_at: datetime) -> tuple[Any, ...]:
     pod = orjson.dumps(e["pod"]).decode() if e.get("pod") else None
     damage = orjson.dumps(e["damage"]).decode() if e.get("damage") else None
     digest = hashlib.sha256(orjson.dumps(e, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return (e["event_id"], e["tracking_number"], e["type"], datetime.fromisoformat(e["occurred_at"]),
-            received_at, e.get("facility"), e.get("courier_id"), e.get("lat"), e.get("lon"),
-            e.get("accuracy_m"), e.get("temperature_c"), pod, damage, e.get("reason"), e.get("note"),
-            "bench", digest)
+    return (
+        e["event_id"],
+        e["tracking_number"],
+        e["type"],
+        datetime.fromisoformat(e["occurred_at"]),
+        received_at,
+        e.get("facility"),
+        e.get("courier_id"),
+        e.get("lat"),
+        e.get("lon"),
+        e.get("accuracy_m"),
+        e.get("temperature_c"),
+        pod,
+        damage,
+        e.get("reason"),
+        e.get("note"),
+        "bench",
+        digest,
+    )
 
 
 def copy_baselines(url: str, bodies: list[bytes]) -> dict[str, float]:
@@ -251,10 +280,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--senders", choices=["partitioned", "shared"], default="partitioned",
-                        help="how events are dealt to clients (see batches_for)")
+    parser.add_argument(
+        "--senders",
+        choices=["partitioned", "one-stream"],
+        default="partitioned",
+        help="how events are dealt to clients (see batches_for)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument(
+        "--compare-partitioned",
+        action="store_true",
+        help="the API on a plain and on a partitioned scan_events, in one run (no COPY)",
+    )
     args = parser.parse_args()
+    if args.compare_partitioned:
+        compare_partitioned(args)
+        return
 
     base = os.environ.get("TRACKER_BENCH_DATABASE_URL", DEFAULT_URL)
     now = datetime.now(UTC) + timedelta(minutes=1)
@@ -267,17 +308,7 @@ def main() -> None:
         per_client = batches_for(events, args.clients, args.senders)
         bodies = [body for client in per_client for body in client]
         copy_before = copy_baselines(url, bodies)
-        port = free_port()
-        server = start_server(url, port, args.workers, args.threads, log)
-        try:
-            elapsed, totals = post_batches(port, key, per_client)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-        engine = make_engine(url)
-        with engine.connect() as conn:
-            stored = conn.scalar(text("SELECT count(*) FROM scan_events"))
-        engine.dispose()
+        elapsed, totals, stored, _kind = serve_and_post(url, key, per_client, args, log)
         copy_after = copy_baselines(url, bodies)
     finally:
         if not args.keep:
@@ -303,6 +334,110 @@ def main() -> None:
     }, indent=2))  # fmt: skip
     if stored != len(events) or totals["accepted"] != len(events):
         raise SystemExit("events were lost or doubled")
+
+
+def plain_revision() -> str:
+    """The schema just before scan_events was partitioned (tracker.core.partitions)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    for revision in scripts.walk_revisions():
+        if (revision.path or "").endswith("_partitioned_scan_events.py"):
+            return str(revision.down_revision)
+    raise SystemExit("no partitioning migration found")
+
+
+def serve_and_post(
+    url: str, key: str, per_client: list[list[bytes]], args: Any, log: Path
+) -> tuple[float, dict[str, int], int, str]:
+    """Start the server, post every batch, stop it: seconds, answers, events stored, scan_events' relkind."""
+    port = free_port()
+    server = start_server(url, port, args.workers, args.threads, log)
+    try:
+        elapsed, totals = post_batches(port, key, per_client)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = conn.scalar(text("SELECT count(*) FROM scan_events"))
+        kind = conn.scalar(text("SELECT relkind FROM pg_class WHERE oid = to_regclass('scan_events')"))
+    engine.dispose()
+    return elapsed, totals, stored, kind
+
+
+def api_run(url: str, key: str, per_client: list[list[bytes]], args: Any, log: Path) -> dict[str, Any]:
+    elapsed, totals, stored, kind = serve_and_post(url, key, per_client, args, log)
+    total = sum(len(client) for client in per_client)
+    if stored != totals["accepted"]:
+        raise SystemExit("events were lost or doubled")
+    return {
+        "table": "partitioned" if kind == "p" else "plain",
+        "seconds": round(elapsed, 2),
+        "batches": total,
+        "stored": stored,
+        "events_per_second": round(stored / elapsed),
+    }
+
+
+def compare_partitioned(args: Any) -> None:
+    """The API on a plain and on a partitioned scan_events, alternately, in one run.
+
+    One database is migrated to the revision before the partitioning and filled
+    (network, parcels); the second is a copy of it (``CREATE DATABASE ...
+    TEMPLATE``) migrated on to the head, so both hold the same rows. The runs
+    alternate plain, partitioned, plain, partitioned (other work on the machine hits both alike).
+    """
+    base = os.environ.get("TRACKER_BENCH_DATABASE_URL", DEFAULT_URL)
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    network, parcels, events = simulated(args.events, now)
+    per_client = batches_for(events, args.clients, args.senders)
+    log = ROOT / "instance" / "bench" / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    plain_url = create_database(base, "tracker_bench_plain")
+    made = [plain_url]
+    try:
+        key = prepare(plain_url, network, parcels, now, plain_revision())
+        runs: dict[str, list[dict[str, Any]]] = {"plain": [], "partitioned": []}
+        for _ in range(2):
+            for kind in ("plain", "partitioned"):
+                url = _fresh_copy(base, plain_url, kind, made)
+                if kind == "partitioned":
+                    engine = make_engine(url)
+                    migrate.upgrade(engine)
+                    engine.dispose()
+                runs[kind].append(api_run(url, key, per_client, args, log))
+    finally:
+        for url in made:
+            drop_database(base, url)
+    rate = {k: sum(r["events_per_second"] for r in v) / len(v) for k, v in runs.items()}
+    print(json.dumps({
+        "benchmark": "ingest, plain vs partitioned scan_events",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(), "load": os.getloadavg()},
+        "events": len(events), "batch_size": BATCH, "clients": args.clients, "senders": args.senders,
+        "plain_revision": plain_revision(),
+        "runs": runs,
+        "events_per_second": {k: round(v) for k, v in rate.items()},
+        "ratio_partitioned_to_plain": round(rate["partitioned"] / rate["plain"], 3),
+    }, indent=2))  # fmt: skip
+
+
+def _fresh_copy(base: str, template_url: str, kind: str, made: list[str]) -> str:
+    """A new database copied from the filled, unpartitioned template (nothing ingested yet)."""
+    import uuid
+
+    template = make_url(template_url).database
+    name = f"tracker_bench_{kind}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base, isolation_level="AUTOCOMMIT", pool_size=1)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    finally:
+        admin.dispose()
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    made.append(url)
+    return url
 
 
 if __name__ == "__main__":

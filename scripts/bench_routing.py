@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         kind = float if current is None else type(current)
         if value.lower() == "none":
             parsed = None
+        elif current is None:
+            # An optional field (int | None or float | None): a whole number stays an int.
+            parsed = int(value) if value.lstrip("-").isdigit() else float(value)
         else:
             parsed = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
         options = replace(options, **{name: parsed})

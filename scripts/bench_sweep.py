@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seconds per sweep at 100k and 1M active parcels, on PostgreSQL.
 
-Usage: python scripts/bench_sweep.py [--sizes 100000 1000000] [--due 1000]
+Usage: python scripts/bench_sweep.py [--sizes 100000 1000000] [--due 1000] [--repeat 5]
 
 For each size N, in a fresh database on the server at
 ``TRACKER_BENCH_DATABASE_URL`` (default: the local server):
@@ -13,6 +13,11 @@ For each size N, in a fresh database on the server at
 2. Time a sweep with nothing due (the fixed cost of a run), then make
    ``--due`` parcels due (as a minute of scans would) and time the sweep
    that handles them. Cost should follow the due count, not N.
+3. Time ``--repeat`` more idle sweeps as a sweeper's loop runs them, twice:
+   reading the delivery history every sweep (max age 0, as before the
+   history was kept) and keeping it for ``TRACKER_SWEEP_HISTORY_MAX_AGE``
+   (:class:`tracker.sweep.store.HistoryCache`, the default 10 minutes); the
+   median of each, and what one read of the history costs alone.
 
 Prints one JSON object.
 """
@@ -23,8 +28,10 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,8 +45,10 @@ from tracker.core import migrate
 from tracker.core.db import create_database, drop_database, make_engine, write_transaction
 from tracker.scans.directory import load_network
 from tracker.scans.ingest import IngestPolicy
+from tracker.settings import Settings
 from tracker.sim.simulator import build_network
 from tracker.sweep.run import sweep
+from tracker.sweep.store import HistoryCache, delivery_history
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -72,7 +81,18 @@ FROM parcels p, generate_series(1, 3) AS k
 """
 
 
-def measure(base: str, n: int, due: int) -> dict[str, object]:
+def loop_seconds(run: Callable[[HistoryCache], object], cache: HistoryCache, repeat: int) -> float:
+    """The median seconds of ``repeat`` runs sharing ``cache`` (the first fills it)."""
+    run(cache)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run(cache)
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times), 4)
+
+
+def measure(base: str, n: int, due: int, repeat: int) -> dict[str, object]:
     url = create_database(base, "tracker_bench_sweep")
     engine = make_engine(url)
     now = datetime.now(UTC)
@@ -99,6 +119,18 @@ def measure(base: str, n: int, due: int) -> dict[str, object]:
                 {"now": now, "due": due},
             )  # fmt: skip
         busy = sweep(engine, now=now, policy=policy, zone=zone)
+
+        def idle_sweep(cache: HistoryCache) -> object:
+            return sweep(engine, now=now, policy=policy, zone=zone, history_cache=cache)
+
+        every_sweep = loop_seconds(idle_sweep, HistoryCache(timedelta(0)), repeat)
+        kept = loop_seconds(idle_sweep, HistoryCache(Settings().sweep_history_max_age), repeat)
+        reads = []
+        for _ in range(repeat):
+            with engine.connect() as conn:
+                started = time.perf_counter()
+                samples = len(delivery_history(conn, now, zone))
+                reads.append(time.perf_counter() - started)
     finally:
         engine.dispose()
         drop_database(base, url)
@@ -109,6 +141,9 @@ def measure(base: str, n: int, due: int) -> dict[str, object]:
         "idle_sweep": idle.to_dict(),
         "due_sweep": busy.to_dict(),
         "seconds_per_due_parcel_ms": round(busy.seconds / max(busy.examined, 1) * 1000, 3),
+        "history_read_seconds": round(statistics.median(reads), 4),
+        "history_samples": samples,
+        "idle_loop_sweep_seconds": {"history_read_every_sweep": every_sweep, "history_kept": kept},
     }
 
 
@@ -116,9 +151,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5, help="idle sweeps of a loop, per way of reading")
     args = parser.parse_args()
     base = os.environ.get("TRACKER_BENCH_DATABASE_URL", DEFAULT_URL)
-    results = [measure(base, n, args.due) for n in args.sizes]
+    results = [measure(base, n, args.due, args.repeat) for n in args.sizes]
     print(json.dumps({
         "benchmark": "sweep",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -16,11 +16,23 @@
    three digits + the seed parcel's eight, e.g. ``TRK00100000042``) and new
    event ids, until there are ``--parcels`` parcels: every table the
    tracking read touches holds rows ingest wrote or exact copies of them.
-   1,000,000 parcels (about 6 million scans) take about two minutes on
-   PostgreSQL; the time is in the JSON (``fill``).
-2. Start the production server (``python -m tracker.cli serve``: gunicorn,
+   1,000,000 parcels (5.7 million scans) took 204 s on PostgreSQL on the
+   shared 2-core machine (51 s of it the simulated day through ingest); the
+   time is in the JSON (``fill``).
+2. Profile one request at a time in this process (``--profile`` requests per
+   endpoint, default 300, 0 skips it; :func:`profile`): through the app's
+   WSGI callable, made as ``tracker serve`` makes it, per endpoint the SQL
+   statements each request sent (on PostgreSQL: every ``execute`` of
+   psycopg's cursors, the read's own included; null on SQLite),
+   the wall and CPU time per request, the time in each stage
+   (:data:`STAGES`: rate limit, database round trip, facts, view, JSON or
+   page, ETag; ``other``: Flask's dispatch and hooks) and cProfile's top
+   functions by own time; beside them a floor route the bench adds to its
+   own app (:func:`_add_floor`: the limiter and one indexed read, the least
+   a tracking read can cost), and each one's time against ``/healthz``'s.
+3. Start the production server (``python -m tracker.cli serve``: gunicorn,
    ``--workers`` processes, TRACKER_THREADS threads) on a free loopback port.
-3. Run ``wrk`` (Debian: ``apt-get install wrk``) with ``--connections``
+4. Run ``wrk`` (Debian: ``apt-get install wrk``) with ``--connections``
    keep-alive connections against ``/healthz``, ``GET /api/v1/track/{tn}``
    and the page ``GET /track/{tn}``, ``--duration`` seconds each, in
    ``--rounds`` interleaved rounds (the machine may be shared: each tracking
@@ -30,7 +42,7 @@
    run through its own slice (each wrk thread starting at a different
    place), so each parcel is read about once: nothing is served from a
    warm per-parcel cache.
-4. Print one JSON object: per endpoint, requests per second over all its
+5. Print one JSON object (the profile under ``profile``): per endpoint, requests per second over all its
    rounds, the p99 of each round and errors (``status``: answers of 400 and
    above); every run (p50/p90/p99/max latency in milliseconds); and the
    ratios to ``/healthz``: throughput over all rounds, p99 the median of
@@ -269,10 +281,8 @@ def _wrk(
     }
 
 
-def _start_server(url: str, folder: Path, workers: int, storage: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
+def _server_env(url: str, folder: Path, workers: int, storage: str) -> dict[str, str]:
+    return {
         "TRACKER_DATABASE_URL": url,
         "TRACKER_INSTANCE_PATH": str(folder / "instance"),
         "TRACKER_WORKERS": str(workers),
@@ -282,6 +292,11 @@ def _start_server(url: str, folder: Path, workers: int, storage: str) -> tuple[s
         "TRACKER_RATELIMIT_READ": READ_BUDGET,
         "TRACKER_RATELIMIT_STORAGE_URI": storage,
     }
+
+
+def _start_server(url: str, folder: Path, workers: int, storage: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, **_server_env(url, folder, workers, storage)}
     log = (folder / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "tracker.cli", "serve", "--port", str(port)],
@@ -317,6 +332,195 @@ def _check_sample(base: str, tn: str) -> dict[str, int]:
 
 
 HEALTHZ, JSON, PAGE = "/healthz", "/api/v1/track/{tn}", "/track/{tn}"
+#: Interleaved timing rounds of the in-process profile.
+PROFILE_ROUNDS = 5
+#: Profiled only, on a route the bench adds to its own app (see :func:`_add_floor`).
+FLOOR = "floor: limiter + one indexed read + 30 bytes"
+
+
+def _add_floor(app: Any) -> None:
+    """The least any tracking read can cost: what the target ratio is measured against.
+
+    A route of the bench's own (never in the product) that counts the request
+    against the public read budget, as the tracking views do, reads the
+    parcel's status by its tracking number (one indexed lookup on the same
+    no-ping, no-transaction reader and driver cursor as the tracking read) and
+    answers about 30 bytes of JSON. Its time per request next to ``/healthz``
+    is the ceiling of the throughput ratio of any design that reads the
+    database once per request, a per-parcel read model included.
+    """
+    from flask import Response, request
+
+    from tracker.tracking import http
+
+    reads = app.extensions["tracker"].reads
+    postgres = reads.primary.dialect.name == "postgresql"
+    statement = "SELECT status FROM parcels WHERE tracking_number = " + ("%(tn)s" if postgres else ":tn")
+
+    def status_only(conn: Any) -> Any:
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(statement, {"tn": request.view_args["tn"]})
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def floor(tn: str) -> Response:
+        http._limit_public_request()
+        row, _ = reads.run(status_only)
+        return Response(json.dumps({"status": row[0] if row else None}), mimetype="application/json")
+
+    app.add_url_rule("/_bench_floor/<tn>", "bench_floor", floor)
+
+
+#: The stages of a tracking read timed by :func:`profile` (module, attribute), in request order.
+STAGES = {
+    "rate_limit": ("tracker.tracking.counters", "PublicLimits.hit"),
+    "db_round_trip": ("tracker.tracking.store", "_fetch_one"),
+    "facts_from_row": ("tracker.tracking.store", "_facts"),
+    "view": ("tracker.tracking.http", "public_view"),
+    "json_dict": ("tracker.tracking.api", "view_to_dict"),
+    "page_render": ("tracker.tracking.pages", "render_template"),
+    "etag_headers": ("tracker.tracking.http", "conditional"),
+}
+
+
+def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> dict[str, Any]:
+    """One request at a time, in this process, through the app's WSGI callable (no HTTP server).
+
+    Per endpoint: the SQL statements each request sent (every ``execute`` of the
+    driver's cursors, so the read's own cursor is counted too), the wall time of
+    the whole WSGI call, the time in each of :data:`STAGES` (``other``: Flask's
+    dispatch, the hooks, Babel, metrics...), and cProfile's top functions by own
+    time. The app is made as ``tracker serve`` makes it, from the same
+    environment (the limiter on, in memory).
+    """
+    import cProfile
+    import importlib
+    import pstats
+
+    import psycopg
+    from werkzeug.test import EnvironBuilder
+
+    from tracker.app import create_app
+    from tracker.settings import Settings
+
+    saved = dict(os.environ)
+    os.environ.update(_server_env(url, folder / "profile", workers=1, storage="memory://"))
+    try:
+        app = create_app(Settings.from_env())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    _add_floor(app)
+    postgres = url.startswith("postgresql")
+    statements = [0]
+    spent: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+    originals = []
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - started
+
+        return wrapper
+
+    for name, (module_name, attribute) in STAGES.items():
+        owner: Any = importlib.import_module(module_name)
+        *path, leaf = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        originals.append((owner, leaf, getattr(owner, leaf)))
+        setattr(owner, leaf, timed(name, getattr(owner, leaf)))
+    execute = psycopg.Cursor.execute  # ClientCursor's too (inherited)
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        statements[0] += 1
+        return execute(self, *args, **kwargs)
+
+    originals.append((psycopg.Cursor, "execute", execute))
+    psycopg.Cursor.execute = counting  # type: ignore[method-assign]
+
+    def call(path: str) -> int:
+        environ = EnvironBuilder(path=path, environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
+        status = []
+        body = app(environ, lambda s, h, e=None: status.append(s))
+        for _ in body:
+            pass
+        getattr(body, "close", lambda: None)()
+        return int(status[0].split()[0])
+
+    out: dict[str, Any] = {"requests_each": requests_each, "rounds": PROFILE_ROUNDS}
+    endpoints = ((HEALTHZ, "/healthz"), (FLOOR, "/_bench_floor/{tn}"), (JSON, JSON), (PAGE, PAGE))
+    timed_runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in endpoints}
+    try:
+        for _, template in endpoints:  # warm-up: connections, prepared statements, templates
+            for tn in numbers[:20]:
+                call(template.format(tn=tn))
+        # Interleaved rounds, each endpoint on its own slice of the parcels: the
+        # machine may be shared, and each round puts the endpoints under the same load.
+        share = max(1, requests_each // PROFILE_ROUNDS)
+        for round_ in range(PROFILE_ROUNDS):
+            for name, template in endpoints:
+                paths = [template.format(tn=tn) for tn in numbers[round_ * share : (round_ + 1) * share]]
+                statements[0] = 0
+                for key in spent:
+                    spent[key] = 0.0
+                started, cpu = time.perf_counter(), time.process_time()
+                codes = [call(path) for path in paths]
+                total, cpu = time.perf_counter() - started, time.process_time() - cpu
+                timed_runs[name].append(
+                    {
+                        "codes": set(codes),
+                        "statements": statements[0] / len(paths),
+                        "us": total / len(paths) * 1e6,
+                        "cpu_us": cpu / len(paths) * 1e6,
+                        "stages": {k: v / len(paths) * 1e6 for k, v in spent.items() if v},
+                    }
+                )
+        for name, template in endpoints:
+            runs = sorted(timed_runs[name], key=lambda run: run["us"])
+            middle = runs[len(runs) // 2]  # the median round, whole (its stages add up)
+            # cProfile on other parcels (none read twice), apart: it slows what it watches.
+            others = [template.format(tn=tn) for tn in numbers[requests_each : 2 * requests_each]]
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for path in others:
+                call(path)
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            top = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:12]  # type: ignore[attr-defined]
+            per = {k: round(v) for k, v in middle["stages"].items()}
+            out[name] = {
+                "statuses": sorted(set().union(*(run["codes"] for run in runs))),
+                "sql_statements_per_request": round(middle["statements"], 2) if postgres else None,
+                "us_per_request": round(middle["us"]),
+                "us_per_request_per_round": [round(run["us"]) for run in timed_runs[name]],
+                # This process's CPU (not the database's): less swayed by the machine's other work.
+                "cpu_us_per_request": round(middle["cpu_us"]),
+                "us_by_stage": {**per, "other": round(middle["us"]) - sum(per.values())},
+                "top_own_time_us_per_request (under cProfile)": {
+                    f"{Path(f).name}:{line}({fn})": round(own / max(1, len(others)) * 1e6)
+                    for (f, line, fn), (_, _, own, _, _) in top
+                },
+            }
+        # One request at a time: the ratio of times is the throughput ratio a server
+        # would see if it had a core to itself (the database's CPU not counted); the
+        # median of the rounds' ratios, each round's endpoints under the same load.
+        for name, _ in endpoints[1:]:
+            ratios = sorted(
+                h["us"] / r["us"] for h, r in zip(timed_runs[HEALTHZ], timed_runs[name], strict=True)
+            )
+            out[name]["healthz_time_over_this"] = round(ratios[len(ratios) // 2], 3)
+    finally:
+        for owner, leaf, original in reversed(originals):
+            setattr(owner, leaf, original)
+        runtime_engine = app.extensions["tracker"].engine
+        runtime_engine.dispose()
+    return out
 
 
 def measure(
@@ -397,6 +601,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
+        "--profile", type=int, default=300, help="requests per endpoint profiled in-process (0: none)"
+    )
+    parser.add_argument(
         "--database-url", help="a scratch PostgreSQL database (default: SQLite in a temp folder)"
     )
     parser.add_argument(
@@ -416,6 +623,7 @@ def main() -> int:
     try:
         filled = fill(url, args.parcels, seed_parcels=args.seed_parcels, reuse=args.reuse)
         numbers = sample_numbers(url, args.sample)
+        profiled = profile(url, numbers, args.profile, folder) if args.profile else None
         server, base = _start_server(url, folder, args.workers, args.ratelimit_storage_uri)
         sizes = _check_sample(base, numbers[0])
 
@@ -448,6 +656,7 @@ def main() -> int:
                     "fill": filled,
                     "tracking_numbers_rotated": len(numbers),
                     "answer_bytes": sizes,
+                    "profile": profiled,
                     **measured,
                 },
                 indent=2,

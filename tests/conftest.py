@@ -46,11 +46,13 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from tests.live import ARGS, CHROMIUM
 from tracker.app import create_app
 from tracker.core import migrate
 from tracker.core.db import create_database, drop_database, make_engine, write_transaction
 from tracker.core.vocabulary import Role
 from tracker.keys.store import create_key
+from tracker.merchants.store import create_merchant
 from tracker.scans.directory import load_network
 from tracker.settings import Settings
 from tracker.sim.simulator import build_network
@@ -87,6 +89,16 @@ class FakeClock:
 
 # 2026-11-20 12:00 in Shanghai.
 T0 = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, one for each browser test module (tracking, console)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
@@ -319,13 +331,17 @@ class Persona:
     def post(self, url: str, **kwargs: Any) -> Any:
         return self.client.post(url, headers=self._headers(kwargs), **kwargs)
 
+    def patch(self, url: str, **kwargs: Any) -> Any:
+        return self.client.patch(url, headers=self._headers(kwargs), **kwargs)
+
 
 @dataclass
 class Personas:
     courier: Persona  # C-SH011, at station ST-SH-01
     other_courier: Persona  # C-SH012
     station: Persona  # facility key for ST-SH-01
-    merchant: Persona
+    merchant: Persona  # bound to merchant SHOP-A
+    other_merchant: Persona  # bound to merchant SHOP-B
     ops: Persona
     #: An unbound key, as a carrier integration would hold.
     admin: Persona
@@ -344,6 +360,8 @@ def network(engine: Engine) -> Any:
 def personas(app: Any, engine: Engine, network: Any, clock: FakeClock) -> Personas:
     client = app.test_client()
     with write_transaction(engine) as conn:
+        create_merchant(conn, "SHOP-A", "Shop A", now=clock())
+        create_merchant(conn, "SHOP-B", "Shop B", now=clock())
 
         def key(role: Role, **binding: str) -> str:
             return create_key(conn, role, now=clock(), **binding)
@@ -352,7 +370,8 @@ def personas(app: Any, engine: Engine, network: Any, clock: FakeClock) -> Person
             courier=Persona("courier C-SH011", key(Role.COURIER, courier="C-SH011"), client),
             other_courier=Persona("courier C-SH012", key(Role.COURIER, courier="C-SH012"), client),
             station=Persona("station ST-SH-01", key(Role.FACILITY, facility="ST-SH-01"), client),
-            merchant=Persona("merchant", key(Role.MERCHANT), client),
+            merchant=Persona("merchant SHOP-A", key(Role.MERCHANT, merchant="SHOP-A"), client),
+            other_merchant=Persona("merchant SHOP-B", key(Role.MERCHANT, merchant="SHOP-B"), client),
             ops=Persona("ops", key(Role.OPS), client),
             admin=Persona("admin", key(Role.ADMIN), client),
             anonymous=client,

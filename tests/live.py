@@ -16,6 +16,18 @@ from pathlib import Path
 
 import requests
 
+#: Debian's Chromium, driven by Playwright in the browser tests.
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -44,9 +44,16 @@ def unavailable() -> str | None:
 
 
 class PrivatePostgres:
-    """A cluster in a temporary folder; :meth:`close` stops it and removes everything."""
+    """A cluster in a temporary folder; :meth:`close` stops it and removes everything.
 
-    def __init__(self) -> None:
+    With ``standby_of``, the cluster is a hot standby of that one, made the way
+    PostgreSQL's documentation says: ``pg_basebackup -R`` (which writes
+    ``standby.signal`` and the ``primary_conninfo`` to stream from) and started
+    with ``pg_ctl``; initdb's default ``pg_hba.conf`` with ``-A trust`` already lets
+    loopback connections replicate.
+    """
+
+    def __init__(self, standby_of: PrivatePostgres | None = None) -> None:
         self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         self._as_root = os.geteuid() == 0
@@ -58,10 +65,16 @@ class PrivatePostgres:
             user = pwd.getpwnam("postgres")
             os.chown(self.root, user.pw_uid, user.pw_gid)
         try:
-            self._run(
-                "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                "-E", "UTF8", "--locale=C", "--no-sync",
-            )  # fmt: skip
+            if standby_of is None:
+                self._run(
+                    "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                    "-E", "UTF8", "--locale=C", "--no-sync",
+                )  # fmt: skip
+            else:
+                self._run(
+                    "pg_basebackup", "-h", "127.0.0.1", "-p", str(standby_of.port), "-U", "postgres",
+                    "-D", str(self.data), "-R", "-X", "stream", "-c", "fast", "--no-sync",
+                )  # fmt: skip
             self.start()
         except BaseException:
             self.close()

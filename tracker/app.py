@@ -4,13 +4,15 @@
 blueprint      who calls it                           module
 =============  =====================================  ==========================
 scans          couriers, facilities, merchants        :mod:`tracker.scans.views`
-ops            operations staff                       :mod:`tracker.scans.views`
+parcels        merchants, couriers, ops: parcels      :mod:`tracker.merchants.views`
 cases          ops: cases and their workflow          :mod:`tracker.cases.views`
 reports        ops: scorecards, damage hotspots       :mod:`tracker.detection.views`
 routes         ops, stations: route plans             :mod:`tracker.routing.views`
 epcis          warehouses, sensors: GS1 EPCIS 2.0     :mod:`tracker.epcis.views`
 system         load balancers, Prometheus, browsers   :mod:`tracker.web.system`
 track_*        customers: pages and JSON, no key      :mod:`tracker.tracking.pages` + ``.api``
+console        ops staff in a browser: /ops, signed   :mod:`tracker.console.views`
+               in with a password, never a key
 =============  =====================================  ==========================
 
 Nothing reads configuration at import time: :func:`create_app` takes a
@@ -35,7 +37,7 @@ from tracker.core.db import make_engine
 from tracker.core.errors import ValidationFailed, field_errors
 from tracker.scans.ingest import IngestPolicy
 from tracker.settings import Settings
-from tracker.sla import load_service_levels
+from tracker.sla import holiday_schedule_warning, load_service_levels
 from tracker.web.auth import authenticate_request
 from tracker.web.errors import register_error_handlers
 from tracker.web.jsonio import JsonRequest, OrjsonProvider, parse_json_body
@@ -45,7 +47,7 @@ from tracker.web.runtime import Runtime, utc_now
 log = logging.getLogger("tracker.http")
 
 #: Blueprints whose POSTs are HTML form submissions, not JSON.
-FORM_BLUEPRINTS = frozenset({"track_pages"})
+FORM_BLUEPRINTS = frozenset({"track_pages", "console"})
 
 SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "description": "API key"}}
 
@@ -81,6 +83,9 @@ def create_app(
     policy = IngestPolicy(
         clock_skew=settings.clock_skew, levels=load_service_levels(settings.service_levels_path)
     )
+    warning = holiday_schedule_warning(policy.levels, clock().astimezone(settings.timezone).date())
+    if warning:
+        logging.getLogger("tracker.sla").warning(warning)
     app.extensions["tracker"] = Runtime(
         settings=settings,
         engine=engine
@@ -93,9 +98,12 @@ def create_app(
     register_error_handlers(app)
     _register_request_hooks(app)
 
+    from tracker.cases import feedback_views
     from tracker.cases import views as cases
     from tracker.detection import views as reports
     from tracker.epcis import views as epcis
+    from tracker.merchants import views as parcels
+    from tracker.notify import views as webhooks
     from tracker.routing import views as routes
     from tracker.scans import views as scans
     from tracker.tracking import api as track_api
@@ -104,13 +112,21 @@ def create_app(
     from tracker.web import system
 
     app.register_api(scans.api)
-    app.register_api(scans.ops_api)
+    app.register_api(parcels.api)
     app.register_api(cases.api)
+    app.register_api(feedback_views.api)
     app.register_api(reports.api)
     app.register_api(routes.api)
     app.register_api(system.api)
     app.register_api(epcis.api)
+    app.register_api(webhooks.api)
     track_http.init_app(app, pages=track_pages.pages, api=track_api.api)
+    # After the tracking blueprints: the console shares their Babel, secret and limiter storage.
+    from tracker.console import auth as console_auth
+    from tracker.console import views as console
+
+    console_auth.init_app(app, settings)
+    app.register_blueprint(console.console)
     if settings.sweep_interval > 0:
         from tracker import scheduler
 
@@ -149,6 +165,8 @@ def _register_request_hooks(app: TrackerOpenAPI) -> None:
                         "endpoint": request.endpoint,
                         "status": response.status_code,
                         "ms": round(elapsed * 1000, 2),
+                        # Which server answered a routed read (tracker.core.replicas).
+                        **({"db": g.read_from} if "read_from" in g else {}),
                     }
                 },
             )

@@ -7,6 +7,8 @@ db         here (Alembic, :mod:`tracker.core.migrate`)
 serve      here (gunicorn, :mod:`tracker.server`)
 demo       here (the only user of :mod:`tracker.sim`)
 keys       :mod:`tracker.keys.commands`
+merchants  :mod:`tracker.merchants.commands`
+users      :mod:`tracker.console.commands` (ops console users)
 network    :mod:`tracker.scans.commands`
 routes     :mod:`tracker.routing.commands`
 sweep      :mod:`tracker.sweep.commands`
@@ -21,9 +23,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import click
+from sqlalchemy import Engine
 
 from tracker.core import commandline, migrate
 
@@ -56,6 +62,74 @@ def db_check() -> None:
         migrate.check(engine)
 
 
+@db.group("partitions")
+def db_partitions() -> None:
+    """Monthly partitions of scan_events (PostgreSQL; SQLite keeps one table)."""
+
+
+@contextmanager
+def _partitioned_engine() -> Iterator[Engine]:
+    from tracker.core import partitions
+
+    settings = commandline.settings()
+    with commandline.engine(settings, migrated=True) as engine:
+        with engine.connect() as conn:
+            if not partitions.partitioned(conn):
+                raise click.ClickException(
+                    "scan_events is not partitioned here: partitions are a PostgreSQL feature "
+                    "(SQLite keeps one table); nothing was changed"
+                )
+        yield engine
+
+
+@db_partitions.command("list")
+def partitions_list() -> None:
+    """Each partition with its month and the planner's row estimate."""
+    from tracker.core import partitions
+
+    with _partitioned_engine() as engine, engine.connect() as conn:
+        for p in partitions.partitions(conn):
+            span = f"{p.start} .. {p.end}" if p.start else "default (what no month covers)"
+            click.echo(f"{p.name}\t{span}\t~{p.rows} rows")
+
+
+@db_partitions.command("ensure")
+@click.option(
+    "--ahead", default=2, show_default=True, type=click.IntRange(0, 36), help="months after this one"
+)
+def partitions_ensure(ahead: int) -> None:
+    """Make this month's partition, the next AHEAD and any month waiting in the default (run monthly)."""
+    from tracker.core import partitions
+    from tracker.core.db import write_transaction
+
+    with _partitioned_engine() as engine:
+        with write_transaction(engine) as conn:
+            made = partitions.ensure(conn, now=datetime.now(UTC), ahead=ahead)
+        click.echo(f"made {', '.join(made)}" if made else "every partition was there")
+
+
+@db_partitions.command("drop-before")
+@click.argument("cutoff", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--yes", is_flag=True, help="do not ask")
+def partitions_drop_before(cutoff: datetime, yes: bool) -> None:
+    """Drop every whole month of scans received before CUTOFF (YYYY-MM-DD, UTC): retention."""
+    from tracker.core import partitions
+    from tracker.core.db import write_transaction
+
+    day = cutoff.date()
+    with _partitioned_engine() as engine:
+        with engine.connect() as conn:
+            doomed = [p.name for p in partitions.partitions(conn) if p.end is not None and p.end <= day]
+        if not doomed:
+            click.echo(f"no whole month ends on or before {day}")
+            return
+        if not yes:
+            click.confirm(f"drop {', '.join(doomed)} and every scan in them?", abort=True)
+        with write_transaction(engine) as conn:
+            dropped = partitions.drop_before(conn, day)
+        click.echo(f"dropped {', '.join(dropped)}")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -70,8 +144,22 @@ def serve(host: str, port: int, workers: int | None) -> None:
     run(settings, host, port)
 
 
-def _examples(engine_url: str) -> list[tuple[str, str]]:
-    """One tracking number per interesting status, for the demo's welcome."""
+def _demo_console_user(engine: Any, now: datetime) -> str:
+    """An ``ops`` user for the demo's console, with a fresh password to print once."""
+    import secrets
+
+    from tracker.console.users import create_user
+    from tracker.core.db import write_transaction
+    from tracker.core.vocabulary import UserRole
+
+    password = secrets.token_urlsafe(9)
+    with write_transaction(engine) as conn:
+        create_user(conn, "ops", password, role=UserRole.OPS, now=now, display_name="Demo ops")
+    return password
+
+
+def _examples(engine_url: str) -> list[tuple[str, str, str]]:
+    """One tracking number per interesting status, with its verification digits, for the demo's welcome."""
     from sqlalchemy import func, select
 
     from tracker.core.db import make_engine
@@ -81,13 +169,26 @@ def _examples(engine_url: str) -> list[tuple[str, str]]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(Parcel.status, func.min(Parcel.tracking_number)).group_by(Parcel.status)
+                select(Parcel.status, func.min(Parcel.tracking_number))
+                .where(~Parcel.tracking_number.startswith("DEMO"))
+                .group_by(Parcel.status)
             ).all()
+            found = {str(status): tn for status, tn in rows}
+            phones = dict(
+                conn.execute(
+                    select(Parcel.tracking_number, Parcel.recipient_phone).where(
+                        Parcel.tracking_number.in_(list(found.values()))
+                    )
+                ).all()
+            )
     finally:
         engine.dispose()
     wanted = ("in_transit", "out_for_delivery", "available_for_pickup", "delivered", "failed_attempt")
-    found = {str(status): tn for status, tn in rows}
-    return [(status, found[status]) for status in wanted if status in found]
+    return [
+        (status, found[status], (phones.get(found[status]) or "")[-4:])
+        for status in wanted
+        if status in found
+    ]
 
 
 @main.command()
@@ -118,6 +219,7 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
     data = demo_mod.prepare(
         engine, now=now, seed=seed, parcels=parcels, policy=policy, zone=settings.timezone
     )
+    console_password = _demo_console_user(engine, now)
     engine.dispose()
     base = f"http://{host}:{port}"
     some = sorted(data.day.parcels, key=lambda p: p["tracking_number"])[0]["tracking_number"]
@@ -129,11 +231,16 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
         "API keys (shown once):",
         *[f"  {who:<22} {key}" for who, key in data.keys.items()],
         "",
-        "open:",
+        "sample parcels (verify with the digits shown: the last four of the recipient's phone):",
+        *[f"  {base}/track/{s.tracking_number}   verify {s.digits}   {s.what}" for s in data.samples],
         *[
-            f"  {base}/track/{tn}   tracking page, {status}"
-            for status, tn in _examples(engine_url=settings.sqlalchemy_url)
+            f"  {base}/track/{tn}   verify {digits}   {status}"
+            for status, tn, digits in _examples(engine_url=settings.sqlalchemy_url)
         ],
+        *([f"  {data.plan_note}"] if data.plan_note else []),
+        "",
+        "open:",
+        f"  {base}/ops                   ops console: user ops, password {console_password}",
         f"  {base}/docs                  API documentation",
         f"  {base}/metrics               Prometheus metrics",
         f"  {base}/healthz  {base}/readyz",
@@ -155,12 +262,15 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
         os.execve(sys.executable, command, env)
 
 
+from tracker.console.commands import users  # noqa: E402
 from tracker.keys.commands import keys  # noqa: E402  (commands live beside their domain)
+from tracker.merchants.commands import merchants  # noqa: E402
+from tracker.notify.commands import notify  # noqa: E402
 from tracker.routing.commands import routes  # noqa: E402
 from tracker.scans.commands import network  # noqa: E402
 from tracker.sweep.commands import sweep  # noqa: E402
 
-for command in (keys, network, routes, sweep):
+for command in (keys, merchants, network, notify, routes, sweep, users):
     main.add_command(command)
 
 

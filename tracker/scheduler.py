@@ -30,11 +30,14 @@ def start(app: Flask, interval: float) -> threading.Thread:
     rt: Runtime = app.extensions["tracker"]
 
     def loop() -> None:
+        from tracker.sla.eta_shown import DeliveryHours
         from tracker.sweep.detectors import DETECTORS
         from tracker.sweep.lease import holder_name
         from tracker.sweep.run import sweep_if_leader
+        from tracker.sweep.store import HistoryCache
 
         holder = holder_name()
+        history = HistoryCache(rt.settings.sweep_history_max_age)
         # A fresh start sweeps soon (a restart may have left a backlog); the
         # jitter keeps the workers from asking for the lease all at once.
         stop.wait(random.uniform(0.5, min(interval, 5.0)))
@@ -49,6 +52,8 @@ def start(app: Flask, interval: float) -> threading.Thread:
                     zone=rt.settings.timezone,
                     detectors=DETECTORS,
                     should_stop=stop.is_set,
+                    hours=DeliveryHours(*rt.settings.delivery_hours),
+                    history_cache=history,
                 )
             except Exception:  # keep the thread alive; the next run retries
                 log.exception("scheduled sweep failed")

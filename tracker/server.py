@@ -83,7 +83,8 @@ def _announce_sweep_mode(settings: Settings) -> None:
     if settings.sweep_interval > 0:
         log.info(
             "sweep: in-process every %gs, by one worker of the installation at a time "
-            "(elected through the database)", settings.sweep_interval
+            "(elected through the database)",
+            settings.sweep_interval,
         )
     else:
         log.warning(

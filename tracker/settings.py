@@ -13,7 +13,7 @@ import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +40,11 @@ class Settings:
     #: another server connection, where that statement does not exist. False
     #: behind such a pooler.
     database_prepared_statements: bool = True
+    #: PostgreSQL hot standbys of the primary for reads that tolerate a little lag
+    #: (public tracking, ops lists): :mod:`tracker.core.replicas`.
+    database_replica_url: tuple[str, ...] = ()
+    #: A replica further behind than this is skipped (the primary answers instead).
+    replica_max_lag: timedelta = timedelta(seconds=5)
     instance_path: Path = field(default_factory=_default_instance_path)
     #: Local time zone for display and for day-counted rules.
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
@@ -61,6 +66,9 @@ class Settings:
     #: installation at a time, elected through the database); 0: this process
     #: does not sweep, a separate ``tracker sweep --every N`` does.
     sweep_interval: float = 60.0
+    #: How long a sweeper reuses the delivery history the customer's ETAs are learned
+    #: from (:class:`tracker.sweep.store.HistoryCache`); 0: read it every sweep.
+    sweep_history_max_age: timedelta = timedelta(minutes=10)
     #: How long a pickup point holds a parcel; the tracking page shows "held until".
     pickup_hold: timedelta = timedelta(hours=72)
     #: Where the public endpoints' rate-limit counters live: ``memory://`` (per
@@ -91,6 +99,42 @@ class Settings:
     #: the request threads (:mod:`tracker.routing.slots`); more are answered
     #: 503 ``solver_busy``. 0 solves on the request thread.
     solve_slots: int = 1
+    #: How long a sign-in to the ops console (``/ops``) lasts.
+    console_session_lifetime: timedelta = timedelta(hours=8)
+    #: Console sign-in tries allowed per client address and, separately, per username.
+    console_login_limit: str = "10/minute;50/hour"
+    #: Map tiles of the console's route maps (``{z}/{x}/{y}``); ``off``: routes drawn on a blank map.
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    #: How soon ops owes a customer an answer to a complaint (the case's ``due_at``), and for vip customers.
+    complaint_answer: timedelta = timedelta(hours=24)
+    complaint_answer_vip: timedelta = timedelta(hours=4)
+    #: When couriers deliver (local time): every ETA a customer is shown lies within them.
+    #: ``(opens, closes)``; :class:`tracker.sla.eta_shown.DeliveryHours` takes them as they are.
+    delivery_hours: tuple[time, time] = (time(8, 0), time(21, 0))
+    # Notifications (tracker.notify): webhooks and customer messages.
+    #: Private, loopback and link-local webhook targets are refused unless one of these admits them.
+    webhook_allow_networks: tuple[IPNetwork, ...] = ()
+    #: Fernet key encrypting webhook signing secrets at rest; empty: subscriptions cannot be created.
+    webhook_secret_key: str = field(default="", repr=False)
+    #: Per-request timeout of a webhook POST (connect and read).
+    webhook_timeout: timedelta = timedelta(seconds=5)
+    #: Tries of one delivery before it goes to the dead letter.
+    webhook_max_attempts: int = 10
+    #: First retry delay; each further one doubles (with jitter), up to ``webhook_backoff_max``.
+    webhook_backoff_base: timedelta = timedelta(seconds=30)
+    webhook_backoff_max: timedelta = timedelta(hours=6)
+    #: Failed tries in a row (no success between) after which a subscription is disabled.
+    webhook_disable_after: int = 50
+    #: How long a dispatcher holds a claimed row; a killed dispatcher's rows come back after it.
+    notify_lease: timedelta = timedelta(seconds=60)
+    #: SMTP server for customer emails, ``smtp://host:port`` (``smtps://`` for TLS); empty: no email.
+    smtp_url: str = field(default="", repr=False)
+    mail_from: str = "tracker@localhost"
+    #: SMS gateway (Aliyun SendSms-shaped JSON over HTTP); empty: no SMS.
+    sms_url: str = ""
+    sms_sign_name: str = "tracker"
+    #: Local hours without SMS, ``start-end`` (``21-8``: from 21:00 to 08:00); empty: none.
+    sms_quiet_hours: tuple[int, int] | None = (21, 8)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -128,14 +172,45 @@ class Settings:
             raise SettingsError("TRACKER_WORKERS and TRACKER_THREADS must be at least 1")
         if self.verification_max_failures < 1 or self.verification_max_failures_per_client < 1:
             raise SettingsError("TRACKER_VERIFICATION_MAX_FAILURES(_PER_CLIENT) must be at least 1")
-        for name in ("pickup_hold", "verification_window", "verification_ttl"):
+        for name in (
+            "pickup_hold",
+            "verification_window",
+            "verification_ttl",
+            "complaint_answer",
+            "complaint_answer_vip",
+        ):
             if getattr(self, name) <= timedelta(0):
                 raise SettingsError(f"TRACKER_{name.upper()} must be positive")
+        if any(not url.startswith("postgresql") for url in self.database_replica_url):
+            raise SettingsError(
+                "TRACKER_DATABASE_REPLICA_URL: replicas are PostgreSQL URLs (postgresql+psycopg://...)"
+            )
+        if self.database_replica_url and not self.sqlalchemy_url.startswith("postgresql"):
+            raise SettingsError("TRACKER_DATABASE_REPLICA_URL needs a PostgreSQL TRACKER_DATABASE_URL")
+        if self.replica_max_lag < timedelta(0):
+            raise SettingsError("TRACKER_REPLICA_MAX_LAG must not be negative")
+        if self.console_session_lifetime <= timedelta(0):
+            raise SettingsError("TRACKER_CONSOLE_SESSION_LIFETIME must be positive")
         if self.metrics_cache < timedelta(0):
             raise SettingsError("TRACKER_METRICS_CACHE must not be negative")
+        if self.sweep_history_max_age < timedelta(0):
+            raise SettingsError("TRACKER_SWEEP_HISTORY_MAX_AGE must not be negative")
         if not 0 <= self.solve_slots < self.threads:
             # A thread must stay free for scans and reads whatever the solves do.
             raise SettingsError("TRACKER_SOLVE_SLOTS must be at least 0 and below TRACKER_THREADS")
+        if self.webhook_max_attempts < 1 or self.webhook_disable_after < 1:
+            raise SettingsError(
+                "TRACKER_WEBHOOK_MAX_ATTEMPTS and TRACKER_WEBHOOK_DISABLE_AFTER must be at least 1"
+            )
+        if self.webhook_secret_key:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(self.webhook_secret_key)
+            except ValueError:
+                raise SettingsError(
+                    "TRACKER_WEBHOOK_SECRET_KEY must be a Fernet key (32 url-safe base64-encoded bytes)"
+                ) from None
 
     def but(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, the demo)."""
@@ -156,6 +231,10 @@ def _bool(raw: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+def _urls(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 def _seconds(raw: str) -> timedelta:
@@ -181,6 +260,37 @@ def _networks(raw: str) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
 
 
+def _tile_url(raw: str) -> str:
+    # Its origin goes into the console's Content-Security-Policy: an https or http URL only.
+    if raw.strip().lower() == "off":
+        return ""
+    if not raw.startswith(("https://", "http://")) or "{z}" not in raw:
+        raise ValueError("expected an http(s) URL with {z}, {x} and {y}")
+    return raw
+
+
+def _hours(raw: str) -> tuple[time, time]:
+    """``08:00-21:00``: local opening and closing times, the first before the second."""
+    try:
+        first, second = (time.fromisoformat(part.strip()) for part in raw.split("-"))
+    except ValueError:
+        raise ValueError("expected HH:MM-HH:MM, e.g. 08:00-21:00") from None
+    if not first < second:
+        raise ValueError("the hours must open before they close")
+    return first, second
+
+
+def _quiet_hours(raw: str) -> tuple[int, int] | None:
+    # "21-8": from 21:00 to 08:00 local time; "none": no quiet hours.
+    if raw.strip().lower() == "none":
+        return None
+    start, _, end = raw.partition("-")
+    hours = (int(start), int(end))
+    if not all(0 <= h <= 23 for h in hours):
+        raise ValueError("expected two hours 0-23 as start-end, e.g. 21-8, or none")
+    return hours
+
+
 def _storage_uri(raw: str) -> str:
     if not raw.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
         raise ValueError("expected memory:// or a redis:// URI")
@@ -190,6 +300,8 @@ def _storage_uri(raw: str) -> str:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "database_url": str,
     "database_prepared_statements": _bool,
+    "database_replica_url": _urls,
+    "replica_max_lag": _seconds,
     "instance_path": Path,
     "timezone": ZoneInfo,
     "batch_limit": _positive_int,
@@ -201,7 +313,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "threads": _positive_int,
     "service_levels_path": Path,
     "sweep_interval": float,
+    "sweep_history_max_age": _seconds,
     "pickup_hold": _seconds,
+    "delivery_hours": _hours,
     "ratelimit_storage_uri": _storage_uri,
     "ratelimit_read": _rate_limit,
     "ratelimit_write": _rate_limit,
@@ -215,4 +329,22 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "metrics_allow": _networks,
     "metrics_cache": _seconds,
     "solve_slots": _positive_int,
+    "console_session_lifetime": _seconds,
+    "console_login_limit": _rate_limit,
+    "map_tile_url": _tile_url,
+    "complaint_answer": _seconds,
+    "complaint_answer_vip": _seconds,
+    "webhook_allow_networks": _networks,
+    "webhook_secret_key": str,
+    "webhook_timeout": _seconds,
+    "webhook_max_attempts": _positive_int,
+    "webhook_backoff_base": _seconds,
+    "webhook_backoff_max": _seconds,
+    "webhook_disable_after": _positive_int,
+    "notify_lease": _seconds,
+    "smtp_url": str,
+    "mail_from": str,
+    "sms_url": str,
+    "sms_sign_name": str,
+    "sms_quiet_hours": _quiet_hours,
 }

@@ -209,7 +209,12 @@ def test_it_judges_speed_by_the_couriers_vehicle(kit, vehicle, flagged):
 def test_a_sub_minute_gap_reads_in_seconds(kit):
     # 3 km in 20 seconds: flagged, and the reason says "20 s apart", not "0 min apart" (issue 11).
     before = kit.scan(
-        "delivery_failed", "15:01", tn="TRK9", point=kit.moved(kit.home, north=3000), accuracy=10, courier_id="C-1"
+        "delivery_failed",
+        "15:01",
+        tn="TRK9",
+        point=kit.moved(kit.home, north=3000),
+        accuracy=10,
+        courier_id="C-1",
     )
     delivered = kit.delivered(kit.at("15:01") + timedelta(seconds=20), accuracy=10)
 

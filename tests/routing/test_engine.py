@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tracker.routing.checker import check_vrptw
@@ -161,3 +162,53 @@ def test_long_routes_are_not_cut_into_sectors(benchmarks):
         assert _sector_size(to_instance(read_instance(path)), DEFAULT_SEARCH) == size
     small = to_instance(read_instance(benchmarks / "solomon" / "R101.txt"))
     assert _sector_size(small, DEFAULT_SEARCH) is None  # 100 visits: one solve
+
+
+@pytest.mark.slow
+def test_long_routes_solved_whole_then_regrouped_keep_every_visit_and_rule(benchmarks):
+    # Type 2 with regroup_whole_share: the whole solve's routes, then groups of neighbouring
+    # routes re-solved as sub-instances and mapped back: every visit once, every window kept.
+    options = replace(DEFAULT_SEARCH, regroup_whole_share=0.5)
+    data, solution, routes = solve(benchmarks, "RC2_10_2", 30.0, options)
+    assert "whole_cost" in solution.stats  # it went the regrouping way
+    assert not solution.dropped and sorted(v for r in routes for v in r) == list(range(1, 1001))
+    assert check_vrptw(data, routes) == []
+
+
+REGROUP = replace(DEFAULT_SEARCH, regroup_whole_share=0.5)
+
+
+def test_a_courier_s_day_is_never_cut_into_sectors_or_regrouped(benchmarks):
+    # A sector's sub-instance carries neither the shift-start departure, the time a
+    # route costs, nor the parcels already loaded on a courier's van.
+    from tracker.routing.engine import _regroups_whole, _sector_size
+
+    for name in ("C1_10_1", "R2_10_2"):
+        inst = to_instance(read_instance(next((benchmarks / "homberger-1000").rglob(f"{name}.vrp"))))
+        assert _sector_size(inst, REGROUP) is not None or _regroups_whole(inst, REGROUP)
+        day = replace(inst, leave_at_shift_start=True, completion_cost=1)
+        assert _sector_size(day, REGROUP) is None and not _regroups_whole(day, REGROUP)
+        carried = np.full(inst.num_nodes, -1)
+        carried[inst.first_visit] = 0  # one parcel already on vehicle 0's van
+        loaded = replace(inst, fixed_vehicle=carried)
+        assert _sector_size(loaded, REGROUP) is None and not _regroups_whole(loaded, REGROUP)
+
+
+@pytest.mark.slow
+def test_a_trimmed_fleet_search_starts_from_the_trimming_solution_and_never_loses_it(benchmarks):
+    # Long routes (type 2): the first solution that trimmed the fleet is where
+    # the search starts, so the answer serves every visit, keeps every rule
+    # and is no longer than that solution, however little time the search had.
+    from tracker.routing.engine import _fleet_to_keep
+
+    path = next((benchmarks / "homberger-1000").rglob("C2_10_2.vrp"))
+    data = read_instance(path)
+    inst = to_instance(data)
+    assert DEFAULT_SEARCH.trim_warm_above is not None and len(inst.visits) >= DEFAULT_SEARCH.trim_warm_above
+    _keep, trimming = _fleet_to_keep(inst, DEFAULT_SEARCH, 60.0)
+    assert trimming is not None
+    # 30 s: half of it is the solve's own trimming, which must finish on a loaded machine.
+    solution = solve_instance(inst, time_limit=30.0)
+    routes = [r for r in solution.routes if r]
+    assert not solution.dropped and check_vrptw(data, routes) == []
+    assert route_distance(data, routes) <= route_distance(data, [r for r in trimming if r]) + 1e-6

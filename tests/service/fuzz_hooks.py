@@ -179,6 +179,24 @@ _ANY_TIME = r"since|until|occurred_at|ordered_at|appointment\.(start|end)|start|
 
 MISTAKES: list[Mistake] = [
     UnstatedRule(
+        "webhook URL leads where webhooks may go",
+        "ST202",
+        r"POST /api/v1/webhooks",
+        "an http(s) URL whose host resolves to public addresses only (tracker.notify.targets): the"
+        " resolution happens at request time, no schema can state it",
+        fields="url",
+        message="only http and https|not a valid URL|names no host|user or password|does not resolve|leads to",
+    ),
+    UnstatedRule(
+        "a damage complaint says what is damaged",
+        "ST202",
+        r"POST /api/v1/track/\{tracking_number\}/feedback",
+        "a complaint about damage needs a description, the others do not: a condition between two"
+        " fields of one member of the feedback union",
+        fields="description",
+        message="say what is damaged",
+    ),
+    UnstatedRule(
         "opaque cursor",
         "ST202",
         r"GET /api/v1/.*",
@@ -198,7 +216,7 @@ MISTAKES: list[Mistake] = [
     UnstatedRule(
         "times that need the clock",
         "ST202",
-        r"POST /api/v1/.*",
+        r"(POST|PATCH) /api/v1/.*",
         "how far ahead a time may lie depends on now (a scan: the clock skew; a plan: a year;"
         " a station's day: from today to a year ahead), which a static schema cannot know",
         fields=rf"({_ANY_TIME}|events\.\d+\.occurred_at|date|shift_(start|end)|vehicles\.\d+\.shift_(start|end)"
@@ -208,12 +226,13 @@ MISTAKES: list[Mistake] = [
     UnstatedRule(
         "registration refers to configured and stored things",
         "ST202",
-        r"POST /api/v1/parcels",
+        r"POST /api/v1/parcels|PATCH /api/v1/parcels/\{tracking_number\}",
         "service levels are the server's configuration, facilities are rows: a schema cannot list"
-        " them; the others are orders between two fields",
-        fields=r"service_level|origin_facility|pickup_point|perishable\.max_c|appointment\.end|destination\.(lat|lon)",
+        " them; the others are orders between two fields, or what the chosen level's promise needs",
+        fields=r"service_level|origin_facility|pickup_point|perishable\.max_c|appointment\.end"
+        r"|destination\.(lat|lon|region|city)|ordered_at",
         message=r"unknown service level|unknown facility code|not a pickup point|must be above min_c"
-        r"|the window ends before it starts|lat and lon come together",
+        r"|the window ends before it starts|lat and lon come together|required: service level",
     ),
     UnstatedRule(
         "a scan's fields depend on each other and on stored things",
@@ -246,6 +265,14 @@ MISTAKES: list[Mistake] = [
         " (after 20:00 local time the default shift has passed)",
         fields=r"shift\.end|facility",
         message=r"must be after start|has no couriers|has passed",
+    ),
+    UnstatedRule(
+        "a case is assigned to a stored console user",
+        "ST202",
+        r"POST /api/v1/cases/\{case_id\}/assign",
+        "the ops console's users are rows (tracker users create): a schema cannot list them",
+        fields="assignee",
+        message="no active console user",
     ),
     RefusedByGunicorn(
         "request line too long (status)",

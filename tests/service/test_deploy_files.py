@@ -237,7 +237,7 @@ def tracker_command(argv: list[str]) -> click.Context:
 
 
 def by_role(compose: dict[str, Any]) -> dict[str, list[str]]:
-    roles: dict[str, list[str]] = {"serve": [], "sweep": [], "db": []}
+    roles: dict[str, list[str]] = {"serve": [], "sweep": [], "db": [], "notify": []}
     for name, service in compose["services"].items():
         command = service.get("command")
         if service.get("image") == compose["services"]["migrate"]["image"]:
@@ -273,10 +273,13 @@ def test_it_runs_postgres_a_migration_two_web_instances_and_one_sweeper(compose:
         assert env["TRACKER_SWEEP_INTERVAL"] == "0" and int(env["TRACKER_WORKERS"]) >= 2
     sweeper = tracker_command(services[roles["sweep"][0]]["command"]).params
     assert sweeper["every"] and sweeper["metrics_port"]
+    (dispatcher,) = roles["notify"]
+    dispatch = tracker_command(services[dispatcher]["command"]).params
+    assert dispatch["keep_going"] and dispatch["metrics_port"]
     for name, service in services.items():
         for needed in service.get("depends_on", {}):
             assert needed in services, f"{name} depends on {needed}, which is not a service"
-    for name in roles["serve"] + roles["sweep"]:
+    for name in roles["serve"] + roles["sweep"] + roles["notify"]:
         assert services[name]["depends_on"] == {
             "postgres": {"condition": "service_healthy"},
             "migrate": {"condition": "service_completed_successfully"},
@@ -332,6 +335,10 @@ def test_prometheus_scrapes_both_web_instances_and_the_sweeper(compose: dict[str
     sweeper = roles["sweep"][0]
     assert jobs["tracker-sweeper"] == {
         f"{sweeper}:{tracker_command(services[sweeper]['command']).params['metrics_port']}"
+    }
+    dispatcher = roles["notify"][0]
+    assert jobs["tracker-dispatcher"] == {
+        f"{dispatcher}:{tracker_command(services[dispatcher]['command']).params['metrics_port']}"
     }
 
 

@@ -8,7 +8,9 @@ sweep opened, so that the fuzzer meets real objects: half of its tracking
 numbers, case ids, courier ids and facility codes are real ones
 (schemathesis dictionaries), and its stateful phase follows what it
 creates. Four identities each get a run: an ops key, a courier key, a
-merchant key and no key.
+merchant key (bound to the demo's merchant, which registered the day's
+parcels, so its reads, corrections and cancellations meet real parcels of
+its own) and no key.
 
 Each run is bounded (``MAX_EXAMPLES`` per operation and phase, ``MAX_TIME_S``
 in all) and seeded (``--seed``: the same cases in the same order, up to where
@@ -111,6 +113,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             TRACKER_RATELIMIT_WRITE="100000/minute",
             TRACKER_VERIFICATION_MAX_FAILURES="1000000",
             TRACKER_VERIFICATION_MAX_FAILURES_PER_CLIENT="1000000",
+            # Webhook subscriptions are made and fuzzed (without a key they answer 503).
+            TRACKER_WEBHOOK_SECRET_KEY="ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",
         )
         yield Live(server.url, keys, values, settings.max_body_bytes)
     finally:

@@ -26,7 +26,9 @@ def test_it_builds_a_wheel_without_warnings_that_holds_the_data_files(tmp_path: 
     assert "Warning" not in built.stdout + built.stderr
     (wheel,) = tmp_path.glob("tracker-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    migrations = {p.relative_to(ROOT).as_posix() for p in (ROOT / "tracker/core/migrations/versions").glob("*.py")}
+    migrations = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "tracker/core/migrations/versions").glob("*.py")
+    }
     assert migrations <= names
     for needed in (
         "tracker/core/migrations/env.py",

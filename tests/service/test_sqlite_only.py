@@ -24,7 +24,9 @@ main(["demo", "--no-serve", "--parcels", "60"])
 def test_it_runs_the_demo_without_the_postgresql_driver(tmp_path: Path) -> None:
     env = {**os.environ, "TRACKER_INSTANCE_PATH": str(tmp_path / "instance"), "TRACKER_LOG_LEVEL": "WARNING"}
     env.pop("TRACKER_DATABASE_URL", None)
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "/track/TRK" in result.stdout

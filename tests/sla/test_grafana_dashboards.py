@@ -47,6 +47,9 @@ EXPORTED = {
     "tracker_sweep_last_success_timestamp_seconds",
     "tracker_route_solves_total",
     "tracker_route_objective_meters",
+    "tracker_notifications_total",
+    "tracker_notifications_pending",
+    "tracker_notifications_oldest_pending_seconds",
     "up",
 } | {f"{name}_{suffix}" for name in HISTOGRAMS for suffix in ("bucket", "sum", "count")}
 

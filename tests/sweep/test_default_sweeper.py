@@ -37,7 +37,9 @@ def quiet_parcel(engine: Engine) -> str:
     )
     with write_transaction(engine) as conn:
         load_network(conn, network.facilities, network.couriers)
-        store_scans(conn, [event], source="facility", now=now, policy=IngestPolicy(clock_skew=timedelta(minutes=5)))
+        store_scans(
+            conn, [event], source="facility", now=now, policy=IngestPolicy(clock_skew=timedelta(minutes=5))
+        )
     return "TRK-QUIET-1"
 
 
@@ -45,13 +47,19 @@ def quiet_parcel(engine: Engine) -> str:
 def server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     # Two workers, every sweep setting at its default.
     live = LiveServer(
-        database_url, tmp_path / "instance", TRACKER_WORKERS="2", TRACKER_SWEEP_INTERVAL=None, TRACKER_LOG_LEVEL="INFO"
+        database_url,
+        tmp_path / "instance",
+        TRACKER_WORKERS="2",
+        TRACKER_SWEEP_INTERVAL=None,
+        TRACKER_LOG_LEVEL="INFO",
     )
     yield live
     live.stop()
 
 
-def test_it_opens_a_stale_case_without_any_other_command(quiet_parcel: str, server: LiveServer, engine: Engine) -> None:
+def test_it_opens_a_stale_case_without_any_other_command(
+    quiet_parcel: str, server: LiveServer, engine: Engine
+) -> None:
     deadline = time.monotonic() + 60
     cases: list[str] = []
     while time.monotonic() < deadline and not cases:
@@ -59,7 +67,7 @@ def test_it_opens_a_stale_case_without_any_other_command(quiet_parcel: str, serv
             cases = list(conn.scalars(select(Case.type)))
         time.sleep(0.5)
 
-    assert cases == ["stale"]
+    assert cases == ["stale"], server.log.read_text()
     with engine.connect() as conn:
         holders = conn.execute(select(Lease.name, Lease.holder)).all()
     assert [name for name, _ in holders] == ["sweep"] and holders[0][1]

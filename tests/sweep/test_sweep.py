@@ -95,7 +95,10 @@ def test_it_opens_stale_when_a_parcel_goes_silent_and_closes_it_on_the_next_scan
     assert "stale" not in live_cases(engine, "TRKS000001")
 
     clock.advance(hours=46)  # standard allows 48 h in transit (the shipped service_levels.toml)
-    assert run_sweep(app, clock).examined == 0
+    # The sweep looks again only to re-estimate the ETA (the day it showed is over): no case yet.
+    run_sweep(app, clock)
+    assert "stale" not in live_cases(engine, "TRKS000001")
+    assert parcel(engine, "TRKS000001").eta_start >= clock()  # never an ETA in the past
     clock.advance(hours=1)  # 48 h since the last scan
     report = run_sweep(app, clock)
     stale = live_cases(engine, "TRKS000001").get("stale")
@@ -208,3 +211,30 @@ def test_it_examines_only_the_parcels_that_are_due(
         json=scan("due-x", "TRKY000007", "departed", iso(local(20, 9, 30)), facility="SC-SH-01"),
     )
     assert run_sweep(app, clock).examined == 1
+
+
+def test_the_sweep_shows_an_in_transit_parcel_a_day_in_delivery_hours_never_to_the_minute(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    clock.now = local(20, 22, 7).astimezone(UTC)
+    personas.merchant.post("/api/v1/parcels", json=registration("TRKE000001", service_level="standard"))
+    personas.admin.post(
+        "/api/v1/scans", json=scan("e1", "TRKE000001", "arrived", iso(local(20, 21, 53)), facility="SC-SH-01")
+    )
+    run_sweep(app, clock)
+
+    eta = personas.anonymous.get("/api/v1/track/TRKE000001?lang=en").json["eta"]
+    assert eta["kind"] == "day" and eta["plan"] is None
+    start, end = datetime.fromisoformat(eta["start"]), datetime.fromisoformat(eta["end"])
+    # Not tonight (couriers stop at 21:00), on whole quarter hours, within 08:00-21:00 of its day.
+    assert (
+        start.date()
+        == end.date()
+        == datetime.fromisoformat(eta["date"] + "T00:00").date()
+        >= local(21, 0).date()
+    )
+    assert start.hour >= 8 and (end.hour, end.minute) <= (21, 0)
+    assert start.minute % 15 == 0 and end.minute % 15 == 0
+    assert eta["text"].startswith("Expected on ") and ":" not in eta["text"]
+    zh = personas.anonymous.get("/api/v1/track/TRKE000001?lang=zh-CN").json["eta"]["text"]
+    assert zh.startswith("预计 ") and zh.endswith("送达。") and ":" not in zh

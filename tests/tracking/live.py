@@ -18,6 +18,9 @@ from tracker.scans.ingest import IngestPolicy
 from tracker.sim import demo
 from tracker.sim.simulator import simulate_day
 
+#: A phone (iPhone 12 to 15), as the browser tests open the customer's pages.
+PHONE_VIEWPORT = {"width": 390, "height": 844}
+
 
 @dataclass(frozen=True)
 class Sample:

@@ -109,3 +109,17 @@ def test_it_takes_a_window_from_the_page_form(parcels: Any, client: Any, engine:
     with engine.connect() as conn:
         start = conn.scalar(select(Parcel.appointment_start).where(Parcel.tracking_number == tn))
     assert start == datetime.fromisoformat(window)
+
+
+def test_a_booking_sets_aside_the_route_planned_for_another_window(parcels: Any, client: Any) -> None:
+    # The plan was made before the booking: until the station plans again the
+    # booked window is "not planned yet", not "today's route misses it".
+    tn = parcels.make("in_transit", service_level="standard")
+    parcels.set(tn, eta_start=T0 + timedelta(hours=1), eta_end=T0 + timedelta(hours=2), eta_source="route")
+    assert client.get(f"/api/v1/track/{tn}").json["eta"]["kind"] == "window"
+    offered = client.get(f"/api/v1/track/{tn}", headers={"X-Verification": CODE}).json["appointment_windows"]
+    choice = offered[-1]  # the third day's last window: nowhere near the route's
+    assert _book(client, tn, choice["start"], choice["end"]).status_code == 200
+    eta = client.get(f"/api/v1/track/{tn}").json["eta"]
+    assert (eta["kind"], eta["plan"], eta["planned"]) == ("appointment", "not_planned", None)
+    assert (eta["start"], eta["end"]) == (choice["start"], choice["end"])

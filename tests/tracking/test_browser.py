@@ -9,7 +9,6 @@ the folder is printed in the test output.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.live import LiveServer
-from tests.tracking.live import Sample, fill_database
+from tests.live import CHROMIUM, LiveServer
+from tests.tracking.live import PHONE_VIEWPORT, Sample, fill_database
 from tracker.core.db import make_engine
 from tracker.core.models import Parcel, Rating
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PHONE_VIEWPORT = {"width": 390, "height": 844}
 
 pytestmark = [
     pytest.mark.browser,
@@ -60,19 +48,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
 def shots() -> Path:
-    if SCREENSHOTS.exists():
-        shutil.rmtree(SCREENSHOTS)
-    SCREENSHOTS.mkdir(parents=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):  # its own only: the console's are in a folder beside them
+        old.unlink()
     print(f"\nscreenshots: {SCREENSHOTS}")
     return SCREENSHOTS
 

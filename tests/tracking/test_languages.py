@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -120,3 +122,15 @@ def test_it_ships_compiled_catalogs_that_match_their_sources(locale: str) -> Non
     with (folder / "messages.mo").open("rb") as f:
         compiled = {m.id: m.string for m in read_mo(f) if m.id}
     assert compiled == source
+
+
+@pytest.mark.parametrize("locale", i18n.LOCALES)
+def test_a_window_s_hours_stay_on_one_line(locale: str) -> None:
+    # A phone's narrow column broke a booked window in two ("13:00 –" / "15:00").
+    words = i18n.Words(locale, ZoneInfo("Asia/Shanghai"))
+    text = words.window(datetime(2026, 11, 20, 5, tzinfo=UTC), datetime(2026, 11, 20, 7, tzinfo=UTC))
+    hours = text[text.index("13:00") :]
+    assert hours.startswith("13:00") and hours.rstrip(".").endswith("15:00")
+    assert not any(ch.isspace() and ch not in "\u00a0\u202f" for ch in hours), repr(hours)
+    # A line may break after a dash (UAX #14) unless something glues it to what follows.
+    assert hours.count("\u2013") == hours.count("\u2013\u2060") == 1, repr(hours)

@@ -94,21 +94,58 @@ def test_it_holds_pickup_parcels_for_the_configured_time(parcels: Any, app_with:
     assert client.get(f"/api/v1/track/{tn}").json["pickup"]["held_until"] == "2026-11-21T09:00:00+08:00"
 
 
-def test_it_shows_the_promise_and_the_eta_window_when_known(parcels: Any, client: Any) -> None:
+def test_it_shows_the_promise_and_the_day_expected_in_transit(parcels: Any, client: Any) -> None:
     tn = parcels.make("in_transit")
     parcels.set(
         tn,
         promised_by=T0 + timedelta(hours=11),
-        eta_start=T0 + timedelta(hours=3),
-        eta_end=T0 + timedelta(hours=5),
+        # What the sweep stores for "this afternoon": the part's bounds (T0 is 12:00 local).
+        eta_start=T0,
+        eta_end=T0 + timedelta(hours=6),
+        eta_source="stages",
     )
     data = client.get(f"/api/v1/track/{tn}?lang=en").json
     assert data["promised_by"] == "2026-11-20T23:00:00+08:00"
-    assert data["eta"] == {"start": "2026-11-20T15:00:00+08:00", "end": "2026-11-20T17:00:00+08:00"}
-    assert data["late"] is False
+    assert data["eta"] == {
+        "kind": "day",
+        "date": "2026-11-20",
+        "part": "afternoon",
+        "start": "2026-11-20T12:00:00+08:00",
+        "end": "2026-11-20T18:00:00+08:00",
+        "plan": None,
+        "planned": None,
+        "text": "Expected on Fri, Nov 20, in the afternoon.",
+    }
+    assert data["late"] is False and data["delay"] is None
     html = client.get(f"/track/{tn}?lang=en").get_data(as_text=True)
     assert "Promised by" in html and "Fri, Nov 20, 23:00" in html
-    assert "Expected Fri, Nov 20, 15:00\u2009–\u200917:00." in html  # Babel's thin spaces
+    assert "Expected on Fri, Nov 20, in the afternoon." in html
+    assert "12:00" not in html.split('id="eta"')[1].split("</p>")[0]  # a part of the day, not times
+    zh = client.get(f"/api/v1/track/{tn}?lang=zh-CN").json["eta"]["text"]
+    assert zh == "预计 11月20日周五下午送达。"
+
+
+def test_it_shows_a_planned_route_as_a_window_of_two_hours_at_most(parcels: Any, client: Any) -> None:
+    tn = parcels.make("out_for_delivery")
+    parcels.set(
+        tn,
+        promised_by=T0 + timedelta(hours=11),
+        eta_start=T0 + timedelta(hours=3),
+        eta_end=T0 + timedelta(hours=4, minutes=30),
+        eta_source="route",
+    )
+    data = client.get(f"/api/v1/track/{tn}?lang=en").json
+    assert data["eta"]["kind"] == "window" and data["eta"]["part"] is None
+    assert (data["eta"]["start"], data["eta"]["end"]) == (
+        "2026-11-20T15:00:00+08:00",
+        "2026-11-20T16:30:00+08:00",
+    )
+    html = client.get(f"/track/{tn}?lang=en").get_data(as_text=True)
+    assert (
+        "Expected Fri, Nov 20, 15:00\u202f–\u2060\u202f16:30." in html
+    )  # narrow no-break spaces around the dash
+    zh = client.get(f"/track/{tn}?lang=zh-CN").get_data(as_text=True)
+    assert "预计 11月20日周五 15:00–\u206016:30 送达。" in zh
 
 
 def test_it_says_sorry_when_the_promise_has_passed(parcels: Any, client: Any) -> None:

@@ -182,7 +182,7 @@ def test_a_read_on_connections_the_server_dropped_is_served(
     tn = parcels.make("in_transit")
     app = create_app(settings, engine=engine, clock=clock)
     client = app.test_client()
-    reader = app.extensions["tracking"].reader
+    reader = app.extensions["tracker"].reads._primary_reader
     with reader.connect() as one, reader.connect() as two:  # two connections left in the pool
         backends = [conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for conn in (one, two)]
     with engine.connect() as admin:

@@ -27,13 +27,21 @@ import pytest
 from tracker.core.vocabulary import CustomerTier
 
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-PATH_PARAMETERS = {"tracking_number", "case_id", "courier_id", "facility", "capture_id"}
+PATH_PARAMETERS = {
+    "tracking_number",
+    "case_id",
+    "courier_id",
+    "facility",
+    "capture_id",
+    "webhook_id",
+    "delivery_id",
+}
 #: Names that are times by their form: ``*_at``, ``*_by``, and the ends of a span.
 TIME_NAME = re.compile(r"^(.*_at|promised_by|since|until|start|end|shift_start|shift_end)$")
 #: Local wall-clock times of a shift (``08:00``), not instants.
 LOCAL_TIMES = {("ShiftIn", "start"), ("ShiftIn", "end")}
 #: Scores of a rating (1-5), named for what they rate; they are not references.
-SCORES = {("RatingIn", "courier"), ("RatingsOut", "courier")}
+SCORES = {("RatingIn", "courier"), ("RatingsOut", "courier"), ("ScoresOut", "courier")}
 #: Machine-readable kinds (``validation_failed``, a reason's ``stale_in_transit``,
 #: a headline's ``out_for_delivery``): values of a vocabulary, not identifiers.
 NOT_IDENTIFIERS = {("ErrorBody", "code"), ("ReasonOut", "code"), ("HeadlineOut", "code")}

@@ -120,7 +120,7 @@ def test_scrapes_within_the_cache_window_count_once(metrics_app: Callable[..., A
     with _statements(engine) as burst:
         others = [_scrape(client) for _ in range(5)]
 
-    assert sum("GROUP BY" in s for s in first) == 3
+    assert sum("GROUP BY" in s for s in first) == 4  # statuses, cases, stale, notifications by channel
     assert burst == []
     assert all(o.status_code == 200 for o in others)
     gauges = [line for line in one.get_data(as_text=True).splitlines() if line.startswith("tracker_parcels{")]
@@ -134,7 +134,7 @@ def test_without_a_cache_every_scrape_counts(metrics_app: Callable[..., Any], en
         _scrape(client)
         _scrape(client)
 
-    assert sum("GROUP BY" in s for s in seen) == 6
+    assert sum("GROUP BY" in s for s in seen) == 8
 
 
 def test_the_cache_reads_again_once_its_window_passes() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from tests.conftest import T0, FakeClock, Personas
@@ -69,6 +70,35 @@ def test_every_operation_documents_the_plumbing_s_answers(doc: dict[str, Any]) -
             missing.append(f"{name} 503 Retry-After")
     assert missing == []
     assert "ValidationErrorModel" not in doc["components"]["schemas"]
+
+
+def _tracker_models() -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    todo = list(BaseModel.__subclasses__())
+    while todo:
+        model = todo.pop()
+        todo.extend(model.__subclasses__())
+        if model.__module__.startswith("tracker."):
+            found.append(model)
+    return found
+
+
+def test_no_two_shapes_share_a_component_name(doc: dict[str, Any]) -> None:
+    """A component is keyed by the model's class name, so two different models
+    of one name leave one of them documented with the other's shape (a route
+    stop's ``eta`` was documented as the tracking page's ETA; schemathesis
+    found it only when a plan existed for the day)."""
+    components = doc["components"]["schemas"]
+    shapes: dict[str, dict[str, Any]] = {}
+    clashes = []
+    for model in _tracker_models():
+        if model.__name__ not in components:
+            continue
+        shape = model.model_json_schema()
+        first = shapes.setdefault(model.__name__, shape)
+        if first != shape:
+            clashes.append(f"{model.__module__}.{model.__qualname__}")
+    assert clashes == []
 
 
 def test_every_success_documents_its_body(doc: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from tracker.core.vocabulary import CaseType
 RESOLUTIONS = frozenset({"confirmed", "false_alarm", "compensated", "redelivered", "returned", "no_action"})
 
 #: Cases that are the customer's own voice: resolved, never removed or hidden.
-CUSTOMER_COMPLAINTS = frozenset({CaseType.CUSTOMER_DISPUTE})
+CUSTOMER_COMPLAINTS = frozenset({CaseType.CUSTOMER_DISPUTE, CaseType.COMPLAINT})
 
 
 @dataclass(frozen=True)

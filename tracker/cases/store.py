@@ -7,7 +7,9 @@ A case is a row in ``cases`` and a history in ``case_events``. The rules:
   case that is already open only updates its reasons, and records that.
 * The system closes a case when the parcel moves on (a new scan closes
   ``stale``, delivery closes ``at_risk``): :func:`close_case`.
-* People acknowledge and resolve with a resolution and a note.
+* People acknowledge, assign (to an ops user of the console), answer the
+  customer (a message the customer's tracking page shows) and resolve with
+  a resolution and a note.
 * Nothing deletes a case or an event of its history; customer complaints
   (``customer_dispute``, customer ``damage`` reports) can be resolved, never
   removed or hidden.
@@ -22,15 +24,16 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, desc, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker.cases.reasons import CUSTOMER_COMPLAINTS, RESOLUTIONS, Reason
 from tracker.core import metrics
 from tracker.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from tracker.core.models import Case, CaseEvent
+from tracker.core.models import Case, CaseEvent, User
 from tracker.core.timefmt import iso_local, localize_text
-from tracker.core.vocabulary import CaseState, CaseType
+from tracker.core.vocabulary import CaseState, CaseType, ComplaintKind
+from tracker.notify import outbox
 
 
 def _live(conn: Connection, parcel_id: int, type_: CaseType) -> Any:
@@ -48,6 +51,7 @@ def _record(
     conn.execute(
         insert(CaseEvent).values(case_id=case_id, at=at, action=action, actor=actor, note=note, data=data)
     )
+    outbox.enqueue_case_event(conn, case_id, action, at=at, note=note)
 
 
 def open_case(
@@ -163,6 +167,104 @@ def resolve(
         .values(state=CaseState.RESOLVED, resolution=resolution, closed_at=now, updated_at=now)
     )
     _record(conn, case_id, "resolved", at=now, actor=actor, note=note, data={"resolution": resolution})
+
+
+def assign(
+    conn: Connection, case_id: int, *, assignee: str, now: datetime, actor: str, note: str | None = None
+) -> None:
+    """Give a live case to an ops user of the console (``users.username``, not disabled)."""
+    user = conn.execute(select(User.id, User.disabled_at).where(User.username == assignee)).first()
+    if user is None or user.disabled_at is not None:
+        raise ValidationFailed(
+            "cannot assign the case", [FieldError("assignee", f"no active console user {assignee!r}")]
+        )
+    row = _case_for_update(conn, case_id)
+    if row.state == CaseState.RESOLVED:
+        raise Conflict(f"case {case_id} is resolved, a resolved case is not assigned")
+    conn.execute(update(Case).where(Case.id == case_id).values(assignee=assignee, updated_at=now))
+    _record(conn, case_id, "assigned", at=now, actor=actor, note=note, data={"assignee": assignee})
+
+
+#: The history action of a message to the customer (:func:`answer_case`, :func:`customer_answers`).
+ANSWERED = "answered"
+
+
+def answer_case(conn: Connection, case_id: int, *, message: str, actor: str, now: datetime) -> None:
+    """Answer the customer: ``message`` is for the customer to read on the verified tracking page.
+
+    Any case may be answered, a resolved one too (the customer may need to hear
+    how it ended). The message is the history row's ``note``; it is never edited,
+    a correction is a new answer.
+    """
+    _case_for_update(conn, case_id)
+    conn.execute(update(Case).where(Case.id == case_id).values(updated_at=now))
+    _record(conn, case_id, ANSWERED, at=now, actor=actor, note=message)
+    observe_answer(conn, case_id, at=now)
+
+
+def customer_answers(conn: Connection, parcel_id: int) -> list[dict[str, Any]]:
+    """Ops' answers to the customer over every case of the parcel, newest first.
+
+    ``[{"case_id", "case_type", "at" (aware UTC), "message"}]``; who answered is
+    not given: the customer hears from the company, not from a named user.
+    """
+    rows = conn.execute(
+        select(CaseEvent.case_id, Case.type, CaseEvent.at, CaseEvent.note)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(Case.parcel_id == parcel_id, CaseEvent.action == ANSWERED)
+        .order_by(desc(CaseEvent.at), desc(CaseEvent.id))
+    )
+    return [{"case_id": r.case_id, "case_type": r.type, "at": r.at, "message": r.note} for r in rows]
+
+
+def owe_answer(conn: Connection, case_id: int, due: datetime, *, now: datetime) -> None:
+    """The customer is owed an answer by ``due``: the case's ``due_at`` becomes the earlier of the two.
+
+    A due time already past (answered or not) is replaced: the new complaint sets the clock.
+    """
+    current = conn.scalar(select(Case.due_at).where(Case.id == case_id))
+    if current is None or current <= now or due < current:
+        conn.execute(update(Case).where(Case.id == case_id).values(due_at=due))
+
+
+#: What a customer's case is a complaint about (the ``kind`` label of the answer-time metric).
+_CASE_COMPLAINT = {CaseType.CUSTOMER_DISPUTE: "not_received", CaseType.DAMAGE: "damaged"}
+
+
+def complaint_kind(case_type: CaseType, reasons: list[dict[str, Any]]) -> str | None:
+    """The complaint a customer's case answers (a :class:`~tracker.core.vocabulary.ComplaintKind`
+    value, or ``rating`` for a low rating); None for a case no customer opened."""
+    if case_type in _CASE_COMPLAINT:
+        return _CASE_COMPLAINT[case_type]
+    if case_type is not CaseType.COMPLAINT or not reasons:
+        return None
+    code = str(reasons[0].get("code", ""))
+    kind = code.removeprefix("complaint_")
+    if kind in {k.value for k in ComplaintKind}:
+        return kind
+    return "rating" if code == "low_rating" else None
+
+
+def observe_answer(conn: Connection, case_id: int, *, at: datetime) -> float | None:
+    """Count the time to ops' first answer on a customer's case in ``tracker_complaint_answer_seconds``.
+
+    Call it in the transaction that records an ``answered`` step (after recording it): only the
+    first answer of a case counts. Answers the seconds observed, or None.
+    """
+    row = conn.execute(select(Case.type, Case.reasons, Case.opened_at).where(Case.id == case_id)).first()
+    if row is None:
+        return None
+    kind = complaint_kind(CaseType(row.type), row.reasons)
+    answers = conn.scalar(
+        select(func.count())
+        .select_from(CaseEvent)
+        .where(CaseEvent.case_id == case_id, CaseEvent.action == ANSWERED)
+    )
+    if kind is None or (answers or 0) > 1:
+        return None
+    seconds = max(0.0, (at - row.opened_at).total_seconds())
+    metrics.COMPLAINT_ANSWER_SECONDS.labels(kind).observe(seconds)
+    return seconds
 
 
 def history(conn: Connection, case_id: int, *, zone: tzinfo) -> list[dict[str, Any]]:

@@ -9,9 +9,11 @@ Everything here is for operations staff (role ``ops``; ``admin`` always may).
   (an opaque ``cursor`` holding the last case's ``opened_at`` and id), so a
   page never repeats or skips a case when new ones open meanwhile.
 * ``GET /api/v1/cases/{case_id}``: the case with its whole history.
-* ``POST /api/v1/cases/{case_id}/acknowledge`` and ``.../resolve``: steps of the
-  workflow (:mod:`tracker.cases.store`), recorded with the actor
-  ``"<role>:<key id>"``. Nothing deletes a case or hides a complaint.
+* ``POST /api/v1/cases/{case_id}/acknowledge``, ``.../assign``, ``.../answer``
+  and ``.../resolve``: steps of the workflow (:mod:`tracker.cases.store`),
+  recorded with the actor ``"<role>:<key id>"`` (the ops console records
+  ``"user:<username>"``). ``answer`` is a message to the customer, shown on
+  the verified tracking page. Nothing deletes a case or hides a complaint.
 
 The scorecards and damage hotspots, under the same tag and auth, are
 detection's: :mod:`tracker.detection.views` (blueprint ``reports``), which
@@ -31,25 +33,33 @@ BIGINT (a larger id is a 422 naming ``case_id``, never a database error).
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
-from typing import Any
-from urllib.parse import urlencode
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from flask import jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, and_, or_, select
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, tuple_
 
 from tracker.cases import store as cases
+from tracker.cases.priority import SEVERITY
 from tracker.core.db import write_transaction
-from tracker.core.errors import NotFound
-from tracker.core.inputs import BIGINT_MAX, CaseNote, DatabaseId, Instant, Word, check_instant
+from tracker.core.errors import FieldValueError, NotFound
+from tracker.core.inputs import (
+    CaseNote,
+    DatabaseId,
+    Instant,
+    Message,
+    Username,
+    Word,
+    check_instant,
+)
 from tracker.core.models import Case, Parcel
 from tracker.core.timefmt import iso_local, iso_local_or_none
-from tracker.core.vocabulary import CaseState, CaseType, Role
+from tracker.core.vocabulary import CaseState, CaseType, CustomerTier, Role
 from tracker.keys.store import Principal
 from tracker.scans.schemas import TrackingNumber
+from tracker.web import cursors
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut, LocalTime, ReasonOut, StrictQuery
@@ -77,6 +87,14 @@ class CasesQuery(StrictQuery):
     tracking_number: TrackingNumber | None = None
     since: Instant | None = Field(None, description="Opened at or after (RFC 3339).")
     until: Instant | None = Field(None, description="Opened before (RFC 3339).")
+    sort: Literal["newest", "priority"] = Field(
+        "newest",
+        description="newest: newest first. priority: vip customers first, then the type's severity"
+        " (lost, customer_dispute, complaint, damage, suspected_fake_delivery, pickup_code_mismatch,"
+        " sla_breach,"
+        " temperature_excursion, missed_appointment, at_risk, stale), then the earliest answer due"
+        " (cases without one after), then oldest first.",
+    )
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(None, max_length=200, description="From the previous page's ``next``.")
 
@@ -84,8 +102,14 @@ class CasesQuery(StrictQuery):
     @classmethod
     def _readable(cls, value: str | None) -> str | None:
         if value is not None:
-            _decode_cursor(value)
+            cursors.decode(value, _parse_cursor)
         return value
+
+    @model_validator(mode="after")
+    def _cursor_of_this_sort(self) -> CasesQuery:
+        if self.cursor is not None and _is_priority_cursor(self.cursor) != (self.sort == "priority"):
+            raise FieldValueError("cursor", "not a cursor of this sort order")
+        return self
 
 
 class CasePath(BaseModel):
@@ -103,10 +127,30 @@ class ResolveIn(BaseModel):
     note: CaseNote | None = None
 
 
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    assignee: Username = Field(description="The username of an active ops console user.", examples=["li.na"])
+    note: CaseNote | None = None
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    message: Message = Field(
+        description="For the customer: shown on the parcel's verified tracking page.",
+        examples=["We are checking with the courier and will call you today."],
+    )
+
+
 class CaseEventOut(BaseModel):
     at: LocalTime
-    action: str = Field(description="opened, updated, closed, acknowledged or resolved.")
-    actor: str = Field(description='"system", or "<role>:<key id>" of the person.')
+    action: str = Field(
+        description="opened, updated, closed, acknowledged, assigned, answered (note: the message "
+        "to the customer) or resolved."
+    )
+    actor: str = Field(
+        description='"system", "customer", "<role>:<key id>" of an API key, '
+        'or "user:<username>" of the ops console.'
+    )
     note: str | None
     data: dict[str, Any] | None = Field(
         description="opened/updated: reasons and score; resolved: resolution."
@@ -126,6 +170,9 @@ class CaseOut(BaseModel):
     updated_at: LocalTime
     closed_at: LocalTime | None
     resolution: str | None
+    assignee: str | None = Field(description="The console user working the case.")
+    due_at: LocalTime | None = Field(None, description="When the customer is owed an answer (complaints).")
+    customer_tier: CustomerTier = CustomerTier.NORMAL
 
 
 class CaseHistoryOut(CaseOut):
@@ -141,21 +188,50 @@ def _actor(principal: Principal) -> str:
     return f"{principal.role.value}:{principal.key_id}"
 
 
-def _encode_cursor(opened_at: datetime, case_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{opened_at.isoformat()}|{case_id}".encode()).decode().rstrip("=")
+#: Stands for "no answer due" in the priority order: after every real due time.
+NO_DUE = datetime(2099, 12, 31, tzinfo=UTC)
+_PRIORITY_PREFIX = "p|"
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+def _priority_keys() -> tuple[Any, Any, Any]:
+    tier = case((Parcel.customer_tier == CustomerTier.VIP, 0), else_=1)
+    severity = case(*((Case.type == t, rank) for t, rank in SEVERITY.items()), else_=len(SEVERITY))
+    due = func.coalesce(Case.due_at, literal(NO_DUE, Case.due_at.type))
+    return tier, severity, due
+
+
+def _encode_newest_cursor(row: Any) -> str:
+    return cursors.encode_time_id(row.opened_at, row.id)
+
+
+def _encode_priority_cursor(row: Any) -> str:
+    due = (row.due_at or NO_DUE).isoformat()
+    tier = 0 if row.customer_tier == CustomerTier.VIP else 1
+    severity = SEVERITY.get(row.type, len(SEVERITY))
+    return cursors.encode(f"{_PRIORITY_PREFIX}{tier}|{severity}|{due}|{row.opened_at.isoformat()}|{row.id}")
+
+
+def _is_priority_cursor(cursor: str) -> bool:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, case_id = raw.partition("|")
-        # Bounded like every time and id of a request: a forged cursor is a 422, not a database error.
-        opened_at = check_instant(datetime.fromisoformat(at))
-        if not 1 <= int(case_id) <= BIGINT_MAX:
-            raise ValueError("no case id")
-        return opened_at, int(case_id)
+        return cursors.text_of(cursor).startswith(_PRIORITY_PREFIX)
     except ValueError:
-        raise ValueError("not a cursor this API gave out") from None
+        return False
+
+
+def _decode_priority_cursor(cursor: str) -> tuple[int, int, datetime, datetime, int]:
+    tier, severity, due, opened, case_id = cursors.text_of(cursor).removeprefix(_PRIORITY_PREFIX).split("|")
+    return int(tier), int(severity), datetime.fromisoformat(due), datetime.fromisoformat(opened), int(case_id)
+
+
+def _parse_cursor(text: str) -> tuple[datetime, int]:
+    # Either order's cursor ends in the case's opened_at and id; a priority one checks its ranks too.
+    if text.startswith(_PRIORITY_PREFIX):
+        tier, severity, due, opened, case_id = text.removeprefix(_PRIORITY_PREFIX).split("|")
+        if tier not in ("0", "1") or not 0 <= int(severity) <= len(SEVERITY):
+            raise ValueError("no rank")
+        check_instant(datetime.fromisoformat(due))
+        text = f"{opened}|{case_id}"
+    return cursors.parse_time_id(text)
 
 
 def _case(row: Any) -> CaseOut:
@@ -173,6 +249,9 @@ def _case(row: Any) -> CaseOut:
         updated_at=iso_local(row.updated_at, zone),
         closed_at=iso_local_or_none(row.closed_at, zone),
         resolution=row.resolution,
+        assignee=row.assignee,
+        due_at=iso_local_or_none(row.due_at, zone),
+        customer_tier=row.customer_tier,
     )
 
 
@@ -189,6 +268,9 @@ _CASE_COLUMNS = (
     Case.updated_at,
     Case.closed_at,
     Case.resolution,
+    Case.assignee,
+    Case.due_at,
+    Parcel.customer_tier,
 )
 
 
@@ -222,21 +304,36 @@ def list_cases(query: CasesQuery):  # type: ignore[no-untyped-def]
         statement = statement.where(Case.opened_at >= query.since)
     if query.until is not None:
         statement = statement.where(Case.opened_at < query.until)
-    if query.cursor is not None:
-        opened_at, case_id = _decode_cursor(query.cursor)
-        statement = statement.where(
-            or_(Case.opened_at < opened_at, and_(Case.opened_at == opened_at, Case.id < case_id))
-        )
-    statement = statement.order_by(Case.opened_at.desc(), Case.id.desc()).limit(query.limit + 1)
-    with runtime().engine.connect() as conn:
+    if query.sort == "priority":
+        tier, severity, due = _priority_keys()
+        if query.cursor is not None:
+            a_tier, a_severity, a_due, a_opened, a_id = _decode_priority_cursor(query.cursor)
+            statement = statement.where(
+                tuple_(tier, severity, due, Case.opened_at, Case.id)
+                > tuple_(
+                    literal(a_tier),
+                    literal(a_severity),
+                    literal(a_due, Case.due_at.type),
+                    literal(a_opened, Case.opened_at.type),
+                    literal(a_id),
+                )
+            )
+        statement = statement.order_by(tier, severity, due, Case.opened_at, Case.id).limit(query.limit + 1)
+    else:
+        if query.cursor is not None:
+            opened_at, case_id = cursors.decode_time_id(query.cursor)
+            statement = statement.where(
+                or_(Case.opened_at < opened_at, and_(Case.opened_at == opened_at, Case.id < case_id))
+            )
+        statement = statement.order_by(Case.opened_at.desc(), Case.id.desc()).limit(query.limit + 1)
+    # A list may lag a moment: a replica's when one is healthy (one case, below, reads the primary).
+    with runtime().reads.connect() as conn:
         rows = conn.execute(statement).all()
-    page, more = rows[: query.limit], len(rows) > query.limit
-    next_url = None
-    if more:
-        last = page[-1]
-        params = {k: v for k, v in request.args.items() if k != "cursor"}
-        params["cursor"] = _encode_cursor(last.opened_at, last.id)
-        next_url = f"{request.path}?{urlencode(params)}"
+    page, next_url = cursors.page_and_next(
+        rows,
+        query.limit,
+        _encode_priority_cursor if query.sort == "priority" else _encode_newest_cursor,
+    )
     return jsonify(CaseListOut(cases=[_case(r) for r in page], next=next_url))
 
 
@@ -283,4 +380,38 @@ def resolve_case(path: CasePath, body: ResolveIn):  # type: ignore[no-untyped-de
         cases.resolve(
             conn, path.case_id, body.resolution, now=rt.now(), actor=_actor(principal), note=body.note
         )
+        return jsonify(_one_case(conn, path.case_id))
+
+
+@api.post(
+    "/cases/<int:case_id>/assign",
+    summary="Give a case to an ops user of the console",
+    responses={200: CaseHistoryOut, 409: ErrorOut, **ERRORS},
+)
+def assign_case(path: CasePath, body: AssignIn):  # type: ignore[no-untyped-def]
+    """``assignee`` is an active console user (422 otherwise); a resolved case is not assigned (409)."""
+    principal = caller(Role.OPS)
+    rt = runtime()
+    with write_transaction(rt.engine) as conn:
+        cases.assign(
+            conn, path.case_id, assignee=body.assignee, now=rt.now(), actor=_actor(principal), note=body.note
+        )
+        return jsonify(_one_case(conn, path.case_id))
+
+
+@api.post(
+    "/cases/<int:case_id>/answer",
+    summary="Answer the customer of a case",
+    responses={200: CaseHistoryOut, **ERRORS},
+)
+def answer_case(path: CasePath, body: AnswerIn):  # type: ignore[no-untyped-def]
+    """The message is for the customer: the verified tracking page shows the latest answer.
+
+    Recorded in the history as ``answered`` with the message as its note; any
+    case may be answered, a resolved one too.
+    """
+    principal = caller(Role.OPS)
+    rt = runtime()
+    with write_transaction(rt.engine) as conn:
+        cases.answer_case(conn, path.case_id, message=body.message, actor=_actor(principal), now=rt.now())
         return jsonify(_one_case(conn, path.case_id))

@@ -25,7 +25,11 @@ kind            chars  for
 :data:`Address`   300  a street address
 :data:`Note`     1000  free text: scan notes, damage descriptions, customer comments
 :data:`CaseNote` 2000  an operator's note on a case
+:data:`Message`  2000  ops' answer to a customer (not blank)
 ==============  =====  ==========================================================
+
+A console user's name (:data:`Username`) is 1 to 64 letters, digits and
+``. _ @ -``: it is written into case histories as ``user:<username>``.
 
 **Time.** :data:`Instant` is an RFC 3339 date-time with an offset (not a
 Unix time, not a naive time) from :data:`EARLIEST` (2000-01-01) to before
@@ -134,6 +138,9 @@ Name = text(100)
 Address = text(300)
 Note = text(1000, multiline=True)
 CaseNote = text(2000, multiline=True)
+Message = text(2000, min_length=1, multiline=True)
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN, max_length=64)]
 
 # -- time ---------------------------------------------------------------------------------
 

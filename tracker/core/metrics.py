@@ -50,7 +50,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
-from tracker.core.vocabulary import CaseState, CaseType, EventType, ParcelStatus, Role
+from tracker.core.vocabulary import CaseState, CaseType, ComplaintKind, EventType, ParcelStatus, Role
 
 SCANS = Counter(
     "tracker_scans_total", "Scan events received, by type, source and result", ["type", "source", "result"]
@@ -93,8 +93,23 @@ PROMISE_SLACK = Histogram(
         172800,
     ),
 )
+NOTIFICATIONS = Counter(
+    "tracker_notifications_total",
+    "Notification tries by kind, channel (webhook, email, sms) and result (sent, failed, dead, skipped)",
+    ["kind", "channel", "result"],
+)
 CASES_OPENED = Counter("tracker_cases_opened_total", "Cases opened, by type", ["type"])
 DAMAGE_REPORTS = Counter("tracker_damage_reports_total", "Damage reports, by source", ["source"])
+APPOINTMENTS = Counter(
+    "tracker_appointments_total", "Deliveries with a chosen window, by outcome (kept, missed)", ["outcome"]
+)
+COMPLAINTS = Counter("tracker_complaints_total", "Customer complaints, by kind", ["kind"])
+COMPLAINT_ANSWER_SECONDS = Histogram(
+    "tracker_complaint_answer_seconds",
+    "From a complaint to ops' first answer to the customer, by kind (a complaint kind, or rating)",
+    ["kind"],
+    buckets=(900, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 48 * 3600, 7 * 24 * 3600),
+)
 SWEEP_DURATION = Histogram(
     "tracker_sweep_duration_seconds",
     "Duration of one sweep over due parcels",
@@ -122,6 +137,12 @@ def initialise_labels() -> None:
         DAMAGE_REPORTS.labels(source)
     for result in ("ok", "error", "invalid", "busy"):
         ROUTE_SOLVES.labels(result)
+    for outcome in ("kept", "missed"):
+        APPOINTMENTS.labels(outcome)
+    for kind in ComplaintKind:
+        COMPLAINTS.labels(kind.value)
+        COMPLAINT_ANSWER_SECONDS.labels(kind.value)
+    COMPLAINT_ANSWER_SECONDS.labels("rating")
 
 
 class GaugeCache:
@@ -226,9 +247,58 @@ class DatabaseCollector(Collector):
                         value=route.value,
                     )
                 )
+            families.extend(_notification_gauges(conn))
             if self.extra is not None:
                 families.extend(self.extra(conn))
         return families
+
+
+def _notification_gauges(conn: Any) -> list[GaugeMetricFamily]:
+    """The notification backlog: pending by channel, and how long the oldest due one has waited.
+
+    "Waited" counts from when a row became due (written to the outbox, or its
+    retry time came), so a delivery resting in its backoff does not age, and a
+    stopped dispatcher shows as a steadily growing value.
+    """
+    from datetime import UTC, datetime
+
+    from tracker.core.models import NotificationDelivery as D
+    from tracker.core.models import NotificationEvent as E
+
+    now = datetime.now(UTC)
+    pending = GaugeMetricFamily(
+        "tracker_notifications_pending",
+        "Notifications not yet sent, by channel (outbox: not yet fanned out)",
+        labels=["channel"],
+    )
+    counts = {"outbox": 0, "webhook": 0, "email": 0, "sms": 0}
+    oldest = []
+    unfanned = conn.execute(
+        select(func.count(), func.min(E.created_at)).where(E.fanned_out_at.is_(None))
+    ).one()
+    counts["outbox"] = unfanned[0]
+    if unfanned[1] is not None:
+        oldest.append(unfanned[1])
+    for channel, n in conn.execute(
+        select(D.channel, func.count()).where(D.state == "pending").group_by(D.channel)
+    ):
+        counts[str(channel)] = n
+    due = conn.scalar(
+        select(func.min(D.next_attempt_at)).where(D.state == "pending", D.next_attempt_at <= now)
+    )
+    if due is not None:
+        oldest.append(due)
+    for channel, n in counts.items():
+        pending.add_metric([channel], n)
+    age = max((now - min(oldest)).total_seconds(), 0.0) if oldest else 0.0
+    return [
+        pending,
+        GaugeMetricFamily(
+            "tracker_notifications_oldest_pending_seconds",
+            "How long the oldest notification due for sending has waited (0: none waiting)",
+            value=age,
+        ),
+    ]
 
 
 def render(

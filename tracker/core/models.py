@@ -16,6 +16,9 @@ Tables and why they look the way they do:
 * ``cases``: explainable flags for ops; at most one open case per parcel and
   type (a partial unique index, the backstop against racing sweeps).
 * ``api_keys``: only a SHA-256 of each key is kept.
+* ``merchants``: who registers parcels; a merchant key and each parcel it
+  registered name one (``merchant_code``), which is all that scopes a
+  merchant's reads and writes.
 * ``leases``: which process does a once-per-installation job (the sweep).
 
 Why one module of more than 400 lines: this is the schema, and Alembic
@@ -57,6 +60,7 @@ from tracker.core.vocabulary import (
     FacilityKind,
     ParcelStatus,
     Role,
+    UserRole,
 )
 
 # Auto-increment 64-bit ids on PostgreSQL; SQLite only auto-increments INTEGER.
@@ -105,6 +109,17 @@ class Courier(Base):
     vehicle: Mapped[str] = mapped_column(String(16), default="ebike")
 
 
+class Merchant(Base):
+    """A shop or platform that registers parcels; its keys and parcels name it by code."""
+
+    __tablename__ = "merchants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Parcel(Base):
     __tablename__ = "parcels"
 
@@ -134,7 +149,17 @@ class Parcel(Base):
     )
     appointment_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     appointment_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Once delivered with a chosen window: ``kept`` (inside it) or ``missed``.
+    appointment_outcome: Mapped[str | None] = mapped_column(String(16))
     pickup_point: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    #: The pickup code (取件码) issued when the parcel was made ready at a pickup point
+    #: (tracker.scans.pickup_codes): shown to the verified recipient, asked for at collection.
+    pickup_code: Mapped[str | None] = mapped_column(String(8))
+    #: What the ``collected`` scan said about the code: ``matched``, ``wrong`` or ``missing``.
+    pickup_code_check: Mapped[str | None] = mapped_column(String(8))
+    #: After a failed attempt, the pickup point the customer asked to collect it at:
+    #: routing plans no doorstep stop for it (tracker.routing.planning).
+    hold_at: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
     perishable_min_c: Mapped[float | None] = mapped_column(Float)
     perishable_max_c: Mapped[float | None] = mapped_column(Float)
     weight_kg: Mapped[float | None] = mapped_column(Float)
@@ -142,6 +167,16 @@ class Parcel(Base):
     delivery_otp: Mapped[str | None] = mapped_column(String(12))
     #: The parcel's GS1 SSCC (18 digits), when it has one: EPCIS events name parcels by it.
     sscc: Mapped[str | None] = mapped_column(String(18))
+    #: The merchant that registered it: null while only scans know the parcel (or a
+    #: facility or admin key registered it); a merchant registering it then claims it.
+    merchant_code: Mapped[str | None] = mapped_column(ForeignKey("merchants.code"))
+    #: Set when its merchant cancelled it before it left the warehouse: the sweep
+    #: stops watching it and routing leaves it out (tracker.merchants).
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Where customer emails go (tracker.notify.channels), when the merchant gave one.
+    recipient_email: Mapped[str | None] = mapped_column(String(254))
+    #: The recipient's language for messages: ``zh-CN`` (the default) or ``en``.
+    recipient_language: Mapped[str | None] = mapped_column(String(8))
 
     # Derived from scan events (tracker.scans.timeline); null until the first scan.
     status: Mapped[ParcelStatus] = mapped_column(
@@ -181,6 +216,14 @@ class Parcel(Base):
             postgresql_where=text("sscc IS NOT NULL"),
             sqlite_where=text("sscc IS NOT NULL"),
         ),
+        # A merchant's parcels, newest first (GET /api/v1/parcels pages by id).
+        Index(
+            "ix_parcels_merchant_code_id",
+            "merchant_code",
+            "id",
+            postgresql_where=text("merchant_code IS NOT NULL"),
+            sqlite_where=text("merchant_code IS NOT NULL"),
+        ),
         # The sweep's one indexed query, over live parcels only.
         Index(
             "ix_parcels_next_check_at",
@@ -196,7 +239,10 @@ class ScanEvent(Base):
 
     #: Chosen by the client and unique: the key that makes ingestion idempotent.
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    # No foreign key (migration 0012): ingest locks or creates the parcel row
+    # before inserting its events, in the same transaction, and parcels are
+    # never deleted; the per-row trigger check cost a tenth of the ingest.
+    parcel_id: Mapped[int] = mapped_column(BigId)
     type: Mapped[EventType] = mapped_column(_enum(EventType, "event_type"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -253,6 +299,10 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution: Mapped[str | None] = mapped_column(String(32))
+    #: The ops user (``users.username``) working the case, if someone took it.
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    #: When ops owes the customer an answer (complaints), else None.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index(
@@ -323,6 +373,7 @@ class ApiKey(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     courier_code: Mapped[str | None] = mapped_column(ForeignKey("couriers.code"))
     facility_code: Mapped[str | None] = mapped_column(ForeignKey("facilities.code"))
+    merchant_code: Mapped[str | None] = mapped_column(ForeignKey("merchants.code"))
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -339,6 +390,8 @@ class FeedbackKind(StrEnum):
     RATING = "rating"
     #: The customer chose (or changed) a delivery window.
     APPOINTMENT = "appointment"
+    #: A complaint (投诉) of one of :data:`tracker.tracking.feedback.COMPLAINT_KINDS`.
+    COMPLAINT = "complaint"
 
 
 class VerificationAttempt(Base):
@@ -647,3 +700,109 @@ class EpcisLocation(Base):
     location: Mapped[str] = mapped_column(String(500), primary_key=True)
     facility_code: Mapped[str] = mapped_column(ForeignKey("facilities.code"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# People of the ops console (tracker.console). Never deleted: a user who leaves
+# is disabled, so the actor ``user:<username>`` of a case's history stays theirs.
+
+
+class User(Base):
+    """Someone who signs in to ``/ops``; only a salted hash of the password is kept."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: werkzeug.security's ``scrypt:...$salt$hash``.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Set by ``tracker users disable``: the next request of their session is refused.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookSubscription(Base):
+    """Who wants which notifications at which URL (tracker.notify); never deleted, only disabled."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    #: The event kinds this subscription receives (``parcel.status_changed``...).
+    events: Mapped[list[str]] = mapped_column(JSONType)
+    #: ``merchant`` (its own parcels only), ``ops`` or ``admin`` (everything).
+    owner_role: Mapped[str] = mapped_column(String(16))
+    merchant_code: Mapped[str | None] = mapped_column(String(32))
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    #: Signing secrets, encrypted with ``TRACKER_WEBHOOK_SECRET_KEY`` (Fernet tokens).
+    secret: Mapped[str] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    #: Until when the previous secret signs too (rotation overlap).
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(300))
+    #: Failed tries in a row; reset by a success, disables the subscription at the limit.
+    failure_streak: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NotificationEvent(Base):
+    """The outbox: one row per change worth telling, written in the change's transaction."""
+
+    __tablename__ = "notification_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: The payload's id and the ``webhook-id`` header, the same on every try.
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    parcel_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("parcels.id"))
+    case_id: Mapped[int | None] = mapped_column(BigId)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the dispatcher turned it into deliveries (null: still to do).
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index(
+            "ix_notification_events_pending",
+            "id",
+            postgresql_where=text("fanned_out_at IS NULL"),
+            sqlite_where=text("fanned_out_at IS NULL"),
+        ),
+    )
+
+
+class NotificationDelivery(Base):
+    """One notification to one destination (a webhook subscription, an email, an SMS) and its tries."""
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigId, ForeignKey("notification_events.id"))
+    #: ``webhook``, ``email`` or ``sms``.
+    channel: Mapped[str] = mapped_column(String(8))
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("webhook_subscriptions.id"))
+    #: ``pending``, ``sent``, ``dead`` (the dead letter) or ``skipped`` (a customer message not sent).
+    state: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: When the next try is due; while a dispatcher holds the row, the end of its lease.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index(
+            "ix_notification_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        Index("ix_notification_deliveries_subscription_id_id", "subscription_id", "id"),
+        Index("ix_notification_deliveries_event_id", "event_id"),
+    )

@@ -64,6 +64,24 @@ class CaseType(StrEnum):
     AT_RISK = "at_risk"
     TEMPERATURE_EXCURSION = "temperature_excursion"
     CUSTOMER_DISPUTE = "customer_dispute"
+    #: A scan reported the parcel lost (an ``exception`` with reason ``lost``).
+    LOST = "lost"
+    #: A customer's complaint (投诉): the kind is in the reasons; ops owes an answer by ``due_at``.
+    COMPLAINT = "complaint"
+    #: Delivered outside the window the customer chose.
+    MISSED_APPOINTMENT = "missed_appointment"
+    #: A ``collected`` scan carried a pickup code that is not the parcel's.
+    PICKUP_CODE_MISMATCH = "pickup_code_mismatch"
+
+
+class ComplaintKind(StrEnum):
+    """What a customer's complaint (投诉) is about: a bounded set (a metric label)."""
+
+    COURIER_CONDUCT = "courier_conduct"
+    PICKUP_POINT_SERVICE = "pickup_point_service"
+    LATE = "late"
+    DAMAGED = "damaged"
+    NOT_RECEIVED = "not_received"
 
 
 class CaseState(StrEnum):
@@ -97,3 +115,21 @@ REASON_ALIASES = {"address_problem": ScanReason.ADDRESS_ISSUE}
 def canonical_reason(value: object) -> object:
     """``address_problem`` -> ``address_issue``; anything else unchanged (validation judges it)."""
     return REASON_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+class UserRole(StrEnum):
+    """What a person signed in to the ops console may do (machines hold API keys, :class:`Role`)."""
+
+    OPS = "ops"
+    #: Also revokes API keys.
+    ADMIN = "admin"
+
+
+def exception_for(type_: object, reason: object, wanted: ScanReason) -> bool:
+    """Is this scan an ``exception`` with the reason ``wanted`` (``lost``, ``damaged``)?"""
+    return type_ == EventType.EXCEPTION and canonical_reason(reason) == wanted
+
+
+def damage_exception(type_: object, reason: object) -> bool:
+    """An ``exception`` scan for damage: as much evidence of damage as a ``damaged`` scan."""
+    return exception_for(type_, reason, ScanReason.DAMAGED)

@@ -121,7 +121,7 @@ def evaluate_parcels(
         for p in chunk
         if p in reports
         or p in sensed
-        or any(worth_judging(r.type, r.damage, r.temperature_c) for r in scans.get(p, ()))
+        or any(worth_judging(r.type, r.damage, r.temperature_c, r.reason) for r in scans.get(p, ()))
     ]
     if not judged:
         return counts

@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from tracker.core.vocabulary import EventType, FacilityKind
+from tracker.core.vocabulary import EventType, FacilityKind, damage_exception
 
 
 class Severity(StrEnum):
@@ -178,8 +178,12 @@ class EventFact:
 
     @property
     def is_damage_evidence(self) -> bool:
-        """A ``damaged`` scan, or any scan that recorded damage."""
-        return self.type is EventType.DAMAGED or self.damage is not None
+        """A ``damaged`` scan, any scan that recorded damage, or an ``exception`` for damage."""
+        return (
+            self.type is EventType.DAMAGED
+            or self.damage is not None
+            or damage_exception(self.type, self.reason)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from typing import Any
 
 from tracker.cases.reasons import Reason
 from tracker.core.geo import haversine_m
-from tracker.core.vocabulary import CaseState, CaseType
+from tracker.core.vocabulary import CaseState, CaseType, damage_exception
 from tracker.detection.cold_chain import find_excursion
 from tracker.detection.damage import SegmentKind, attribute_damage
 from tracker.detection.facts import (
@@ -89,9 +89,14 @@ class Finding:
     found_by_scan: bool = False
 
 
-def worth_judging(type_: str, damage: object, temperature_c: float | None) -> bool:
+def worth_judging(type_: str, damage: object, temperature_c: float | None, reason: str | None = None) -> bool:
     """Does a scan give its parcel something to judge (a handover, damage, a reading)?"""
-    return type_ in JUDGED_TYPES or damage is not None or temperature_c is not None
+    return (
+        type_ in JUDGED_TYPES
+        or damage is not None
+        or temperature_c is not None
+        or damage_exception(type_, reason)
+    )
 
 
 # --- the courier's day -------------------------------------------------------------------

@@ -29,7 +29,9 @@ two thousand.
 * Damage: from the same tallies as the hotspots (:mod:`tracker.detection.hotspots`),
   over the parcels' whole journeys: parcels the segment held, and those
   whose damage is attributed to it. A facility also lists its outgoing legs.
-* Complaints: deliveries whose customer complained, by kind.
+* Complaints: deliveries whose customer complained, by kind (not_received,
+  damaged, late, and the complaints' own kinds: courier_conduct,
+  pickup_point_service).
 * Ratings: averages of the customers' current ratings of the deliveries
   (``ratings``, from the tracking page).
 """
@@ -39,7 +41,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Select, distinct, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from tracker.core.errors import NotFound
 from tracker.core.models import Case, Courier, Facility, Feedback, FeedbackKind, Parcel, Rating, ScanEvent
@@ -50,7 +52,7 @@ from tracker.detection.hotspots import damage_tallies
 from tracker.detection.stats import wilson_interval
 
 _HANDOVER = [EventType.DELIVERED, EventType.COLLECTED]
-_COMPLAINTS = [FeedbackKind.NOT_RECEIVED, FeedbackKind.DAMAGED, FeedbackKind.LATE]
+_COMPLAINTS = [FeedbackKind.NOT_RECEIVED, FeedbackKind.DAMAGED, FeedbackKind.LATE, FeedbackKind.COMPLAINT]
 
 
 def rate(count: int, of: int) -> dict[str, Any]:
@@ -150,16 +152,17 @@ def _common(
         fakes.where(Case.courier_code == courier) if courier else fakes.where(Case.facility_code == facility)
     )
     fake_rows = conn.execute(fakes).all()
-    complaints = conn.execute(
-        select(Feedback.kind, func.count(distinct(Feedback.parcel_id)))
-        .where(Feedback.parcel_id.in_(delivered), Feedback.kind.in_(_COMPLAINTS))
-        .group_by(Feedback.kind)
-    ).all()
-    complained = conn.scalar(
-        select(func.count(distinct(Feedback.parcel_id))).where(
+    by_kind: dict[str, set[int]] = {}
+    for parcel_id, kind, payload in conn.execute(
+        select(Feedback.parcel_id, Feedback.kind, Feedback.payload).where(
             Feedback.parcel_id.in_(delivered), Feedback.kind.in_(_COMPLAINTS)
         )
-    )
+    ):
+        # A complaint counts under what it is about (courier_conduct, ...); a report under its kind.
+        about = (payload or {}).get("about") if kind == FeedbackKind.COMPLAINT else None
+        by_kind.setdefault(str(about or FeedbackKind(kind).value), set()).add(parcel_id)
+    complaints = sorted((kind, len(parcels)) for kind, parcels in by_kind.items())
+    complained = len(set().union(*by_kind.values()))
     return {
         "deliveries": deliveries,
         "on_time": rate(promised[1], promised[0]),

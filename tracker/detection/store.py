@@ -82,6 +82,7 @@ EVENT_COLUMNS = (
     ScanEvent.temperature_c,
     ScanEvent.pod,
     ScanEvent.damage,
+    ScanEvent.reason,
 )
 
 PARCEL_COLUMNS = (
@@ -143,6 +144,7 @@ def event_fact(row: Any, tracking_number: str, facilities: Mapping[str, Facility
             else None
         ),
         damage=DamageNote(damage["severity"], damage.get("description") or "") if damage else None,
+        reason=row.reason,
     )
 
 

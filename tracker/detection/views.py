@@ -26,14 +26,12 @@ modules they call only read through it.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
-from flask import jsonify, request
+from flask import jsonify
 from flask_openapi3 import APIBlueprint
 from flask_openapi3.utils import get_operation_id_for_path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -45,6 +43,7 @@ from tracker.core.timefmt import iso_local
 from tracker.core.vocabulary import Role
 from tracker.detection import hotspots, scorecards
 from tracker.detection.damage import SegmentKind
+from tracker.web import cursors
 from tracker.web.auth import authenticate_request, caller
 from tracker.web.runtime import runtime
 from tracker.web.schemas import LocalTime, ReasonOut, StrictQuery
@@ -96,7 +95,7 @@ class HotspotQuery(Period):
     @classmethod
     def _readable(cls, value: str | None) -> str | None:
         if value is not None:
-            _decode_cursor(value)
+            cursors.decode(value, _parse_cursor)
         return value
 
 
@@ -219,7 +218,7 @@ def _scorecard(read: Callable[..., dict[str, Any]], code: str, query: Period) ->
     caller(Role.OPS)
     rt = runtime()
     since, until = query.bounds(rt.now())
-    with rt.engine.connect() as conn:
+    with rt.reads.connect() as conn:  # a report may lag a moment: a replica's when one is healthy
         return read(conn, code, since=since, until=until, zone=rt.settings.timezone)
 
 
@@ -233,25 +232,22 @@ def damage_hotspots(query: HotspotQuery):  # type: ignore[no-untyped-def]
     caller(Role.OPS)
     rt = runtime()
     since, until = query.bounds(rt.now())
-    with rt.engine.connect() as conn:
+    with rt.reads.connect() as conn:  # a report may lag a moment: a replica's when one is healthy
         report = hotspots.damage_hotspots(
             conn, since=since, until=until, kind=query.kind, zone=rt.settings.timezone
         )
     rates = [r for r in report.pop("rates") if query.flagged is None or r.flagged is query.flagged]
     if query.cursor is not None:
-        after = _decode_cursor(query.cursor)
+        after = cursors.decode(query.cursor, _parse_cursor)
         rates = [r for r in rates if _sort_key(r) > after]
-    page, more = rates[: query.limit], len(rates) > query.limit
-    next_url = None
-    if more:
-        # The period of this page, pinned: a default ``until`` (now) moves between requests.
-        params = {k: v for k, v in request.args.items() if k not in ("cursor", "since", "until")}
-        params.update(
-            since=iso_local(since, rt.settings.timezone),
-            until=iso_local(until, rt.settings.timezone),
-            cursor=_encode_cursor(_sort_key(page[-1])),
-        )
-        next_url = f"{request.path}?{urlencode(params)}"
+    # The period of this page, pinned in next: a default ``until`` (now) moves between requests.
+    page, next_url = cursors.page_and_next(
+        rates,
+        query.limit,
+        lambda last: _encode_cursor(_sort_key(last)),
+        since=iso_local(since, rt.settings.timezone),
+        until=iso_local(until, rt.settings.timezone),
+    )
     segments = [hotspots.rate_dict(r) for r in page]
     return jsonify(HotspotsOut.model_validate({**report, "segments": segments, "next": next_url}))
 
@@ -266,14 +262,11 @@ def _sort_key(rate: Any) -> _Key:
 
 
 def _encode_cursor(key: _Key) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+    return cursors.encode(orjson.dumps(list(key)).decode())
 
 
-def _decode_cursor(cursor: str) -> _Key:
-    try:
-        low, kind, ref = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not (isinstance(low, float | int) and isinstance(kind, str) and isinstance(ref, str)):
-            raise ValueError
-        return float(low), kind, ref
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise ValueError("not a cursor this API gave out") from None
+def _parse_cursor(text: str) -> _Key:
+    low, kind, ref = orjson.loads(text)
+    if not (isinstance(low, float | int) and isinstance(kind, str) and isinstance(ref, str)):
+        raise ValueError("no sort key")
+    return float(low), kind, ref

@@ -56,6 +56,7 @@ from tracker.epcis.schemas import (
     ReadingsQuery,
 )
 from tracker.keys.principal import Principal
+from tracker.web import cursors
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
 from tracker.web.schemas import ErrorOut
@@ -272,6 +273,10 @@ def get_parcel_events(path: ParcelPath):  # type: ignore[no-untyped-def]
     return jsonify(query_document((event_out(r, zone) for r in rows), now=rt.now(), zone=zone))
 
 
+def _token_of(reading: Any) -> str:
+    return encode_token(reading.observed_at, reading.id)
+
+
 @api.get(
     "/epcis/readings",
     summary="Sensor readings of captured events, linked to a parcel or not",
@@ -301,13 +306,8 @@ def get_readings(query: ReadingsQuery):  # type: ignore[no-untyped-def]
             after=after,
             limit=query.limit + 1,
         )
-        page, more = rows[: query.limit], len(rows) > query.limit
+        page, next_url = cursors.page_and_next(rows, query.limit, _token_of)
         parcels = store.tracking_numbers_of(conn, [r.event_pk for r in page])
-    next_url = None
-    if more:
-        params = {k: v for k, v in request.args.items() if k != "cursor"}
-        params["cursor"] = encode_token(page[-1].observed_at, page[-1].id)
-        next_url = f"{request.path}?{urlencode(params)}"
     readings = [
         ReadingOut(
             measurement_type=r.measurement_type,

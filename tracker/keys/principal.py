@@ -17,6 +17,11 @@ so that no key can put its scans on someone else's scorecard:
 * a facility key scans only at its facility, and names only the couriers of
   that facility (``couriers.station_code``), or no courier.
 
+A merchant key is bound to one merchant (``merchant_code``): it registers,
+reads, corrects and cancels that merchant's parcels only
+(:mod:`tracker.merchants`); another merchant's parcel answers exactly like an
+unknown one.
+
 The places and couriers a key may name are read with the key
 (:func:`tracker.keys.store.lookup`) and cached with it, so a change to the
 network reaches a process within the key cache's lifetime.
@@ -42,6 +47,7 @@ class Principal:
     role: Role
     courier_code: str | None = None
     facility_code: str | None = None
+    merchant_code: str | None = None
     #: Courier keys: where this courier may scan (its station and the places the station serves).
     scan_places: frozenset[str] = frozenset()
     #: Facility keys: the couriers this facility may name (those based at it).
@@ -52,6 +58,8 @@ class Principal:
             return f"courier key for {self.courier_code}"
         if self.role is Role.FACILITY:
             return f"facility key for {self.facility_code}"
+        if self.role is Role.MERCHANT:
+            return f"merchant key for {self.merchant_code}"
         return f"{self.role.value} key"
 
 

@@ -90,8 +90,37 @@ either way from SAVINGS), recreate without a descent (R2_10_2 29.8% against
 15.7%), sectors of 100 or 300 visits (no better than 200), re-solving route
 groups from scratch instead of from their routes (fewer accepted moves).
 
+**Warm start from the trimming solution** (``trim_warm_above``): OR-Tools'
+iterated local search always builds its own first solution, so a trimmed
+1,000-visit search built parallel cheapest insertion twice, the second time
+the same routes (R2_10_2: 2.3 and 1.9 s of CPU, both 60,246). From 500
+visits the trimmed search now starts from the trimming solution's routes
+with guided local search (``ApplyLocksToAllVehicles`` does not do it: the
+locks come back in every recreate, and ILS returned its first solution).
+Type 2 at 60 s, four paired runs (``--option trim_warm_above=none``
+against the default, side by side): mean gap 15.46% against 13.33% (C2
+15.67/11.48, R2 17.93/15.71, RC2 12.79/12.79) and 21.02 / 18.14% at load
+14-15 (a solve got well under a quarter of a core), 14.63 / 13.53% at load
+4-5 and 26.67 / 20.18% at load 4-7; the first solution arrives in about
+half the time, vehicles unchanged. Where the search gets past its first
+local optimum it can lose: at load 4-5 C2_10_2 ended at 9.88% (guided local
+search found nothing after 31 s) against 7.29% (iterated local search still
+improving at 59 s), so on an idle core the old order may again be better. Type 1 (sectors of 200; only
+the sectors trim) and Solomon are below 500 visits a solve, so unchanged. Tried beside it:
+parallel cheapest insertion on the 5% nearest neighbours (at least 20)
+starts shorter (R2_10_2 53,697 against 60,246) and ended at 16.7% against
+18.1%, but with more vehicles (RC2_10_2 1.32x the best known's, C2 1.17x);
+operators on the 5% nearest neighbours 80.0% against 59.7% (4 runs side by
+side, load 15-20); also switching off make_active, make_inactive,
+swap_active, cross and relocate_expensive_chain 59.3% against 59.7% (noise);
+from the trimming solution, a full check every 10 or 25 moves instead of
+100 23.9 / 21.7% against 21.4%; guided local search lambda 0.2 or 0.3,
+tabu search, fleet slack 0.3: the same answers as the default (the search
+was still in its first descent at 60 s).
+
 So the default: PARALLEL_CHEAPEST_INSERTION, checks every 100 moves, the
-fleet trimmed, then OR-Tools' iterated local search: SISR string removals
+fleet trimmed (from 500 visits, then guided local search from the trimming
+solution), else OR-Tools' iterated local search: SISR string removals
 (about 15 visits), cheapest-insertion recreate, a descent with the lean
 operator set, simulated-annealing acceptance (the large-neighbourhood
 operators GLS needs are dead weight inside ILS, whose ruin-and-recreate
@@ -198,6 +227,11 @@ class SearchOptions:
     # quick anyway, and a distance-only optimum may want more vehicles than a
     # first solution used (Solomon RC201: 3.3% with 7 vehicles, 1.4% with 8-9).
     trim_above: int = 500
+    # Start the trimmed search from the trimming solution (guided local
+    # search from its routes) instead of a second, identical first solution
+    # (OR-Tools' iterated local search always builds its own), for instances
+    # with at least this many visits. None = never.
+    trim_warm_above: int | None = 500
     # Sectors: an instance with at least this many visits (and coordinates,
     # one depot, identical vehicles, sector_routes full routes in a sector)
     # is cut into sectors of about sector_visits around the depot, each
@@ -211,9 +245,31 @@ class SearchOptions:
     # Re-solve a group of routes from scratch (False) or improve it from its
     # current routes with the metaheuristic (True).
     regroup_warm: bool = True
+    # Long routes (too few per sector to cut the instance, e.g. Gehring &
+    # Homberger type 2): solve whole for this share of the time left after its
+    # first solution, then re-solve groups of neighbouring routes of that
+    # solution, as the sectors' second phase does, for the rest. None = solve
+    # whole to the end. Off: on type 2 at 60 s it helped when the machine was
+    # busy (a solve had a third of a core: mean gap 35.1 -> 30.2% and 40.2 ->
+    # 34.7%, each pair in one run) and hurt when it was quiet (a core each:
+    # 11.9 -> 13.7%), where the whole search converges by itself.
+    regroup_whole_share: float | None = None
+    # End the search once this share of the time left after its first
+    # solution has passed (how run_from_whole hands the rest to regrouping:
+    # a first solution of 1,000 visits takes 4-20 s, so a share of the whole
+    # limit would leave a slow start no search). Checked as solutions come: a
+    # search that finds none for a while runs on past its share. None = use all the time.
+    share_after_first: float | None = None
     # Sectors (and groups of routes) solved at once: OR-Tools releases the
     # GIL while it searches, so threads use that many cores.
     threads: int = 1
+    # Parallel cheapest insertion looks at this share of each node's nearest
+    # neighbours (at least insertion_min_neighbors); 1.0 = all of them.
+    insertion_neighbors_ratio: float = 1.0
+    insertion_min_neighbors: int = 1
+    # More local-search operators to switch off, comma-separated field names
+    # of OR-Tools' local_search_operators (e.g. "use_make_inactive").
+    operators_off: str = ""
     log_search: bool = False
 
     def __post_init__(self) -> None:
@@ -264,10 +320,21 @@ class _Progress:
     checks, so the search ends and returns its best solution.
     """
 
-    def __init__(self, model: pywrapcp.RoutingModel, started: float, stall_seconds: float | None) -> None:
+    def __init__(
+        self,
+        model: pywrapcp.RoutingModel,
+        started: float,
+        stall_seconds: float | None,
+        *,
+        time_limit: float | None = None,
+        share_after_first: float | None = None,
+    ) -> None:
         self.model = model
         self.started = started
         self.stall_seconds = stall_seconds
+        self.time_limit = time_limit
+        self.share_after_first = share_after_first
+        self.stop_at: float | None = None
         self.best = math.inf
         self.best_at: float | None = None
         self.first_at: float | None = None
@@ -284,6 +351,10 @@ class _Progress:
         cost = self.model.CostVar().Min()
         if self.first_at is None:
             self.first_at = now
+            if self.share_after_first is not None and self.time_limit is not None:
+                self.stop_at = now + self.share_after_first * max(0.0, self.time_limit - now)
+        if self.stop_at is not None and now >= self.stop_at:
+            self._interrupt.value = True  # the caller's share of the search is used up
         if cost < self.best:
             self.best, self.best_at = cost, now
             self.improvements += 1
@@ -322,6 +393,11 @@ def _search_parameters(options: SearchOptions, seconds: float) -> pywrapcp.Defau
     if options.lean_operators:
         for name in _LEAN_OFF:
             setattr(params.local_search_operators, name, _BOOL_FALSE)
+    for name in filter(None, (n.strip() for n in options.operators_off.split(","))):
+        setattr(params.local_search_operators, name, _BOOL_FALSE)
+    gci = params.global_cheapest_insertion_first_solution_parameters
+    gci.neighbors_ratio = options.insertion_neighbors_ratio
+    gci.min_neighbors = options.insertion_min_neighbors
     # Always bounded: GLS and friends never stop on their own.
     params.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
     params.log_search = options.log_search
@@ -489,14 +565,36 @@ def _read_routes(
     return routes
 
 
+def _decomposable(inst: Instance, options: SearchOptions) -> bool:
+    """Large enough, with coordinates, one depot and identical vehicles: routes can be regrouped.
+
+    Only a textbook instance: a courier's day (the service's every solve) also
+    leaves at the shift's start, pays for each route's length in time and keeps
+    loaded parcels on their courier's van, which a sector's sub-instance
+    (:func:`_sub_instance`) does not carry.
+    """
+    if options.decompose_above is None or inst.coordinates is None:
+        return False
+    if inst.leave_at_shift_start or inst.completion_cost:
+        return False
+    if inst.fixed_vehicle is not None and bool((inst.fixed_vehicle >= 0).any()):
+        return False
+    if len(inst.visits) < max(options.decompose_above, 2 * options.sector_visits):
+        return False
+    same = lambda a: bool((a == a[..., :1]).all())  # noqa: E731
+    return inst.first_visit == 1 and all(
+        same(a) for a in (inst.capacity, inst.shift_start, inst.shift_end, inst.fixed_cost)
+    )
+
+
+def _regroups_whole(inst: Instance, options: SearchOptions) -> bool:
+    """Whether a whole solve is followed by re-solving groups of its routes (``regroup_whole_share``)."""
+    return options.regroup_whole_share is not None and _decomposable(inst, options)
+
+
 def _sector_size(inst: Instance, options: SearchOptions) -> int | None:
     """Visits per sector for this instance, or None when it is solved whole."""
-    if options.decompose_above is None or inst.coordinates is None:
-        return None
-    same = lambda a: bool((a == a[..., :1]).all())  # noqa: E731
-    if inst.first_visit != 1 or not all(
-        same(a) for a in (inst.capacity, inst.shift_start, inst.shift_end, inst.fixed_cost)
-    ):
+    if not _decomposable(inst, options):
         return None
     # A sector must hold several full routes, or its borders cut most of them
     # (Gehring & Homberger type 2, 40-60 visits a route, ended with 1.2x the
@@ -507,8 +605,6 @@ def _sector_size(inst: Instance, options: SearchOptions) -> int | None:
     # one whole solve (mean gap 14.5% against 12.6%, RC2_10_2 1.2x vehicles).
     per_route = min(loads, default=0.0)
     if options.sector_visits < options.sector_routes * per_route:
-        return None
-    if len(inst.visits) < max(options.decompose_above, 2 * options.sector_visits):
         return None
     return options.sector_visits
 
@@ -581,6 +677,10 @@ class _Sectors:
         self.improvements = 0
         self.stalled = False
         self.count = 0
+        #: run_from_whole's whole solve when it left visits out (and so was not regrouped).
+        self.unregrouped: EngineSolution | None = None
+        #: run_from_whole's whole solution, costed as regrouping costs it (distance + a round trip a route).
+        self.whole_cost: int | None = None
 
     def _now(self) -> float:
         return time.perf_counter() - self.started
@@ -624,6 +724,39 @@ class _Sectors:
         routes = [r for f in found if f is not None for r in f]
         self.first_at = self.best_at = self._now()
         self._regroup(routes, per_sector)
+        return routes
+
+    def run_from_whole(self) -> list[list[int]] | None:
+        """Solve the whole instance for ``regroup_whole_share`` of its search, then regroup its routes.
+
+        For long routes, which sectors would cut: the whole solve gives routes
+        whose neighbours are settled, and groups of a few neighbouring routes
+        are then small enough for many quick improvements.
+        """
+        options = self.options
+        assert options.regroup_whole_share is not None
+        whole_options = replace(
+            options, regroup_whole_share=None, share_after_first=options.regroup_whole_share
+        )
+        try:
+            whole = solve_instance(
+                self.inst, time_limit=self.deadline - time.perf_counter(), options=whole_options
+            )
+        except RoutingSolverError:
+            return None
+        if whole.dropped:
+            # Regrouping keeps every visit served, so it cannot start from this one:
+            # the whole solve's answer stands (see solve_instance).
+            self.unregrouped = whole
+            return None
+        routes = [route for route in whole.routes if route]
+        self.whole_cost = self._cost(routes)
+        self.first_at = whole.stats.get("first_solution_seconds")
+        self.best_at = whole.stats.get("best_seconds", self._now())
+        self.count = max(2, round(len(self.inst.visits) / self.size))
+        # As much time per group as a sector gets in run().
+        per_group = options.sector_share * (self.deadline - self.started) / self.count
+        self._regroup(routes, per_group * min(options.threads, self.count))
         return routes
 
     def _map(
@@ -702,9 +835,12 @@ def solve_instance(
     """
     started = time.perf_counter()
     size = None if initial_routes is not None else _sector_size(inst, options)
-    if size is not None:
-        sectors = _Sectors(inst, options, started, time_limit, size)
-        found = sectors.run()
+    whole_first = size is None and initial_routes is None and _regroups_whole(inst, options)
+    if size is not None or whole_first:
+        sectors = _Sectors(inst, options, started, time_limit, size or options.sector_visits)
+        found = sectors.run() if size is not None else sectors.run_from_whole()
+        if sectors.unregrouped is not None:
+            return sectors.unregrouped
         if found is not None and len(found) <= inst.num_vehicles:
             routes = found + [[] for _ in range(inst.num_vehicles - len(found))]
             stats = {
@@ -714,6 +850,10 @@ def solve_instance(
             }
             if sectors.first_at is not None and sectors.best_at is not None:
                 stats |= {"first_solution_seconds": sectors.first_at, "best_seconds": sectors.best_at}
+            if sectors.whole_cost is not None:
+                # Solved whole, then regrouped: both costed alike, so a test can hold one to the other.
+                regrouped = float(sectors._cost(found))
+                stats |= {"whole_cost": float(sectors.whole_cost), "regrouped_cost": regrouped}
             return EngineSolution(
                 routes=routes,
                 dropped=[],
@@ -734,13 +874,25 @@ def solve_instance(
             keep = sorted(used + [v for v, route in enumerate(warm) if not route][: room - len(used)])
     elif options.fleet_slack is not None and _worth_trimming(inst, options):
         keep, first_routes = _fleet_to_keep(inst, options, 0.5 * time_limit)
+        if (
+            first_routes is not None
+            and options.trim_warm_above is not None
+            and len(inst.visits) >= options.trim_warm_above
+        ):
+            warm = first_routes
     full, inst = inst, _vehicles(inst, keep) if len(keep) < inst.num_vehicles else inst
     manager, model = _build_model(inst, options)
     built = time.perf_counter() - started
     # The search gets what building left (0.13 s for 1,000 visits), but never
     # less than a tenth of the limit, so a tiny limit still finds something.
     remaining = max(time_limit - built, 0.1 * time_limit)
-    progress = _Progress(model, started, options.stall_seconds)
+    progress = _Progress(
+        model,
+        started,
+        options.stall_seconds,
+        time_limit=time_limit,
+        share_after_first=options.share_after_first,
+    )
     model.AddAtSolutionCallback(progress.on_solution)
 
     solution = None

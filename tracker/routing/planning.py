@@ -18,13 +18,16 @@ weight, its customer tier (vip is the last to be left out) and a window
 (:func:`stop_window`): the customer's appointment, else ``[open,
 promised_by]``. Parcels no vehicle can take (no coordinates, heavier than a
 vehicle carries) are left out here, with a reason like the solver's, so that
-one odd parcel cannot fail the station's plan. A parcel whose appointment
+one odd parcel cannot fail the station's plan; so is a parcel the customer
+asked to collect at a pickup point after a failed attempt
+(``held_at_pickup_point``: it goes there with the station's run to its points). A parcel whose appointment
 starts after the shift ends is left for its day.
 
 The ETA window a customer sees (:func:`eta_window`) is the planned start of
 service (after any wait for the appointment to open) from :data:`ETA_BEFORE`
 before to :data:`ETA_AFTER` after, but never opening before the courier leaves
-the station or before the appointment opens, widened to whole minutes.
+the station or before the appointment opens, widened to quarter hours (at
+most 2 hours: :func:`tracker.sla.eta_shown.route_window`).
 :func:`plan_answer` is the one place a solved plan becomes the API's answer.
 """
 
@@ -45,12 +48,14 @@ from tracker.core.timefmt import iso_local
 from tracker.routing.errors import RoutingInputError
 from tracker.routing.model import Depot, Location, RoutingProblem, Stop, TimeWindow, Vehicle
 from tracker.routing.plan import RoutePlan
+from tracker.sla.eta_shown import ROUTE_AFTER, ROUTE_BEFORE, route_window
 
-#: The customer's ETA window around the planned start of service. Wider after
-#: than before: a courier is held up (traffic, a slow handover) more often than
-#: ahead of plan, and is never early for an appointment (he waits).
-ETA_BEFORE = timedelta(minutes=15)
-ETA_AFTER = timedelta(minutes=30)
+#: The customer's ETA window around the planned start of service, before it is
+#: widened to quarter hours (so at most 2 hours). Wider after than before: a
+#: courier is held up (traffic, a slow handover) more often than ahead of plan,
+#: and is never early for an appointment (he waits).
+ETA_BEFORE = ROUTE_BEFORE
+ETA_AFTER = ROUTE_AFTER
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class Candidate:
     route_eta: bool
     #: The courier it is out for delivery with, if any: a re-plan keeps it on that van.
     carried_by: str | None = None
+    #: After a failed attempt, the pickup point the customer asked to collect it at: no doorstep stop.
+    hold_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,19 +108,21 @@ class StationDay:
 
 
 def eta_window(
-    service_start: datetime, *, leaves: datetime, opens: datetime | None = None
+    service_start: datetime,
+    *,
+    leaves: datetime,
+    opens: datetime | None = None,
+    closes: datetime | None = None,
 ) -> tuple[datetime, datetime]:
     """The window a customer is shown for a planned start of service.
 
-    It opens no earlier than the courier ``leaves`` the station, nor than the
-    appointment ``opens`` (an early courier waits for it), and is widened to
-    whole minutes: customers read minutes.
+    :func:`tracker.sla.eta_shown.route_window`: from :data:`ETA_BEFORE` before
+    to :data:`ETA_AFTER` after, on quarter hours, at most 2 hours wide, opening
+    no earlier than the courier ``leaves`` the station nor than the
+    appointment ``opens`` (an early courier waits for it), and ending when the
+    stop's window ``closes`` if service is planned by then.
     """
-    start = max(service_start - ETA_BEFORE, leaves)
-    if opens is not None:
-        start = max(start, opens)
-    end = service_start + ETA_AFTER
-    return _minute(start, math.floor), _minute(end, math.ceil)
+    return route_window(service_start, leaves=leaves, opens=opens, closes=closes)
 
 
 def _minute(at: datetime, rounding: Callable[[float], int]) -> datetime:
@@ -135,11 +144,14 @@ def invalid_problem(
 
 def plan_answer(problem: RoutingProblem, plan: RoutePlan, *, zone: tzinfo) -> dict[str, Any]:
     """``plan.to_dict(zone)`` with each planned stop's ETA window: the answer to a solve."""
-    opens = {s.id: s.window.start for s in problem.stops}
+    windows = {s.id: s.window for s in problem.stops}
     answer = plan.to_dict(zone)
     for route, planned in zip(answer["routes"], plan.routes):
         for stop, p in zip(route["stops"], planned.stops):
-            start, end = eta_window(p.service_start, leaves=planned.start, opens=opens[p.stop_id])
+            window = windows[p.stop_id]
+            start, end = eta_window(
+                p.service_start, leaves=planned.start, opens=window.start, closes=window.end
+            )
             stop["eta"] = {"start": iso_local(start, zone), "end": iso_local(end, zone)}
     return answer
 
@@ -220,7 +232,15 @@ def build_day(
         if window is None:
             continue
         parcels[c.tracking_number] = c
-        if c.lat is None or c.lon is None:
+        if c.hold_at is not None:
+            left_out.append(
+                (
+                    c.tracking_number,
+                    "held_at_pickup_point",
+                    f"the customer asked to collect it at pickup point {c.hold_at}",
+                )
+            )
+        elif c.lat is None or c.lon is None:
             left_out.append((c.tracking_number, "no_location", "the destination has no coordinates"))
         elif c.weight_kg > options.capacity_kg:
             left_out.append(

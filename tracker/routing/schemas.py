@@ -285,7 +285,7 @@ class OptimizeIn(ProblemIn):
             raise ValidationFailed("the routing problem is not valid", errors)
 
 
-class EtaOut(BaseModel):
+class StopEtaOut(BaseModel):
     start: dt.datetime
     end: dt.datetime
 
@@ -298,7 +298,7 @@ class PlannedStopOut(BaseModel):
     distance_from_previous_m: float
     load_parcels: int = Field(description="On board on arrival.")
     load_kg: float
-    eta: EtaOut = Field(description="What the customer is told: service start -15 min / +30 min.")
+    eta: StopEtaOut = Field(description="What the customer is told: service start -15 min / +30 min.")
 
 
 class VehicleRouteOut(BaseModel):
@@ -408,7 +408,7 @@ class StationStopOut(BaseModel):
     arrival: dt.datetime
     service_start: dt.datetime
     departure: dt.datetime
-    eta: EtaOut
+    eta: StopEtaOut
 
 
 class CourierRouteSummaryOut(BaseModel):
@@ -424,7 +424,9 @@ class CourierRouteSummaryOut(BaseModel):
 
 class ParcelLeftOutOut(BaseModel):
     tracking_number: str
-    reason: str = Field(description="A solver reason (see /routes/optimize), or no_location, too_heavy.")
+    reason: str = Field(
+        description="A solver reason (see /routes/optimize), or no_location, too_heavy, held_at_pickup_point."
+    )
     detail: str
 
 
@@ -457,7 +459,7 @@ class CourierStopOut(BaseModel):
     arrival: dt.datetime
     service_start: dt.datetime
     departure: dt.datetime
-    eta: EtaOut
+    eta: StopEtaOut
     destination: dict[str, Any]
     recipient: dict[str, Any]
     customer_tier: CustomerTier

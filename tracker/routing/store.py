@@ -75,6 +75,7 @@ def due_parcels(conn: Connection, facility: str) -> list[Candidate]:
             Parcel.promised_by,
             Parcel.eta_source,
             Parcel.status,
+            Parcel.hold_at,
             ScanEvent.courier_code,
         )
         .join(ScanEvent, ScanEvent.event_id == Parcel.status_event_id)
@@ -84,6 +85,8 @@ def due_parcels(conn: Connection, facility: str) -> list[Candidate]:
             Parcel.status_event_type.in_(_AT_STATION_SCANS),
             Parcel.delivered_at.is_(None),
             Parcel.pickup_point.is_(None),
+            # Cancelled by its merchant (tracker.merchants): nobody is to deliver it.
+            Parcel.cancelled_at.is_(None),
             place == facility,
             # Re-derivation keeps a voided scan from being the status event; this says so here too.
             ScanEvent.voided_at.is_(None),
@@ -103,6 +106,8 @@ def due_parcels(conn: Connection, facility: str) -> list[Candidate]:
             promised_by=r.promised_by,
             route_eta=r.eta_source == "route",
             carried_by=r.courier_code if r.status == ParcelStatus.OUT_FOR_DELIVERY else None,
+            # Only while it waits at the station after the failed attempt: once out again, it is out.
+            hold_at=r.hold_at if r.status == ParcelStatus.FAILED_ATTEMPT else None,
         )
         for r in rows
     ]
@@ -166,13 +171,16 @@ def store_plan(
         .returning(StationPlan.id)
     ).scalar_one()
 
-    opens = {s.id: s.window.start for s in day.problem.stops}
+    windows = {s.id: s.window for s in day.problem.stops}
     rows: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
     for route in plan.routes:
         for sequence, stop in enumerate(route.stops, start=1):
             parcel = day.parcels[stop.stop_id]
-            eta_start, eta_end = eta_window(stop.service_start, leaves=route.start, opens=opens[stop.stop_id])
+            window = windows[stop.stop_id]
+            eta_start, eta_end = eta_window(
+                stop.service_start, leaves=route.start, opens=window.start, closes=window.end
+            )
             rows.append(
                 _stop_row(
                     plan_id,

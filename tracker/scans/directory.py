@@ -3,7 +3,10 @@
 Facilities and couriers change rarely and are never deleted (scan events
 name them), so each process remembers what it has looked up: a code once
 found stays valid, and only codes not yet seen cost a query. This saves the
-ingest path two round trips on nearly every batch.
+ingest path two round trips on nearly every batch, and a third for the names
+its notifications carry. A facility's place and name are therefore as this
+process first read them: renaming or moving one (``tracker network load``)
+reaches the notifications and promises of a running server after a restart.
 
 :func:`load_network` writes the network (an upsert: running it twice changes
 nothing).
@@ -26,17 +29,23 @@ from tracker.sla import Place
 class Directory:
     def __init__(self) -> None:
         self._facilities: dict[str, Place] = {}
+        self._names: dict[str, str] = {}
         self._couriers: set[str] = set()
 
     def facilities(self, conn: Connection, codes: set[str]) -> set[str]:
         """Those of ``codes`` that are facilities."""
         unseen = codes - self._facilities.keys()
         if unseen:
-            rows = conn.execute(
-                select(Facility.code, Facility.region, Facility.city).where(Facility.code.in_(unseen))
-            )
-            self._facilities.update((r.code, Place(province=r.region, city=r.city)) for r in rows)
+            query = select(Facility.code, Facility.name, Facility.region, Facility.city)
+            for r in conn.execute(query.where(Facility.code.in_(unseen))):
+                self._facilities[r.code] = Place(province=r.region, city=r.city)
+                self._names[r.code] = r.name
         return {c for c in codes if c in self._facilities}
+
+    def labels(self, conn: Connection, codes: set[str]) -> dict[str, tuple[str, str]]:
+        """Name and city of those of ``codes`` that are facilities, by code."""
+        known = self.facilities(conn, codes)
+        return {c: (self._names[c], self._facilities[c].city) for c in known}
 
     def couriers(self, conn: Connection, codes: set[str]) -> set[str]:
         """Those of ``codes`` that are couriers."""

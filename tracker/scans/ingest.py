@@ -40,10 +40,11 @@ from tracker.core import bulk
 from tracker.core.db import upsert
 from tracker.core.errors import FieldError
 from tracker.core.models import Parcel, ScanEvent
-from tracker.core.vocabulary import ParcelStatus
-from tracker.scans import promises, timeline
+from tracker.core.vocabulary import EventType, ParcelStatus
+from tracker.notify import outbox
+from tracker.scans import pickup_codes, promises, timeline
 from tracker.scans.directory import Directory
-from tracker.scans.schemas import RejectedEvent, ScanEventIn
+from tracker.scans.schemas import RejectedEvent, ScanEventIn, content_hashes
 from tracker.scans.state import state_columns, state_from_row
 from tracker.sla import Place, ServiceLevels, load_service_levels
 
@@ -109,7 +110,10 @@ def store_scans(
     inserted = _insert_events(conn, events, candidates, parcels, hashes, source, now)
     _sort_out_existing(conn, events, candidates, inserted, copies, hashes, outcomes)
 
-    changed, deliveries = _fold_into_parcels(conn, events, inserted, parcels, now, policy)
+    news, deliveries = _fold_into_parcels(conn, events, inserted, parcels, now, policy)
+    places = policy.directory.labels(conn, {n.last_facility for n in news if n.last_facility})
+    outbox.enqueue_parcel_changes(conn, news, places=places, now=now)
+    changed = [n.parcel_id for n in news]
     final = [o for o in outcomes if o is not None]
     assert len(final) == len(events)
     return IngestReport(final, changed, deliveries)
@@ -134,6 +138,7 @@ def _screen(
 
     first_by_id: dict[str, int] = {}
     candidates: list[int] = []
+    valid: list[int] = []
     for i, event in enumerate(events):
         if isinstance(event, RejectedEvent):
             outcomes[i] = EventOutcome(event.event_id, "rejected", event.errors)
@@ -155,7 +160,11 @@ def _screen(
         if errors:
             outcomes[i] = EventOutcome(event.event_id, "rejected", errors, event.type.value)
             continue
-        hashes[i] = event.content_hash()
+        valid.append(i)
+    # Hashed together: one serialiser call for the batch (see content_hashes).
+    hashes.update(zip(valid, content_hashes([events[i] for i in valid]), strict=True))  # type: ignore[misc]
+    for i in valid:
+        event = events[i]
         if event.event_id in first_by_id:
             # The same id twice in one batch: settled like a retry would be,
             # once the first copy is (it may conflict with a stored event).
@@ -210,6 +219,7 @@ STATE_COLUMNS = (
     Parcel.outbound_at,
     Parcel.delivered_at,
     Parcel.ready_for_pickup_at,
+    Parcel.pickup_code,
 )
 
 
@@ -336,8 +346,8 @@ def _fold_into_parcels(
     parcels: dict[str, Any],
     now: datetime,
     policy: IngestPolicy,
-) -> tuple[list[int], list[promises.Delivery]]:
-    """Step 4: new state for each parcel that got events; the ids, and deliveries."""
+) -> tuple[list[outbox.ParcelNews], list[promises.Delivery]]:
+    """Step 4: new state for each parcel that got events; their news (for the outbox), and deliveries."""
     by_parcel: dict[str, list[timeline.TimelineEvent]] = {}
     for i in inserted:
         e: ScanEventIn = events[i]
@@ -346,6 +356,7 @@ def _fold_into_parcels(
         )
     updates: dict[int, dict[str, Any]] = {}
     deliveries = []
+    news = []
     for number, facts in by_parcel.items():
         row = parcels[number]
         before = state_from_row(row)
@@ -363,6 +374,62 @@ def _fold_into_parcels(
                 deliveries.append(delivery)
         # Due now: the sweep judges stale, at-risk, breach and detection
         # rules for every parcel that got news (and survives our crash).
-        updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": now}
+        columns = updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": now}
+        news.append(
+            outbox.ParcelNews(
+                row.id,
+                number,
+                before.status,
+                columns["status"],
+                columns["status_event_type"],
+                columns["status_event_at"],
+                columns["last_facility"],
+                promised_by,
+                after.delivered_at,
+            )
+        )
     bulk.update_parcels(conn, updates, updated_at=now)
-    return list(updates), deliveries
+    _pickup_codes(conn, events, inserted, parcels, updates)
+    return news, deliveries
+
+
+def _pickup_codes(
+    conn: Connection,
+    events: Sequence[Any],
+    inserted: list[int],
+    parcels: dict[str, Any],
+    updates: dict[int, dict[str, Any]],
+) -> None:
+    """Issue codes to parcels made ready at a pickup point, check the codes of collected scans.
+
+    After the batch's states are written, so that a code is unique among what
+    this batch put at the point too. Both are rare among scans: at most a query
+    and two statements a batch, however many parcels they touch.
+    A parcel the same news shows collected already gets no code (nobody could use it).
+    """
+    codes = {number: row.pickup_code for number, row in parcels.items()}
+    ready: list[tuple[int, str | None]] = []
+    collected: list[tuple[int, str | None, str | None]] = []  # parcel, code known then, code given
+    involved = [i for i in inserted if events[i].type in _PICKUP_TYPES]
+    for i in sorted(involved, key=lambda i: events[i].occurred_at):
+        e: ScanEventIn = events[i]
+        row = parcels[e.tracking_number]
+        waiting = updates[row.id]["status"] == ParcelStatus.AVAILABLE_FOR_PICKUP
+        if e.type is EventType.READY_FOR_PICKUP and codes[e.tracking_number] is None and waiting:
+            codes[e.tracking_number] = _TO_ISSUE
+            ready.append((row.id, e.facility))
+        elif e.type is EventType.COLLECTED:
+            collected.append((row.id, codes[e.tracking_number], e.pickup_code))
+    issued = pickup_codes.issue_many(conn, ready)
+    results = {}
+    for parcel_id, known, given in collected:
+        expected = issued[parcel_id] if known is _TO_ISSUE else known
+        result = pickup_codes.check(expected, given)
+        if result is not None:
+            results[parcel_id] = result  # the last one in time order stays, as scan by scan
+    pickup_codes.record_checks(conn, results)
+
+
+_PICKUP_TYPES = frozenset({EventType.READY_FOR_PICKUP, EventType.COLLECTED})
+#: A code this batch issues (all at once, after the loop over its scans).
+_TO_ISSUE = "(to issue)"

@@ -4,6 +4,17 @@ Registration is idempotent like scans: the same registration again answers
 the stored parcel; a different one for a registered tracking number is a
 conflict. A parcel first seen through scans (unregistered) is filled in.
 
+Ownership: a merchant key's registration names its merchant
+(``parcels.merchant_code``). A merchant registering a parcel nobody owns (one
+known only from scans, or registered by a facility or admin key with the same
+details) claims it. A tracking number another merchant owns is a 409 with
+one message whatever the details sent: tracking numbers are printed on labels
+and the tracking page is public, so *that it exists* is no secret (a 404
+would contradict the public page and the parcel would still not be ours to
+create); but answering "unchanged" for matching details and "different" for
+others would let anyone test guesses of another merchant's recipient, so the
+answer names neither the owner nor anything about the registration.
+
 The schema (:class:`tracker.scans.schemas.ParcelIn`) refuses times before
 2000 or past 2099; what needs *now* is checked here: ``ordered_at`` and the
 appointment at most a year ahead (:func:`tracker.core.inputs.horizon_errors`).
@@ -11,7 +22,7 @@ appointment at most a year ahead (:func:`tracker.core.inputs.horizon_errors`).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -28,6 +39,7 @@ from tracker.scans import promises, timeline
 from tracker.scans.ingest import STATE_COLUMNS, IngestPolicy, journey_of
 from tracker.scans.schemas import ParcelIn
 from tracker.scans.state import state_from_row
+from tracker.sla import ServiceLevel
 
 
 @dataclass(frozen=True)
@@ -37,11 +49,16 @@ class Registered:
     outcome: str
 
 
-def register_parcel(conn: Connection, parcel: ParcelIn, *, now: datetime, policy: IngestPolicy) -> Registered:
-    _check_references(conn, parcel, policy.levels.keys(), now)
+def register_parcel(
+    conn: Connection, parcel: ParcelIn, *, now: datetime, policy: IngestPolicy, merchant: str | None = None
+) -> Registered:
+    """Register ``parcel``; ``merchant``: the code of the merchant key registering it, if any."""
+    _check_references(conn, parcel, policy.levels, now)
     columns = _registration_columns(parcel, now)
+    if merchant is not None:
+        columns["merchant_code"] = merchant
     row = conn.execute(
-        select(Parcel.id, Parcel.registered, Parcel.registration_hash)
+        select(Parcel.id, Parcel.registered, Parcel.registration_hash, Parcel.merchant_code)
         .where(Parcel.tracking_number == parcel.tracking_number)
         .with_for_update()
     ).first()
@@ -63,12 +80,21 @@ def register_parcel(conn: Connection, parcel: ParcelIn, *, now: datetime, policy
             return Registered(inserted, "created")
         # A scan created the row between our select and insert: complete it.
         row = conn.execute(
-            select(Parcel.id, Parcel.registered, Parcel.registration_hash)
+            select(Parcel.id, Parcel.registered, Parcel.registration_hash, Parcel.merchant_code)
             .where(Parcel.tracking_number == parcel.tracking_number)
             .with_for_update()
         ).one()
+    if merchant is not None and row.merchant_code not in (None, merchant):
+        raise Conflict(
+            f"tracking number {parcel.tracking_number} is already registered to another account",
+            [FieldError("tracking_number", "already registered to another account")],
+        )
     if row.registered:
         if row.registration_hash == columns["registration_hash"]:
+            if merchant is not None and row.merchant_code is None:
+                conn.execute(
+                    update(Parcel).where(Parcel.id == row.id).values(merchant_code=merchant, updated_at=now)
+                )
             return Registered(row.id, "unchanged")
         raise Conflict(
             f"parcel {parcel.tracking_number} is already registered with different details",
@@ -77,6 +103,72 @@ def register_parcel(conn: Connection, parcel: ParcelIn, *, now: datetime, policy
     conn.execute(update(Parcel).where(Parcel.id == row.id).values(**columns))
     _refresh_promise(conn, row.id, now, policy)
     return Registered(row.id, "completed")
+
+
+def correct_registration(
+    conn: Connection, parcel_id: int, parcel: ParcelIn, *, now: datetime, policy: IngestPolicy
+) -> None:
+    """Replace a registered parcel's details with ``parcel`` (the caller locked the row and decided
+    it may); the promise is computed again from the new details, and the parcel is due at once."""
+    _check_references(conn, parcel, policy.levels, now)
+    columns = _registration_columns(parcel, now)
+    del columns["registered_at"]  # corrected, not registered again
+    conn.execute(update(Parcel).where(Parcel.id == parcel_id).values(**columns))
+    _refresh_promise(conn, parcel_id, now, policy)
+
+
+def registration_of(p: Any) -> dict[str, Any]:
+    """A stored parcel's registration in the JSON form of :class:`ParcelIn` (absent parts left out)."""
+
+    def _iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    body: dict[str, Any] = {
+        "tracking_number": p.tracking_number,
+        **_registered_details(p, _iso),
+        "delivery_otp": p.delivery_otp,
+        "sscc": p.sscc,
+    }
+
+    def _present(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _present(v) for k, v in value.items() if v is not None}
+        return value
+
+    return {k: _present(v) for k, v in body.items() if v is not None}
+
+
+def _registered_details(p: Any, iso: Callable[[datetime | None], str | None]) -> dict[str, Any]:
+    """The registered details of a stored parcel, times written by ``iso``: shared by the
+    registration (UTC, as sent) and the ops record (local), so the two cannot drift apart."""
+    return {
+        "service_level": p.service_level,
+        "ordered_at": iso(p.ordered_at),
+        "origin_facility": p.origin_facility,
+        "destination": {
+            "lat": p.dest_lat,
+            "lon": p.dest_lon,
+            "region": p.dest_region,
+            "city": p.dest_city,
+            "district": p.dest_district,
+            "postcode": p.dest_postcode,
+            "address": p.dest_address,
+        },
+        "recipient": {"name": p.recipient_name, "phone": p.recipient_phone},
+        "customer_tier": p.customer_tier,
+        "appointment": (
+            {"start": iso(p.appointment_start), "end": iso(p.appointment_end)}
+            if p.appointment_start
+            else None
+        ),
+        "pickup_point": p.pickup_point,
+        "perishable": (
+            {"min_c": p.perishable_min_c, "max_c": p.perishable_max_c}
+            if p.perishable_min_c is not None
+            else None
+        ),
+        "weight_kg": p.weight_kg,
+    }
 
 
 def _refresh_promise(conn: Connection, parcel_id: int, now: datetime, policy: IngestPolicy) -> None:
@@ -89,7 +181,7 @@ def _refresh_promise(conn: Connection, parcel_id: int, now: datetime, policy: In
 
 
 def _check_references(
-    conn: Connection, parcel: ParcelIn, service_levels: Collection[str], now: datetime
+    conn: Connection, parcel: ParcelIn, service_levels: Mapping[str, ServiceLevel], now: datetime
 ) -> None:
     window = parcel.appointment
     errors = horizon_errors(
@@ -105,6 +197,8 @@ def _check_references(
         errors.append(
             FieldError("service_level", f"unknown service level {parcel.service_level!r}; known: {known}")
         )
+    else:
+        errors.extend(_level_needs(parcel, service_levels[parcel.service_level]))
     codes = {c for c in (parcel.origin_facility, parcel.pickup_point) if c}
     kinds = {
         code: kind
@@ -129,6 +223,21 @@ def _check_references(
         raise ValidationFailed("the parcel cannot be registered", errors)
 
 
+def _level_needs(parcel: ParcelIn, level: ServiceLevel) -> list[FieldError]:
+    """The fields the level's promise needs that the registration lacks (no silent "no promise")."""
+    given = {
+        "ordered_at": parcel.ordered_at,
+        "origin_facility": parcel.origin_facility,
+        "destination.region": parcel.destination.region,
+        "destination.city": parcel.destination.city,
+    }
+    return [
+        FieldError(name, f"required: {why}")
+        for name, why in level.requirements().items()
+        if given.get(name) is None
+    ]
+
+
 def _registration_columns(parcel: ParcelIn, now: datetime) -> dict[str, Any]:
     dest, who = parcel.destination, parcel.recipient
     return {
@@ -147,6 +256,8 @@ def _registration_columns(parcel: ParcelIn, now: datetime) -> dict[str, Any]:
         "dest_address": dest.address,
         "recipient_name": who.name,
         "recipient_phone": who.phone,
+        "recipient_email": who.email,
+        "recipient_language": who.language,
         "customer_tier": parcel.customer_tier,
         "appointment_start": parcel.appointment.start if parcel.appointment else None,
         "appointment_end": parcel.appointment.end if parcel.appointment else None,
@@ -179,34 +290,11 @@ def parcel_record(conn: Connection, tracking_number: str, *, zone: tzinfo) -> di
     cases = conn.execute(select(Case).where(Case.parcel_id == p.id).order_by(Case.opened_at)).all()
     return {
         "tracking_number": p.tracking_number,
+        "merchant": p.merchant_code,
         "registered": p.registered,
         "status": p.status,
-        "service_level": p.service_level,
-        "ordered_at": _iso(p.ordered_at),
-        "origin_facility": p.origin_facility,
-        "destination": {
-            "lat": p.dest_lat,
-            "lon": p.dest_lon,
-            "region": p.dest_region,
-            "city": p.dest_city,
-            "district": p.dest_district,
-            "postcode": p.dest_postcode,
-            "address": p.dest_address,
-        },
-        "recipient": {"name": p.recipient_name, "phone": p.recipient_phone},
-        "customer_tier": p.customer_tier,
-        "appointment": (
-            {"start": _iso(p.appointment_start), "end": _iso(p.appointment_end)}
-            if p.appointment_start
-            else None
-        ),
-        "pickup_point": p.pickup_point,
-        "perishable": (
-            {"min_c": p.perishable_min_c, "max_c": p.perishable_max_c}
-            if p.perishable_min_c is not None
-            else None
-        ),
-        "weight_kg": p.weight_kg,
+        "cancelled_at": _iso(p.cancelled_at),
+        **_registered_details(p, _iso),
         "last_event_at": _iso(p.last_event_at),
         "last_facility": p.last_facility,
         "outbound_at": _iso(p.outbound_at),

@@ -58,15 +58,36 @@ def clock_start(level: ServiceLevel, journey: Journey, state: ParcelState) -> da
     return state.first_event_at
 
 
+#: Stands for an unknown end of a journey where the level's promise does not depend on it.
+NOWHERE = Place(province="", city="")
+
+
+def ends(level: ServiceLevel, journey: Journey) -> tuple[Place, Place] | None:
+    """The journey's origin and destination as the level's promise needs them; None if it cannot.
+
+    A level whose transit days do not depend on the region class (211,
+    group_buy) needs neither end, so a parcel registered without a city still
+    gets its promise. One that does needs the destination; an unknown origin
+    counts as the destination (registration asks for both, see
+    :meth:`tracker.sla.ServiceLevel.requirements`; only parcels registered
+    before that rule lack them).
+    """
+    if not level.uses_region_class:
+        return journey.origin or NOWHERE, journey.destination or NOWHERE
+    if journey.destination is None:
+        return None
+    return journey.origin or journey.destination, journey.destination
+
+
 def promise(levels: ServiceLevels, journey: Journey, state: ParcelState) -> datetime | None:
     level = level_of(levels, journey)
-    if level is None or journey.destination is None:
+    if level is None:
         return None
     started = clock_start(level, journey, state)
-    if started is None:
+    places = ends(level, journey)
+    if started is None or places is None:
         return None
-    origin = journey.origin or journey.destination
-    return promise_for(level, clock_start=started, origin=origin, destination=journey.destination)
+    return promise_for(level, clock_start=started, origin=places[0], destination=places[1])
 
 
 def met_at(level: ServiceLevel | None, state: ParcelState) -> datetime | None:
@@ -86,17 +107,19 @@ def newly_met(
     promised_by: datetime | None,
 ) -> Delivery | None:
     level = level_of(levels, journey)
-    if level is None or promised_by is None or journey.destination is None:
+    if level is None or promised_by is None:
         return None
     if met_at(level, before) is not None:
         return None
     met = met_at(level, after)
     if met is None:
         return None
-    origin = journey.origin or journey.destination
+    region = "unknown"  # a bounded label: a level that needs no destination may have none
+    if journey.destination is not None:
+        region = level.region_class(journey.origin or journey.destination, journey.destination).value
     return Delivery(
         service_level=level.name,
-        region_class=level.region_class(origin, journey.destination).value,
+        region_class=region,
         on_time=met <= promised_by,
         slack_seconds=(promised_by - met).total_seconds(),
     )

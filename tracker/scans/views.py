@@ -1,6 +1,6 @@
-"""The scan API (blueprint ``scans``) and the ops view of a parcel (blueprint ``ops``).
+"""The scan API (blueprint ``scans``): scans from the network.
 
-``scans``: parcels registered by merchants, scans from the network.
+Registering, reading, listing, correcting and cancelling parcels is :mod:`tracker.merchants.views`.
 
 ``POST /api/v1/scans`` is the hot path; it validates each event on its own
 (:mod:`tracker.scans.schemas`), refuses a batch in which a bound key speaks for
@@ -23,16 +23,11 @@ from tracker.core.metrics import DELIVERIES, PROMISE_SLACK, SCANS
 from tracker.core.vocabulary import Role
 from tracker.keys.principal import check_scan_binding
 from tracker.scans.ingest import EventOutcome, store_scans
-from tracker.scans.parcels import parcel_record, register_parcel
 from tracker.scans.schemas import (
-    ParcelIn,
-    ParcelRecordOut,
-    ParcelRegisteredOut,
     RejectedEvent,
     ScanEventIn,
     ScanResults,
     ScanSubmission,
-    TrackingPath,
 )
 from tracker.web.auth import AUTH_ERRORS, authenticate_request, caller
 from tracker.web.runtime import runtime
@@ -128,49 +123,3 @@ def _refusal(event: ScanEventIn | RejectedEvent, outcome: EventOutcome) -> Confl
     if isinstance(event, ScanEventIn) and any(error.field == "event_id" for error in errors):
         return Conflict(f"event {event.event_id} is stored with other content", errors)
     return ValidationFailed("the event is not valid", errors)
-
-
-@api.post(
-    "/parcels",
-    summary="Register a parcel",
-    responses={
-        201: ParcelRegisteredOut,
-        200: ParcelRegisteredOut,
-        409: ErrorOut,
-        422: ErrorOut,
-        **AUTH_ERRORS,
-    },
-)
-def post_parcel(body: ParcelIn):  # type: ignore[no-untyped-def]
-    """Register (or complete) a parcel; the same registration again is harmless."""
-    caller(Role.MERCHANT, Role.FACILITY)
-    rt = runtime()
-    with write_transaction(rt.engine) as conn:
-        registered = register_parcel(conn, body, now=rt.now(), policy=rt.ingest)
-    answer = jsonify(ParcelRegisteredOut(tracking_number=body.tracking_number, result=registered.outcome))
-    answer.status_code = 201 if registered.outcome == "created" else 200
-    answer.headers["Location"] = f"/api/v1/parcels/{body.tracking_number}"
-    return answer
-
-
-# The ops view of a parcel: everything about it, unmasked, for operations staff.
-ops_api = APIBlueprint(
-    "ops",
-    __name__,
-    url_prefix="/api/v1",
-    abp_tags=[Tag(name="ops", description="Operations staff")],
-    abp_security=[{"bearer": []}],
-)
-ops_api.before_request(authenticate_request)
-
-
-@ops_api.get(
-    "/parcels/<tracking_number>",
-    summary="A parcel with its events and cases",
-    responses={200: ParcelRecordOut, 404: ErrorOut, **AUTH_ERRORS},
-)
-def get_parcel(path: TrackingPath):  # type: ignore[no-untyped-def]
-    caller(Role.OPS)
-    with runtime().engine.connect() as conn:
-        record = parcel_record(conn, path.tracking_number, zone=runtime().settings.timezone)
-    return jsonify(ParcelRecordOut.model_validate(record))

@@ -22,6 +22,7 @@ from tracker.sla.config import (
     ServiceLevel,
     ServiceLevelConfigError,
     ServiceLevels,
+    holiday_schedule_warning,
     load_service_levels,
     parse_service_levels,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "at_risk",
     "at_risk_from",
     "eta_window",
+    "holiday_schedule_warning",
     "load_service_levels",
     "next_due",
     "parse_service_levels",

@@ -19,6 +19,7 @@ The file, in short::
     cutoffs = [{until = 11:00:00, add_days = 0, deliver_by = 23:00:00}, ...]
     [levels.NAME.transit_days]            # extra days per region class
     [levels.NAME.stale_after_hours]       # overrides of the top-level table
+    [customer_tiers.vip]                  # stale_factor = 0.5: a vip parcel is stale twice as soon
 
 How a promise is computed from this lives in :mod:`tracker.sla.promise`.
 Every mistake raises :class:`ServiceLevelConfigError`, naming the file, the
@@ -37,10 +38,11 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tracker.core.vocabulary import FINAL_STATUSES, EventType, ParcelStatus
+from tracker.core.vocabulary import FINAL_STATUSES, CustomerTier, EventType, ParcelStatus
 from tracker.sla.regions import PROVINCE_CODE, Locality, RegionClass, RemoteAreas, region_class
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+TIERS = frozenset(t.value for t in CustomerTier)
 LEVEL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 EVENT_TYPES = frozenset(e.value for e in EventType)
 # A final parcel is never stale, so it cannot have a threshold.
@@ -99,6 +101,25 @@ class ServiceLevel:
     remote: RemoteAreas
 
     @property
+    def uses_region_class(self) -> bool:
+        """True when the promise depends on where the parcel goes (transit days differ by class)."""
+        return len(set(self.transit_days.values())) > 1
+
+    def requirements(self) -> dict[str, str]:
+        """What a registration must carry for this level's promise: field (as the API names it) → why.
+
+        A parcel of this level registered without one of these could never get a
+        promise (and so never be late): registration refuses it instead.
+        """
+        needs: dict[str, str] = {}
+        if self.clock_starts_at == "ordered":
+            needs["ordered_at"] = f"service level {self.name!r} starts its clock at the order time"
+        if self.uses_region_class:
+            why = f"service level {self.name!r} counts transit days by how far the parcel travels"
+            needs.update(dict.fromkeys(("origin_facility", "destination.region", "destination.city"), why))
+        return needs
+
+    @property
     def pickup(self) -> bool:
         """True when reaching a pickup point keeps the promise (the journey ends there)."""
         return "ready_for_pickup" in self.meets
@@ -115,11 +136,31 @@ class ServiceLevels(Mapping[str, ServiceLevel]):
         levels: Mapping[str, ServiceLevel],
         remote: RemoteAreas,
         stale_after: Mapping[ParcelStatus, timedelta] | None = None,
+        tier_stale_factor: Mapping[str, float] | None = None,
+        holidays: frozenset[date] = frozenset(),
     ):
         self._levels = dict(levels)
         self.remote = remote
         #: The file's top-level thresholds: for parcels with no (known) level.
         self.stale_after: Mapping[ParcelStatus, timedelta] = MappingProxyType(dict(stale_after or {}))
+        #: Per customer tier, what its stale thresholds are multiplied by (``[customer_tiers.vip]``).
+        self.tier_stale_factor: Mapping[str, float] = MappingProxyType(dict(tier_stale_factor or {}))
+        #: The file's holiday schedule (every level's, observed or not): :meth:`holidays_until`.
+        self.holidays = holidays
+
+    def stale_after_for(
+        self, level: ServiceLevel | None, tier: str | None
+    ) -> Mapping[ParcelStatus, timedelta]:
+        """The stale thresholds of a parcel of ``level`` (None: the file's) for a customer of ``tier``."""
+        base = level.stale_after if level is not None else self.stale_after
+        factor = self.tier_stale_factor.get(tier or "", 1.0)
+        if factor == 1.0:
+            return base
+        return {status: limit * factor for status, limit in base.items()}
+
+    def holidays_until(self) -> date | None:
+        """The last day the holiday schedule covers: 31 December of its last year (None: no schedule)."""
+        return date(max(self.holidays).year, 12, 31) if self.holidays else None
 
     def __getitem__(self, name: str) -> ServiceLevel:
         return self._levels[name]
@@ -132,6 +173,28 @@ class ServiceLevels(Mapping[str, ServiceLevel]):
 
     def region_class(self, origin: Locality, destination: Locality) -> RegionClass:
         return region_class(origin, destination, remote=self.remote)
+
+
+#: How long before the holiday schedule runs out the service starts warning.
+HOLIDAY_WARNING = timedelta(days=30)
+
+
+def holiday_schedule_warning(levels: ServiceLevels, today: date) -> str | None:
+    """A warning when the file's holiday schedule ends within :data:`HOLIDAY_WARNING` of ``today``.
+
+    Past its last year a level that observes holidays would count every day as
+    a working day, silently: the State Council publishes the next year's
+    schedule (with its make-up working days, 调休) around November.
+    """
+    last = levels.holidays_until()
+    if last is None or last - today > HOLIDAY_WARNING:
+        return None
+    observing = sorted(name for name, level in levels.items() if level.holidays)
+    return (
+        f"the holiday schedule of the service levels ends {last.isoformat()}"
+        f"{' (passed)' if last < today else ''}: add the next year's holidays to the service-level "
+        f"file (TRACKER_SERVICE_LEVELS_PATH) before then; levels that observe them: {', '.join(observing)}"
+    )
 
 
 def load_service_levels(path: Path | None = None) -> ServiceLevels:
@@ -168,7 +231,11 @@ class _Reader:
         return ServiceLevelConfigError(message, source=self.source, level=self.level, key=key)
 
     def document(self, doc: dict[str, Any]) -> ServiceLevels:
-        self.only(doc, {"timezone", "holidays", "stale_after_hours", "remote", "levels"}, prefix="")
+        self.only(
+            doc,
+            {"timezone", "holidays", "stale_after_hours", "remote", "levels", "customer_tiers"},
+            prefix="",
+        )
         default_zone = self.zone("timezone", doc.get("timezone", DEFAULT_TIMEZONE))
         holidays = self.holidays(doc.get("holidays", []))
         stale = self.stale_hours("stale_after_hours", self.required_table(doc, "stale_after_hours"), {})
@@ -184,7 +251,28 @@ class _Reader:
             if not isinstance(table, dict):
                 raise self.fail(None, "expected a table ([levels.NAME])")
             result[name] = self.service_level(name, table, default_zone, holidays, stale, remote)
-        return ServiceLevels(result, remote, stale)
+        self.level = None
+        factors = self.tier_factors(doc.get("customer_tiers", {}))
+        return ServiceLevels(result, remote, stale, factors, holidays)
+
+    def tier_factors(self, value: Any) -> dict[str, float]:
+        if not isinstance(value, dict):
+            raise self.fail("customer_tiers", "expected a table of [customer_tiers.TIER] tables")
+        factors = {}
+        for tier, table in value.items():
+            key = f"customer_tiers.{tier}"
+            if tier not in TIERS:
+                raise self.fail(key, f"unknown customer tier; expected one of {sorted(TIERS)}")
+            if not isinstance(table, dict):
+                raise self.fail(key, "expected a table")
+            self.only(table, {"stale_factor"}, prefix=f"{key}.")
+            factor = table.get("stale_factor", 1.0)
+            if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor <= 1:
+                raise self.fail(
+                    f"{key}.stale_factor", f"expected a number above 0 and at most 1, got {factor!r}"
+                )
+            factors[tier] = float(factor)
+        return factors
 
     def service_level(
         self,

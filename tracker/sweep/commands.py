@@ -45,10 +45,12 @@ def sweep(every: float | None, metrics_port: int | None, metrics_host: str) -> N
     from tracker.core import logs, metrics
     from tracker.scans.ingest import IngestPolicy
     from tracker.sla import load_service_levels
+    from tracker.sla.eta_shown import DeliveryHours
     from tracker.sweep.detectors import DETECTORS
     from tracker.sweep.lease import SWEEP, holder_name, release
     from tracker.sweep.run import sweep as run
     from tracker.sweep.run import sweep_if_leader
+    from tracker.sweep.store import HistoryCache
 
     settings = commandline.settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -61,11 +63,13 @@ def sweep(every: float | None, metrics_port: int | None, metrics_host: str) -> N
     with commandline.engine(settings, migrated=True) as engine:
         if metrics_port is not None:
             metrics.serve_process_metrics(host=metrics_host, port=metrics_port)
+        hours = DeliveryHours(*settings.delivery_hours)
         if every is None:  # one sweep, now, whoever else is sweeping (it is safe to)
             click.echo(json.dumps(run(engine, now=datetime.now(UTC), policy=policy, zone=settings.timezone,
-                                      detectors=DETECTORS).to_dict()))  # fmt: skip
+                                      detectors=DETECTORS, hours=hours).to_dict()))  # fmt: skip
             return
         holder = holder_name()
+        history = HistoryCache(settings.sweep_history_max_age)
         log.info("sweeper started", extra={"fields": {"every_s": every, "holder": holder}})
         while not stopping:
             report = sweep_if_leader(
@@ -77,6 +81,8 @@ def sweep(every: float | None, metrics_port: int | None, metrics_host: str) -> N
                 zone=settings.timezone,
                 detectors=DETECTORS,
                 should_stop=lambda: bool(stopping),
+                hours=hours,
+                history_cache=history,
             )
             if report is not None:
                 click.echo(json.dumps(report.to_dict()))

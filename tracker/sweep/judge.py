@@ -21,6 +21,7 @@ from tracker.core.vocabulary import FINAL_STATUSES, CaseType, ParcelStatus
 from tracker.scans import promises
 from tracker.scans.state import state_from_row
 from tracker.sla import EtaWindow, StageEstimate, at_risk, at_risk_from, eta_window, next_due
+from tracker.sla.eta_shown import DEFAULT_HOURS, DeliveryHistory, DeliveryHours, estimate_delivery, shape_day
 
 if TYPE_CHECKING:
     from tracker.scans.ingest import IngestPolicy
@@ -54,12 +55,19 @@ def judge(
     journey: promises.Journey,
     estimates: dict[str, StageEstimate],
     zone: ZoneInfo,
+    history: DeliveryHistory | None = None,
+    hours: DeliveryHours = DEFAULT_HOURS,
 ) -> Judgement:
-    """The SLA rules for one parcel (pure: ``row`` is the parcel's columns)."""
+    """The SLA rules for one parcel (pure: ``row`` is the parcel's columns).
+
+    The at-risk rule compares the stage quartiles' window with the promise;
+    the ETA the customer is shown is the learned, shaped day of
+    :mod:`tracker.sla.eta_shown` (or a planned route's window).
+    """
     state = state_from_row(row)
     status = ParcelStatus(row.status)
     level = promises.level_of(policy.levels, journey)
-    stale_after = level.stale_after if level else policy.levels.stale_after
+    stale_after = policy.levels.stale_after_for(level, getattr(row, "customer_tier", None))
     verdict = Judgement()
 
     # Stale: silent for longer than the current status allows.
@@ -104,7 +112,6 @@ def judge(
         else:
             window = eta_window(status.value, entered_at=entered, now=now, estimates=estimates, pickup=pickup)
         if window is not None:
-            verdict.eta = (window.start, window.end)
             if at_risk(window.end, promised_by, now):
                 verdict.open.append((CaseType.AT_RISK, [Reason(
                     "eta_after_promise",
@@ -113,6 +120,33 @@ def judge(
                 )]))  # fmt: skip
             else:
                 verdict.close.append((CaseType.AT_RISK, "the ETA is back within the promise"))
+
+    shown_end = None
+    if met is None and not planned and status not in FINAL_STATUSES:
+        estimate = estimate_delivery(
+            event_type=row.last_event_type,
+            status=status.value,
+            facility=row.last_facility,
+            service_level=journey.service_level,
+            entered_at=last_seen,
+            now=now,
+            destination=row.dest_city,
+            history=history if history is not None and not pickup else DeliveryHistory(),
+            tz=zone,
+            hours=hours,
+            stage_estimates=estimates,
+            pickup=pickup,
+        )
+        if estimate is not None and not estimate.moments:
+            # Its leg's parcels are mostly slower than any delivery yet: no day to tell.
+            shown_end = estimate.overdue_at
+        elif estimate is not None:
+            day = shape_day(estimate, now=now, tz=zone, hours=hours)
+            verdict.eta, verdict.eta_source = (day.start, day.end), "stages"
+            shown_end = day.end
+            if estimate.overdue_at is not None and now < estimate.overdue_at < shown_end:
+                # Held up (a late departure): estimated again once overdue for the next scan.
+                shown_end = estimate.overdue_at
 
     risk_at = None
     if promised_by is not None and met is None and now < promised_by:
@@ -127,4 +161,8 @@ def judge(
         at_risk_at=risk_at,
         evaluated_at=now,
     )
+    if shown_end is not None and (verdict.next_check_at is None or shown_end < verdict.next_check_at):
+        # A silent parcel's estimate is made again once the day (or part) it showed is
+        # over, or once it is overdue for its next scan.
+        verdict.next_check_at = shown_end
     return verdict

@@ -42,9 +42,13 @@ def holder_name() -> str:
 def acquire(conn: Connection, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
     """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``; whether it is ours."""
     # The row exists once per installation; creating it is a no-op after the first time.
+    # It is born expired (before ``now``), so the first asker of a fresh installation
+    # takes it at once: born at ``now`` it failed ``expires_at < now``, and two workers
+    # asking together on a fresh database could both fail and leave a whole interval
+    # unswept.
     conn.execute(
         upsert(conn, Lease)
-        .values(name=name, holder="", expires_at=now, acquired_at=now)
+        .values(name=name, holder="", expires_at=now - ttl, acquired_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
     )
     taken = conn.execute(
@@ -62,6 +66,4 @@ def acquire(conn: Connection, name: str, holder: str, *, now: datetime, ttl: tim
 
 def release(conn: Connection, name: str, holder: str, *, now: datetime) -> None:
     """Give the lease up (on a clean stop), so another process need not wait for it to expire."""
-    conn.execute(
-        update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=now)
-    )
+    conn.execute(update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=now))

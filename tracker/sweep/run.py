@@ -11,7 +11,11 @@ deadline it computes (stale, promise, at-risk; :func:`tracker.sla.next_due`).
 So one sweep is:
 
 1. Estimate stage durations from parcels delivered in the last week
-   (:func:`~tracker.sweep.store.observed_estimates`; defaults while history is thin).
+   (:func:`~tracker.sweep.store.observed_estimates`; defaults while history is thin),
+   and read how long they took from each of their scans to the door
+   (:func:`~tracker.sweep.store.delivery_history`), which the customer's ETA
+   is learned from (:mod:`tracker.sla.eta_shown`); a sweeper's loop reuses that
+   for a few minutes (:class:`~tracker.sweep.store.HistoryCache`).
 2. Claim a chunk of due parcels — ``next_check_at <= now`` over a partial
    index, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two sweeps running at
    once take disjoint chunks (SQLite serialises writers anyway). The partial
@@ -46,15 +50,26 @@ from sqlalchemy import Connection, Engine
 from tracker.core import metrics
 from tracker.core.db import write_transaction
 from tracker.core.service_state import record_state
+from tracker.core.vocabulary import CaseType
 from tracker.scans.ingest import IngestPolicy, journey_of
+from tracker.sla.eta_shown import DEFAULT_HOURS, DeliveryHours
 from tracker.sweep import lease
 from tracker.sweep.judge import Judgement, judge
-from tracker.sweep.store import SweepReport, apply, claim, observed_estimates
+from tracker.sweep.store import (
+    HistoryCache,
+    SweepReport,
+    apply,
+    claim,
+    delivery_history,
+    observed_estimates,
+)
 
 log = logging.getLogger("tracker.sweep")
 
 CHUNK = 500
 RETRY_AFTER = timedelta(minutes=5)
+#: What a cancelled parcel can no longer deserve: it is expected nowhere.
+CANCELLED_CLOSES = (CaseType.STALE, CaseType.AT_RISK, CaseType.SLA_BREACH)
 LAST_SUCCESS = "sweep.last_success"
 
 
@@ -81,12 +96,23 @@ def sweep(
     detectors: Sequence[Detector] = (),
     chunk: int = CHUNK,
     should_stop: Callable[[], bool] = lambda: False,
+    hours: DeliveryHours = DEFAULT_HOURS,
+    history_cache: HistoryCache | None = None,
 ) -> SweepReport:
-    """Evaluate every parcel due at ``now``; see the module docstring."""
+    """Evaluate every parcel due at ``now``; see the module docstring.
+
+    ``history_cache``: a sweeper's loop passes its own, kept between sweeps; without one
+    the delivery history is read afresh.
+    """
     started = time.perf_counter()
     report = SweepReport()
     with engine.connect() as conn:
         estimates = observed_estimates(conn, now)
+        history = (
+            history_cache.get(conn, now, zone)
+            if history_cache is not None
+            else delivery_history(conn, now, zone)
+        )
     while not should_stop():
         with write_transaction(engine) as conn:
             rows = claim(conn, now, chunk)
@@ -96,10 +122,23 @@ def sweep(
             verdicts: dict[int, Judgement] = {}
             for row in rows:
                 report.examined += 1
+                if row.cancelled_at is not None:
+                    # Its merchant cancelled it (tracker.merchants): a scan that still came made it
+                    # due; nothing is expected of it, so no case stays open and nothing is due.
+                    closes = [(t, "the parcel was cancelled") for t in CANCELLED_CLOSES]
+                    verdicts[row.id] = Judgement(close=closes)
+                    continue
                 try:
                     journey = journey_of(conn, row, policy.directory)
                     verdicts[row.id] = judge(
-                        row, now=now, policy=policy, journey=journey, estimates=estimates, zone=zone
+                        row,
+                        now=now,
+                        policy=policy,
+                        journey=journey,
+                        estimates=estimates,
+                        zone=zone,
+                        history=history,
+                        hours=hours,
                     )
                 except Exception:  # one bad parcel must not stop the sweep, nor come back at once
                     log.exception("sweep failed for a parcel", extra={"fields": {"parcel_id": row.id}})
@@ -133,10 +172,21 @@ def sweep_if_leader(
     zone: ZoneInfo,
     detectors: Sequence[Detector] = (),
     should_stop: Callable[[], bool] = lambda: False,
+    hours: DeliveryHours = DEFAULT_HOURS,
+    history_cache: HistoryCache | None = None,
 ) -> SweepReport | None:
     """Sweep if ``holder`` gets (or keeps) the installation's sweep lease; None when another holds it."""
     with write_transaction(engine) as conn:
         leader = lease.acquire(conn, lease.SWEEP, holder, now=now, ttl=lease_ttl(interval))
     if not leader:
         return None
-    return sweep(engine, now=now, policy=policy, zone=zone, detectors=detectors, should_stop=should_stop)
+    return sweep(
+        engine,
+        now=now,
+        policy=policy,
+        zone=zone,
+        detectors=detectors,
+        should_stop=should_stop,
+        hours=hours,
+        history_cache=history_cache,
+    )

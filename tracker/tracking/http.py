@@ -48,7 +48,8 @@ shape, or the page's error page) with ``Retry-After``.
 
 **The read path.** A public read is one statement
 (:func:`tracker.tracking.store.read_parcel`) on a pooled connection in
-autocommit (:func:`read`: no BEGIN and ROLLBACK round trips, no ping at
+autocommit, on a streaming replica when one is configured and healthy
+(:func:`read`: no BEGIN and ROLLBACK round trips, no ping at
 checkout but one retry on a connection found dead, and the driver keeps the
 statement prepared); the ETag is a hash of the body; the request's
 :class:`~tracker.tracking.i18n.Words` are made once.
@@ -69,7 +70,7 @@ import math
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -79,22 +80,22 @@ from flask_babel import Babel, get_locale
 from flask_openapi3 import APIBlueprint
 from limits import RateLimitItem, parse_many
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.http import http_date, parse_accept_header, parse_date
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tracker.core import metrics
-from tracker.core.db import without_ping, write_transaction
+from tracker.core.db import write_transaction
 from tracker.core.errors import NotFound
 from tracker.core.models import FeedbackKind
+from tracker.core.vocabulary import ComplaintKind
 from tracker.settings import Settings
+from tracker.sla.eta_shown import DeliveryHours
 from tracker.tracking import counters, feedback, i18n, verification
-from tracker.tracking.schemas import DamagedIn, LateIn, NotReceivedIn, RatingIn
+from tracker.tracking.schemas import ComplaintIn, DamagedIn, LateIn, NotReceivedIn, RatingIn
 from tracker.tracking.store import read_parcel
-from tracker.tracking.view import ParcelFacts, PublicView, public_view
+from tracker.tracking.view import ParcelFacts, PickupPoint, PublicView, public_view
 from tracker.web.runtime import runtime
 
 
@@ -107,8 +108,8 @@ class TrackingConfig:
     limits: verification.Limits
     hold: timedelta
     ttl: timedelta
-    #: The engine for public reads (:func:`reading`).
-    reader: Engine
+    #: How soon a complaining customer is owed an answer.
+    answer: feedback.AnswerPolicy = field(default_factory=feedback.AnswerPolicy)
 
 
 def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
@@ -146,7 +147,7 @@ def init_app(app: Flask, *, pages: Blueprint, api: APIBlueprint) -> None:
         ),
         hold=settings.pickup_hold,
         ttl=settings.verification_ttl,
-        reader=_reader(app.extensions["tracker"].engine),
+        answer=feedback.AnswerPolicy(settings.complaint_answer, settings.complaint_answer_vip),
     )
     app.register_blueprint(pages)
     app.register_api(api)  # type: ignore[attr-defined]
@@ -197,6 +198,8 @@ def _rate_limit_headers(response: Response) -> Response:
     headers.add("X-RateLimit-Limit", str(verdict.limit.amount))
     headers.add("X-RateLimit-Remaining", str(verdict.remaining))
     headers.add("X-RateLimit-Reset", str(verdict.reset_at))
+    if response.status_code not in WAIT_STATUSES:
+        return response  # no Retry-After to write: _retry_after_only_when_waiting would drop it
     now = time.time()
     until = verdict.reset_at
     asked = headers.get("Retry-After")
@@ -242,40 +245,20 @@ def worker_share(limit: str, workers: int) -> str:
     )
 
 
-def _reader(engine: Engine) -> Engine:
-    # No ping at checkout (read() retries once instead), and on PostgreSQL no
-    # transaction of its own: a read of one statement sees one snapshot, and
-    # autocommit spares the BEGIN and ROLLBACK round trips. SQLite's
-    # transactions cost no round trip.
-    reader = without_ping(engine)
-    if engine.dialect.name == "postgresql":
-        return reader.execution_options(isolation_level="AUTOCOMMIT")
-    return reader
-
-
 def read(tracking_number: str) -> ParcelFacts | None:
     """The public read of one parcel (:func:`tracker.tracking.store.read_parcel`): one statement.
 
-    The reader's pool does not ping a connection before handing it out (a
-    round trip on every read), so a connection the server dropped since its
-    last use (a restart, a failover) is found dead by the read itself: the
-    pool then drops it and every connection opened before it, and the read is
-    tried once more on a new one. A database still away fails that try too,
-    which the web answers 503 (:mod:`tracker.web.errors`).
+    Through the app's :class:`~tracker.core.replicas.ReadRouter`: a streaming
+    replica when one is healthy and close enough behind, else the primary;
+    neither pool pings a connection before handing it out (a round trip on
+    every read), so a connection the server dropped since its last use (a
+    restart, a failover) is found dead by the read itself, which is then tried
+    once more (on the primary). A database still away fails that try too,
+    which the web answers 503 (:mod:`tracker.web.errors`). Where the read went
+    is in the request's log line (``db``).
     """
-    try:
-        with reading() as conn:
-            return read_parcel(conn, tracking_number)
-    except DBAPIError as error:
-        if not error.connection_invalidated:
-            raise
-    with reading() as conn:
-        return read_parcel(conn, tracking_number)
-
-
-def reading() -> Connection:
-    """A connection for public reads, without a ping at checkout: prefer :func:`read`."""
-    return config().reader.connect()
+    facts, g.read_from = runtime().reads.run(lambda conn: read_parcel(conn, tracking_number))
+    return facts
 
 
 def config() -> TrackingConfig:
@@ -329,6 +312,24 @@ def select_locale() -> Locale:
     return i18n.LOCALE_OBJECTS[code]
 
 
+def remember_language(response: Response, code: str) -> Response:
+    """Keep a chosen language in the cookie the tracking pages and the console share.
+
+    An unknown ``code`` changes nothing: the redirect still goes where it was sent.
+    """
+    chosen = i18n.parse_locale(code)
+    if chosen:
+        response.set_cookie(
+            i18n.COOKIE,
+            chosen,
+            max_age=365 * 24 * 3600,
+            secure=request.is_secure,
+            samesite="Lax",
+            httponly=True,
+        )
+    return response
+
+
 @lru_cache(maxsize=1024)
 def _accepted(header: str | None) -> str:
     """The locale an ``Accept-Language`` header chooses (:func:`tracker.tracking.i18n.choose_locale`)."""
@@ -361,7 +362,14 @@ def verify(tracking_number: str, code: str) -> None:
 def view_of(facts: ParcelFacts, *, verified: bool) -> PublicView:
     """The customer's view of ``facts`` now, with this app's pickup hold and time zone."""
     rt, cfg = runtime(), config()
-    return public_view(facts, now=rt.now(), hold=cfg.hold, tz=rt.settings.timezone, verified=verified)
+    return public_view(
+        facts,
+        now=rt.now(),
+        hold=cfg.hold,
+        tz=rt.settings.timezone,
+        verified=verified,
+        hours=DeliveryHours(*rt.settings.delivery_hours),
+    )
 
 
 #: Public answers depend on the language, chosen by Accept-Language or the ``lang`` cookie.
@@ -396,7 +404,21 @@ def conditional(response: Response, body: bytes, view: PublicView) -> Response:
 
 def submit(tn: str, report: BaseModel) -> feedback.Receipt:
     """Store one report for ``tn`` in one transaction (the caller has verified)."""
-    rt = runtime()
+    rt, answer = runtime(), config().answer
+    zone = rt.settings.timezone
+    if isinstance(report, ComplaintIn):
+        # Complaints about lateness, damage or a missing parcel are those reports: one case each.
+        routed: dict[ComplaintKind, BaseModel] = {
+            ComplaintKind.LATE: LateIn(kind="late", verification=report.verification, comment=report.comment),
+            ComplaintKind.NOT_RECEIVED: NotReceivedIn(
+                kind="not_received", verification=report.verification, comment=report.comment
+            ),
+        }
+        if report.about is ComplaintKind.DAMAGED:
+            routed[ComplaintKind.DAMAGED] = DamagedIn(
+                kind="damaged", verification=report.verification, description=report.description or ""
+            )
+        report = routed.get(report.about, report)
     with write_transaction(rt.engine) as conn:
         facts = read_parcel(conn, tn)
         if facts is None:  # verified a moment ago: only a vanished row gets here
@@ -404,14 +426,25 @@ def submit(tn: str, report: BaseModel) -> feedback.Receipt:
         now = rt.now()
         if isinstance(report, NotReceivedIn):
             receipt = feedback.report_not_received(
-                conn, facts, now=now, comment=report.comment, zone=rt.settings.timezone
+                conn, facts, now=now, comment=report.comment, zone=zone, answer=answer
             )
         elif isinstance(report, DamagedIn):
             receipt = feedback.report_damaged(
-                conn, facts, now=now, description=report.description, photo_sha256=report.photo_sha256
+                conn,
+                facts,
+                now=now,
+                description=report.description,
+                photo_sha256=report.photo_sha256,
+                answer=answer,
             )
         elif isinstance(report, LateIn):
-            receipt = feedback.report_late(conn, facts, now=now, comment=report.comment)
+            receipt = feedback.report_late(
+                conn, facts, now=now, comment=report.comment, answer=answer, zone=zone
+            )
+        elif isinstance(report, ComplaintIn):
+            receipt = feedback.complain(
+                conn, facts, now=now, about=report.about, comment=report.comment, answer=answer, zone=zone
+            )
         elif isinstance(report, RatingIn):
             receipt = feedback.rate(
                 conn,
@@ -421,11 +454,14 @@ def submit(tn: str, report: BaseModel) -> feedback.Receipt:
                 courier=report.courier,
                 speed=report.speed,
                 comment=report.comment,
+                answer=answer,
             )
         else:  # pragma: no cover - the union is closed
             raise TypeError(type(report))
     if receipt.kind is FeedbackKind.DAMAGED:
         metrics.DAMAGE_REPORTS.labels("customer").inc()
+    if receipt.complaint is not None:
+        metrics.COMPLAINTS.labels(receipt.complaint.value).inc()
     return receipt
 
 
@@ -437,3 +473,19 @@ def book(tn: str, start: datetime, end: datetime) -> feedback.Receipt:
         if facts is None:
             raise NotFound(f"no parcel with tracking number {tn}")
         return feedback.book_appointment(conn, facts, start, end, now=rt.now(), tz=rt.settings.timezone)
+
+
+def hold(tn: str, facility: str) -> PickupPoint:
+    """Ask for ``tn`` to be held at the pickup point ``facility`` (the caller has verified)."""
+    rt = runtime()
+    with write_transaction(rt.engine) as conn:
+        facts = read_parcel(conn, tn)
+        if facts is None:
+            raise NotFound(f"no parcel with tracking number {tn}")
+        return feedback.hold_at_pickup_point(conn, facts, facility, now=rt.now())
+
+
+def hold_points(facts: ParcelFacts) -> list[PickupPoint]:
+    """The pickup points a verified customer may choose after a failed attempt (empty otherwise)."""
+    with runtime().engine.connect() as conn:
+        return feedback.hold_points(conn, facts)

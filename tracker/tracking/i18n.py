@@ -105,6 +105,19 @@ def _day(locale: str, day: date) -> str:
     return _pattern(locale, "MMMEd").apply(day, LOCALE_OBJECTS[locale])
 
 
+def _hours(locale: str, start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """Babel's interval of hours (``09:00-11:00`` with its own dash), kept on one line.
+
+    A phone's narrow column broke a window in two ("13:00 -" / "15:00"):
+    Babel puts thin spaces (U+2009) around the English dash, and a line may
+    break after a dash in any language (Unicode's line breaking, UAX #14). So
+    the thin spaces become narrow no-break spaces (U+202F), which look the
+    same, and a word joiner (U+2060, invisible) follows the dash.
+    """
+    hours = format_interval(start, end, "Hm", tzinfo=tz, locale=LOCALE_OBJECTS[locale])
+    return hours.replace("\u2009", "\u202f").replace("\u2013", "\u2013\u2060")
+
+
 @lru_cache(maxsize=len(LOCALES) * 24 * 60)
 def _clock(locale: str, hour: int, minute: int) -> str:
     return _pattern(locale, "Hm").apply(time(hour, minute), LOCALE_OBJECTS[locale])
@@ -168,13 +181,49 @@ RELATIONS = {
     "locker": _l("left in a parcel locker"),
     "neighbour": _l("left with a neighbour"),
 }
+PARTS = {
+    "morning": _l("in the morning"),
+    "afternoon": _l("in the afternoon"),
+    "evening": _l("in the evening"),
+}
+PLANS = {
+    "keeps": _l("Today's route keeps your window: the courier is expected %(window)s."),
+    "misses": _l(
+        "Today's route does not keep your window: the courier is expected %(window)s. We are sorry."
+    ),
+    "not_planned": _l("Not on a courier's route yet."),
+}
+#: The same, for a route planned for another day than today (planned in the evening for tomorrow).
+PLANS_ON_DAY = {
+    "keeps": _l("The route for %(day)s keeps your window: the courier is expected %(window)s."),
+    "misses": _l(
+        "The route for %(day)s does not keep your window: the courier is expected %(window)s. We are sorry."
+    ),
+}
 REPORTS = {
     "not_received": _l("Not received"),
     "damaged": _l("Damage"),
     "late": _l("Late"),
     "rating": _l("Rating"),
     "appointment": _l("Delivery window"),
+    "complaint": _l("Complaint"),
 }
+#: What a complaint is about, as the form and the history say it.
+COMPLAINT_KINDS = {
+    "courier_conduct": _l("Courier's conduct"),
+    "pickup_point_service": _l("Pickup point service"),
+    "late": _l("Late"),
+    "damaged": _l("Damage"),
+    "not_received": _l("Not received"),
+}
+#: What became of a report: the state of its case.
+CASE_STATES = {
+    "open": _l("received, being handled"),
+    "acknowledged": _l("being handled"),
+    "resolved": _l("resolved"),
+}
+#: Zones whose customers call their time by another name than the zone's (zh-CN: 北京时间).
+ZONE_SENTENCES = {"Asia/Shanghai": _l("Times are shown in Beijing time.")}
 
 
 class Words:
@@ -227,11 +276,71 @@ class Words:
         if start.astimezone(self.tz).date() != end.astimezone(self.tz).date():
             return _("%(start)s – %(end)s", start=self.when(start), end=self.when(end))
         day = _day(self.locale, start.astimezone(self.tz).date())
-        hours = format_interval(start, end, "Hm", tzinfo=self.tz, locale=LOCALE_OBJECTS[self.locale])
+        hours = _hours(self.locale, start, end, self.tz)
         return _("%(date)s, %(time)s", date=day, time=hours)
+
+    def day(self, day: date) -> str:
+        """``12月1日周二``, ``Tue, Dec 1``."""
+        return _day(self.locale, day)
+
+    def part_label(self, part: str) -> str:
+        return self.gettext(PARTS[part])
+
+    def eta(self, view: PublicView) -> str:
+        """The ETA in a sentence: a day (and part), a window, or the booked window."""
+        eta = view.eta
+        if eta is None:
+            return ""
+        _ = self.gettext
+        if eta.kind == "day":
+            if eta.part:
+                return _("Expected on %(day)s, %(part)s.", day=self.day(eta.day), part=_(PARTS[eta.part]))
+            return _("Expected on %(day)s.", day=self.day(eta.day))
+        if eta.kind == "window":
+            return _("Expected %(window)s.", window=self.window(eta.start, eta.end))
+        return _("Your delivery window: %(window)s.", window=self.window(eta.start, eta.end))
+
+    def plan(self, view: PublicView) -> str:
+        """For a booked window: whether the courier's route (today's, or the named day's) keeps it."""
+        eta = view.eta
+        if eta is None or eta.plan is None:
+            return ""
+        _ = self.gettext
+        if eta.planned is None:
+            return _(PLANS[eta.plan])
+        hours = _hours(self.locale, eta.planned[0], eta.planned[1], self.tz)
+        if eta.route_day is not None:
+            return _(PLANS_ON_DAY[eta.plan], day=self.day(eta.route_day), window=hours)
+        return _(PLANS[eta.plan], window=hours)
+
+    def delay(self, view: PublicView) -> str:
+        """The plain notice that the promise may be (or is) missed, with the day now expected."""
+        notice = view.delay
+        if notice is None:
+            return ""
+        _ = self.gettext
+        if notice.because == "late":
+            first = _("Your parcel is later than we promised. We are sorry, and we are on it.")
+        else:
+            first = _("Your parcel may arrive later than we promised.")
+        if notice.expected is None:
+            return _("%(first)s We will tell you the new day as soon as it moves.", first=first)
+        return _("%(first)s It is now expected on %(day)s.", first=first, day=self.day(notice.expected))
 
     def report(self, kind: str) -> str:
         return self.gettext(REPORTS[kind])
+
+    def complaint(self, about: str) -> str:
+        return self.gettext(COMPLAINT_KINDS[about])
+
+    def case_state(self, state: str) -> str:
+        return self.gettext(CASE_STATES[state])
+
+    def zone(self) -> str:
+        """What the footer calls the time zone: ``北京时间`` in Chinese for Asia/Shanghai, else its name."""
+        _ = self.gettext
+        sentence = ZONE_SENTENCES.get(self.tz.key)
+        return _(sentence) if sentence else _("Times are shown in %(zone)s time.", zone=self.tz.key)
 
     def iso(self, moment: datetime) -> str:
         """For ``<time datetime=...>``: RFC 3339 in the customer's zone."""

@@ -14,9 +14,11 @@ from it without a database.
 **One statement per read.** The tracking read is the most frequent request
 the service answers, so the facts come back in one round trip, as one JSON
 document built by the database: the parcel row (by its unique tracking
-number), its registered pickup point (a join), and its events (a correlated
+number), its registered pickup point and the one the customer asked to
+hold it at (joins), and its events (a correlated
 subquery over ``ix_scan_events_parcel_id_occurred_at``, each event joined to
-its facility's name; the facility's address and hours ride along on
+its facility's name, and whether an ``at_risk`` case is open (over
+``ix_cases_parcel_id``); the facility's address and hours ride along on
 ``ready_for_pickup`` events, for a parcel the network made ready at a pickup
 point it was not registered to). One text column is the cheapest thing for
 the driver to hand over, and orjson parses it in C. The statement text is
@@ -46,7 +48,10 @@ _PARCEL_FIELDS = (
     "p.recipient_name, p.recipient_phone, p.dest_city, p.dest_district, p.dest_address, "
     "p.promised_by, p.eta_start, p.eta_end, p.appointment_start, p.appointment_end, "
     "p.delivered_at, p.ready_for_pickup_at, p.updated_at, "
-    "p.pickup_point, pp.name, pp.address, pp.opening_hours"
+    "p.pickup_point, pp.name, pp.address, pp.opening_hours, p.eta_source, "
+    "(SELECT count(*) FROM cases c WHERE c.parcel_id = p.id AND c.type = 'at_risk' "
+    "AND c.state <> 'resolved'), "
+    "p.pickup_code, p.hold_at, hp.name"
 )
 _EVENT_FIELDS = (
     "e.event_id, e.type, e.occurred_at, e.received_at, e.facility_code, f.name, e.courier_code, e.reason, "
@@ -59,6 +64,7 @@ SELECT {array}({parcel}, {events_of}((SELECT {agg}({array}({event}))
           FROM scan_events e LEFT JOIN facilities f ON f.code = e.facility_code
          WHERE e.parcel_id = p.id AND e.voided_at IS NULL))){text}
   FROM parcels p LEFT JOIN facilities pp ON pp.code = p.pickup_point
+       LEFT JOIN facilities hp ON hp.code = p.hold_at
  WHERE p.tracking_number IN ({typed}, {upper})
  ORDER BY CASE WHEN p.tracking_number = {typed} THEN 0 ELSE 1 END
  LIMIT 1
@@ -144,7 +150,8 @@ def _facts(p: list[Any]) -> ParcelFacts:
         recipient_name, recipient_phone, dest_city, dest_district, dest_address,
         promised_by, eta_start, eta_end, appointment_start, appointment_end,
         delivered_at, ready_for_pickup_at, updated_at,
-        pickup_code, pickup_name, pickup_address, pickup_hours, raw_events,
+        pickup_code, pickup_name, pickup_address, pickup_hours, eta_source, at_risk_cases,
+        code_to_collect, hold_at, hold_name, raw_events,
     ) = p  # fmt: skip
     unordered, ready = _events(raw_events)
     events = sorted(unordered, key=TrackedEvent.key)
@@ -170,6 +177,10 @@ def _facts(p: list[Any]) -> ParcelFacts:
         ready_for_pickup_at=_utc_or_none(ready_for_pickup_at),
         updated_at=_utc(updated_at),
         events=tuple(events),
+        eta_source=eta_source,
+        at_risk_case=bool(at_risk_cases),
+        pickup_code=code_to_collect,
+        hold_at=PickupPoint(hold_at, hold_name, None, None) if hold_at else None,
     )
 
 

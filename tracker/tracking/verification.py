@@ -67,9 +67,10 @@ MAX_VERIFIED_IN_COOKIE = 5
 
 
 class VerificationFailed(Forbidden):
-    """The code is not the last four digits of the recipient's phone."""
+    """The code is not the last four digits of the recipient's phone; ``tries_left`` before the lock."""
 
     code = "verification_failed"
+    tries_left: int | None = None
 
 
 class VerificationLocked(TooManyRequests):
@@ -146,6 +147,8 @@ class Verdict:
 
     outcome: str
     retry_after: int | None = None
+    #: After a failed try: how many more wrong codes lock the parcel (or the client).
+    tries_left: int | None = None
 
     def raise_unless_passed(self) -> None:
         """Raise the error for a try that did not pass (after its outcome is committed)."""
@@ -155,10 +158,13 @@ class Verdict:
                 "too many wrong verification codes; try again later", retry_after=self.retry_after
             )
         if self.outcome != "passed":
-            raise VerificationFailed(
-                "that is not the last four digits of the recipient's phone",
-                [FieldError("verification", "does not match")],
+            left = "" if self.tries_left is None else f"; {self.tries_left} tries left before a lock"
+            failed = VerificationFailed(
+                f"that is not the last four digits of the recipient's phone{left}",
+                [FieldError("verification", f"does not match{left}")],
             )
+            failed.tries_left = self.tries_left
+            raise failed
 
 
 def settle_attempt(
@@ -174,6 +180,7 @@ def settle_attempt(
     """Step 2: refuse over the limits, else check the code; the caller commits, then raises."""
     since = now - limits.window
     oldest: list[datetime] = []
+    left: list[int] = []
     for column, value, most in (
         (VerificationAttempt.tracking_number, bucket(tracking_number), limits.max_per_number),
         (VerificationAttempt.client, client, limits.max_per_client),
@@ -188,6 +195,7 @@ def settle_attempt(
         ).one()
         if counted[0] >= most:
             oldest.append(counted[1])
+        left.append(most - counted[0] - 1)  # should this try fail
     if oldest:
         _set_outcome(conn, attempt_id, "refused")
         # Free again when the oldest counted failure leaves the window.
@@ -200,7 +208,7 @@ def settle_attempt(
     )
     outcome = "passed" if masking.code_matches(phone, code) else "failed"
     _set_outcome(conn, attempt_id, outcome)
-    return Verdict(outcome)
+    return Verdict(outcome, tries_left=max(0, min(left)) if outcome == "failed" else None)
 
 
 def _set_outcome(conn: Connection, attempt_id: int, outcome: str) -> None:

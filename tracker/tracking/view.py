@@ -15,11 +15,21 @@ The view holds codes and aware datetimes, never words: :mod:`tracker.tracking.i1
 puts them into the customer's language and time zone, and
 :func:`tracker.tracking.schemas.view_to_dict` into the JSON answer.
 
+After a failed attempt (:func:`hold_refusal`) the verified customer may
+also ask for the parcel to be held at one of the station's pickup points.
+
 Delivery appointments are offered here too (:func:`appointment_windows`):
 2-hour windows from 09:00 to 21:00 local time on three consecutive days,
 starting today or, for the ``211`` and ``next_day`` levels, on the day of
-the promise if that is later; only windows starting at least an hour from
-now, and only while the parcel has not left for its last mile.
+the promise if that is later, and never before the day the parcel is
+expected (its ETA); only windows starting at least an hour from now, and
+only while the parcel has not left for its last mile.
+
+The ETA (:func:`shown_eta`) is what the sweep or a route plan stored, read
+as a day (and part of it) in transit, a window of at most 2 hours on a
+planned route, or the customer's booked window with whether the courier's route
+keeps it; :func:`delay` says when the customer must be told the promise may
+be missed, with the day now expected.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from tracker.core.vocabulary import EventType, ParcelStatus, ScanReason, canonical_reason
 from tracker.scans import timeline
+from tracker.sla.eta_shown import DEFAULT_HOURS, DeliveryHours, describe_day, keeps_appointment
 from tracker.tracking import masking
 
 #: Reason codes a customer may read: every documented code (free text of older scans is
@@ -121,6 +132,14 @@ class ParcelFacts:
     updated_at: datetime
     #: In the total order of :func:`tracker.scans.timeline.event_key`, oldest first.
     events: tuple[TrackedEvent, ...] = ()
+    #: ``route`` (a courier's plan), ``stages`` (the sweep's estimate) or None.
+    eta_source: str | None = None
+    #: An ``at_risk`` case is open on the parcel.
+    at_risk_case: bool = False
+    #: The pickup code (取件码): only ever shown in a verified view.
+    pickup_code: str | None = None
+    #: After a failed attempt, the pickup point the customer asked to collect it at.
+    hold_at: PickupPoint | None = None
 
     @property
     def last_modified(self) -> datetime:
@@ -157,6 +176,39 @@ class PickupView:
     held_until: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class ShownEta:
+    """What the customer is told about when the parcel comes.
+
+    ``kind``: ``day`` (in transit: a local day, ``part`` of it when known),
+    ``window`` (on a courier's planned route: at most 2 hours) or
+    ``appointment`` (the customer's booked window; ``plan`` says whether
+    the courier's route keeps it: ``keeps``, ``misses`` or ``not_planned``, with the
+    route's own window in ``planned``, and in ``route_day`` the route's day when
+    it is not today: a plan made in the evening is tomorrow's, not "today's").
+    """
+
+    kind: str
+    start: datetime
+    end: datetime
+    day: date
+    part: str | None = None
+    plan: str | None = None
+    planned: tuple[datetime, datetime] | None = None
+    route_day: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """The parcel may miss (or has missed) its promise: ``because`` the promise
+    has passed (``late``), an at-risk case is open (``at_risk``) or the estimate
+    falls after the promised day (``estimate``); ``expected`` is the day now
+    expected (None while there is no estimate)."""
+
+    because: str
+    expected: date | None
+
+
 @dataclass(frozen=True)
 class PublicView:
     tracking_number: str
@@ -168,7 +220,7 @@ class PublicView:
     #: Newest first.
     events: tuple[PublicEvent, ...]
     promised_by: datetime | None
-    eta: tuple[datetime, datetime] | None
+    eta: ShownEta | None
     appointment: tuple[datetime, datetime] | None
     pickup: PickupView | None
     late: bool
@@ -181,6 +233,13 @@ class PublicView:
     delivered: bool
     last_modified: datetime
     appointment_windows: tuple[tuple[datetime, datetime], ...] = field(default=())
+    delay: Delay | None = None
+    #: Only in a verified view, while the parcel waits at its pickup point.
+    pickup_code: str | None = None
+    #: Only in a verified view: after a failed attempt, choose a window or a pickup point.
+    next_steps: bool = False
+    #: Only in a verified view: the pickup point the customer asked to hold it at (code and name).
+    hold_at: PickupPoint | None = None
 
 
 def public_view(
@@ -190,12 +249,14 @@ def public_view(
     hold: timedelta,
     tz: ZoneInfo,
     verified: bool = False,
+    hours: DeliveryHours = DEFAULT_HOURS,
 ) -> PublicView:
     """The customer's view at ``now``; the street address only when ``verified``."""
     pickup_path = facts.pickup_point is not None or any(
         e.type is EventType.READY_FOR_PICKUP for e in facts.events
     )
     delivered = facts.status is ParcelStatus.DELIVERED
+    eta = shown_eta(facts, now=now, tz=tz, hours=hours)
     return PublicView(
         tracking_number=facts.tracking_number,
         status=facts.status,
@@ -204,7 +265,7 @@ def public_view(
         steps=progress(facts, pickup_path=pickup_path),
         events=tuple(_public_event(e, facts) for e in reversed(facts.events)),
         promised_by=facts.promised_by,
-        eta=(facts.eta_start, facts.eta_end) if facts.eta_start and facts.eta_end and not delivered else None,
+        eta=eta,
         appointment=(
             (facts.appointment_start, facts.appointment_end)
             if facts.appointment_start and facts.appointment_end
@@ -220,7 +281,84 @@ def public_view(
         delivered=delivered,
         last_modified=facts.last_modified,
         appointment_windows=tuple(appointment_windows(facts, now=now, tz=tz)) if verified else (),
+        delay=delay(facts, eta, now=now, tz=tz),
+        pickup_code=(
+            facts.pickup_code if verified and facts.status is ParcelStatus.AVAILABLE_FOR_PICKUP else None
+        ),
+        next_steps=verified and hold_refusal(facts) is None,
+        hold_at=facts.hold_at if verified else None,
     )
+
+
+def shown_eta(
+    facts: ParcelFacts, *, now: datetime, tz: ZoneInfo, hours: DeliveryHours = DEFAULT_HOURS
+) -> ShownEta | None:
+    """The ETA as the customer reads it (see :class:`ShownEta`); None when there is none to give.
+
+    A stored estimate that has ended (the sweep has not been by since) is not
+    shown: never an ETA in the past.
+    """
+    if facts.status in (ParcelStatus.DELIVERED, ParcelStatus.RETURNED, ParcelStatus.AVAILABLE_FOR_PICKUP):
+        return None
+    stored = (
+        (facts.eta_start, facts.eta_end)
+        if facts.eta_start and facts.eta_end and facts.eta_end > now
+        else None
+    )
+    route = stored if stored and facts.eta_source == "route" else None
+    if route is not None:
+        route = _within_hours(route, tz, hours)
+    if facts.appointment_start and facts.appointment_end and facts.appointment_end > now:
+        booked = (facts.appointment_start, facts.appointment_end)
+        plan = "not_planned" if route is None else "keeps" if keeps_appointment(route, booked) else "misses"
+        route_day = route[0].astimezone(tz).date() if route is not None else None
+        return ShownEta(
+            "appointment",
+            *booked,
+            booked[0].astimezone(tz).date(),
+            plan=plan,
+            planned=route,
+            route_day=route_day if route_day != now.astimezone(tz).date() else None,
+        )
+    if route is not None:
+        return ShownEta("window", *route, route[0].astimezone(tz).date())
+    if stored is None:
+        return None
+    day = describe_day(*stored, tz=tz, hours=hours)
+    return ShownEta("day", day.start, day.end, day.day, part=day.part)
+
+
+def _within_hours(
+    window: tuple[datetime, datetime], tz: ZoneInfo, hours: DeliveryHours
+) -> tuple[datetime, datetime]:
+    opens, closes = hours.bounds(window[0].astimezone(tz).date(), tz)
+    start, end = max(window[0], opens), min(window[1], closes)
+    return (start, end) if start < end else window
+
+
+def delay(facts: ParcelFacts, eta: ShownEta | None, *, now: datetime, tz: ZoneInfo) -> Delay | None:
+    """Whether to tell the customer the promise may be missed, and the day now expected."""
+    if facts.status in (ParcelStatus.DELIVERED, ParcelStatus.RETURNED) or facts.promised_by is None:
+        return None
+    if facts.status is ParcelStatus.AVAILABLE_FOR_PICKUP:
+        return None
+    expected = None
+    starts = None
+    if eta is not None:
+        starts = eta.planned[0] if eta.kind == "appointment" and eta.planned else eta.start
+        expected = starts.astimezone(tz).date()
+    promised_day = facts.promised_by.astimezone(tz).date()
+    if now > facts.promised_by:
+        return Delay("late", expected)
+    if facts.at_risk_case:
+        # The case may come from ops or from the sweep's coarser stage quartiles
+        # while the estimate shown still fits the promise: "may be later than
+        # promised, now expected on <a day within it>" would contradict itself,
+        # so the day is named only when the estimate starts after the promise.
+        return Delay("at_risk", expected if starts is not None and starts > facts.promised_by else None)
+    if expected is not None and expected > promised_day:
+        return Delay("estimate", expected)
+    return None
 
 
 def headline(facts: ParcelFacts) -> str:
@@ -321,6 +459,28 @@ def appointment_refusal(facts: ParcelFacts) -> str | None:
     return None
 
 
+def hold_refusal(facts: ParcelFacts) -> str | None:
+    """Why the customer cannot ask to collect this parcel at a pickup point (a code), or None.
+
+    Offered after a failed delivery attempt, while the parcel is back at its station.
+    """
+    if not facts.registered:
+        return "not_registered"
+    if facts.pickup_point is not None:
+        return "pickup_parcel"
+    if facts.status is not ParcelStatus.FAILED_ATTEMPT:
+        return f"status_{facts.status.value}"
+    return None
+
+
+def failed_station(facts: ParcelFacts) -> tuple[str | None, str | None]:
+    """(facility, courier) of the latest failed attempt: where the parcel went back to."""
+    for e in reversed(facts.events):
+        if e.type is EventType.DELIVERY_FAILED:
+            return e.facility_code, e.courier_code
+    return None, None
+
+
 def appointment_windows(
     facts: ParcelFacts, *, now: datetime, tz: ZoneInfo
 ) -> list[tuple[datetime, datetime]]:
@@ -330,6 +490,9 @@ def appointment_windows(
     first = now.astimezone(tz).date()
     if facts.service_level in PROMISE_DAY_LEVELS and facts.promised_by is not None:
         first = max(first, facts.promised_by.astimezone(tz).date())
+    if facts.eta_start is not None and facts.eta_end is not None and facts.eta_end > now:
+        # No window before the day the parcel is expected: it could not be kept.
+        first = max(first, facts.eta_start.astimezone(tz).date())
     windows = []
     for offset in range(APPOINTMENT_DAYS):
         day = first + timedelta(days=offset)

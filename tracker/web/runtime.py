@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import Engine
 
+from tracker.core.db import make_engine
+from tracker.core.replicas import ReadRouter
 from tracker.keys.store import KeyCache
 from tracker.settings import Settings
 
@@ -35,6 +37,18 @@ class Runtime:
     ingest: IngestPolicy
     clock: Callable[[], datetime] = utc_now
     keys: KeyCache = field(default_factory=KeyCache)
+    #: Lag-tolerant reads (public tracking, ops lists): a replica when one is healthy.
+    reads: ReadRouter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = self.read_router()
+
+    def read_router(self) -> ReadRouter:
+        replicas = [
+            make_engine(url, prepared_statements=self.settings.database_prepared_statements)
+            for url in self.settings.database_replica_url
+        ]
+        return ReadRouter(self.engine, replicas, max_lag=self.settings.replica_max_lag)
 
     def now(self) -> datetime:
         return self.clock()

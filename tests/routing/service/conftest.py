@@ -148,20 +148,25 @@ def when(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def _quarter(at: datetime, up: bool) -> datetime:
+    down = at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+    return down + timedelta(minutes=15) if up and down != at else down
+
+
 def documented_eta(service_start: str, leaves: str, opens: str | None = None) -> tuple[datetime, datetime]:
-    """The README's window: from 15 minutes before service (but not before the courier
-    leaves, nor before the appointment opens) to 30 minutes after, in whole minutes."""
+    """The README's window: from 30 minutes before service (but not before the courier
+    leaves, nor before the appointment opens) to an hour after, on quarter hours outward,
+    at most 2 hours."""
     start = max(
-        [when(service_start) - timedelta(minutes=15), when(leaves), *([when(opens)] if opens else [])]
+        [
+            _quarter(when(service_start) - timedelta(minutes=30), up=False),
+            _quarter(when(leaves), up=True),
+            *([_quarter(when(opens), up=True)] if opens else []),
+        ]
     )
-    end = when(service_start) + timedelta(minutes=30)
-    floor = start.replace(second=0, microsecond=0)
-    ceil = (
-        end
-        if end == end.replace(second=0, microsecond=0)
-        else end.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    )
-    return floor, ceil
+    end = max(_quarter(when(service_start) + timedelta(hours=1), up=True), start + timedelta(minutes=15))
+    assert end - start <= timedelta(hours=2)
+    return start, min(end, start + timedelta(hours=2))
 
 
 def eta(stop: dict[str, Any]) -> tuple[datetime, datetime]:

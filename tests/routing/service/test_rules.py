@@ -48,13 +48,14 @@ def test_it_sends_a_late_parcel_out_without_a_window_and_keeps_a_later_appointme
     assert stop_window(tomorrow, SHIFT_START, SHIFT_END) is None
 
 
-def test_it_tells_a_customer_from_15_minutes_before_service_to_30_after_in_whole_minutes() -> None:
+def test_it_tells_a_customer_from_30_minutes_before_service_to_an_hour_after_on_quarter_hours() -> None:
     service = local(14, 7).replace(second=40)
 
-    assert eta_window(service, leaves=local(13)) == (local(13, 52), local(14, 38))
+    # 13:37:40 - 15:07:40, widened outward to quarter hours: never to the minute, at most 2 hours.
+    assert eta_window(service, leaves=local(13)) == (local(13, 30), local(15, 15))
     # Not before the courier leaves the station, nor before the appointment opens.
-    assert eta_window(service, leaves=local(14)) == (local(14), local(14, 38))
-    assert eta_window(service, leaves=local(13), opens=local(14, 5)) == (local(14, 5), local(14, 38))
+    assert eta_window(service, leaves=local(14)) == (local(14), local(15, 15))
+    assert eta_window(service, leaves=local(13), opens=local(14, 5)) == (local(14, 15), local(15, 15))
 
 
 def test_it_starts_a_shift_already_under_way_at_the_next_minute() -> None:

@@ -171,3 +171,34 @@ def test_no_body_plans_with_the_defaults_but_a_json_null_is_refused(yard: Yard, 
     assert personas.station.post(url).status_code == 200
     refused = personas.station.post(url, data=b"null", content_type="application/json")
     assert refused.status_code == 422, refused.get_json()
+
+
+def test_after_a_failed_attempt_a_hold_leaves_the_door_and_a_rebooked_window_is_the_stop(
+    yard: Yard, personas: Personas, app: Any
+) -> None:
+    client = app.test_client()  # the customer's
+    for tn in ("TRKR000091", "TRKR000092", "TRKR000093"):
+        yard.bring(tn, 1.0)
+        yard.out_for_delivery(tn, personas.courier, "C-SH011")
+        yard.scans(
+            personas.courier, scan(f"{tn}-7", tn, "delivery_failed", at(MORNING, 260), reason="no_one_home")
+        )
+    held, rebooked, waiting = "TRKR000091", "TRKR000092", "TRKR000093"
+    code = {"verification": "1234"}
+    assert (
+        client.post(f"/api/v1/track/{held}/hold", json={**code, "facility": "PP-SH-011"}).status_code == 200
+    )
+    windows = client.get(f"/api/v1/track/{rebooked}", headers={"X-Verification": "1234"}).json[
+        "appointment_windows"
+    ]
+    today = [w for w in windows if w["start"].startswith("2026-11-20")][-1]
+    assert client.post(f"/api/v1/track/{rebooked}/appointment", json={**code, **today}).status_code == 200
+
+    plan = yard.plan()
+
+    stops = planned(plan)
+    assert set(stops) == {rebooked, waiting}
+    left = {x["tracking_number"]: x for x in plan["left_out"]}
+    assert left[held]["reason"] == "held_at_pickup_point" and "PP-SH-011" in left[held]["detail"]
+    # The window chosen after the failed attempt is the stop's appointment.
+    assert when(today["start"]) <= when(stops[rebooked]["service_start"]) <= when(today["end"])

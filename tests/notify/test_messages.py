@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from tests.conftest import T0, FakeClock, Personas
 from tests.helpers import SHANGHAI, at, journey, registration, scan
@@ -210,11 +210,16 @@ def test_a_parcel_at_risk_tells_its_customer_the_new_day(
     smtp_url, mailbox = smtp
     rt = app.extensions["tracker"]
 
-    def at_risk(tn: str) -> Any:
-        """Out of the warehouse at 10:00, promised by 23:00: the sweep finds it at risk."""
+    def at_risk(tn: str, promised_by: datetime | None = None) -> Any:
+        """Out of the warehouse at 10:00, promised by 23:00 (or ``promised_by``): the sweep finds it at risk."""
         _parcel(personas, tn, "en", f"{tn}@example.com")
         outbound = scan(f"{tn}-1", tn, "outbound", at(T0, -120), facility="WH-SH-01")
         assert personas.admin.post("/api/v1/scans", json=outbound).status_code == 201
+        if promised_by is not None:
+            with engine.begin() as conn:
+                conn.execute(
+                    update(Parcel).where(Parcel.tracking_number == tn).values(promised_by=promised_by)
+                )
         sweep(rt.engine, now=clock(), policy=rt.ingest, zone=SHANGHAI)
         _dispatch(engine, settings, clock, smtp_url=smtp_url, sms_url=sms_url)
         with engine.connect() as conn:
@@ -231,11 +236,13 @@ def test_a_parcel_at_risk_tells_its_customer_the_new_day(
     assert late.eta_start > late.promised_by
     new_day = late.eta_end.astimezone(SHANGHAI)
     assert told == f"Sorry: your parcel SF9400020 is running late; we now expect it on {new_day:%-d %b}."
-    # At noon the estimate shown still fits the promise (the at-risk case comes from the coarser
-    # stage quartiles): naming that day as the new one would contradict the apology.
+    # At noon the day shown is tomorrow morning (the stage defaults' likely moment, 10:00);
+    # promised by 10:00 tomorrow, that morning runs past the promise but starts before it:
+    # naming that day as the new one would contradict the apology.
     clock.now = T0
-    fitting, told = at_risk("SF9400021")
-    assert fitting.eta_start <= fitting.promised_by
+    tomorrow_ten = (T0 + timedelta(days=1)).astimezone(SHANGHAI).replace(hour=10, minute=0)
+    fitting, told = at_risk("SF9400021", promised_by=tomorrow_ten)
+    assert fitting.eta_start <= fitting.promised_by < fitting.eta_end
     assert told == "Sorry: your parcel SF9400021 may arrive later than we promised."
 
 

@@ -479,3 +479,13 @@ def test_looking_samples_up_by_clock_time_counts_exactly_the_samples_a_walk_woul
         near = _near_on_the_clock(history, key, samples, tod, elapsed, span)
         walked = [s for s in samples if _on_the_clock(tod, s[0], elapsed, span) is not None]
         assert [s for s in near if _on_the_clock(tod, s[0], elapsed, span) is not None] == walked
+
+
+def test_of_days_named_equally_often_the_one_nearest_the_median_is_shown() -> None:
+    # The stage defaults' low, likely and high moments fall on three days (17:00 on the
+    # 20th, 07:00 on the 21st, 03:00 on the 22nd): the likely one's day, not the best case.
+    now = local(20, 7, 30)
+    est = estimate(DeliveryHistory(), local(20, 7), now)
+    assert est is not None and est.basis == "defaults"
+    assert len({m.astimezone(SH).date() for m in est.moments}) == 3
+    assert shape_day(est, now=now, tz=SH).day == local(21, 0).date()

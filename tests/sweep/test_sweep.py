@@ -238,3 +238,39 @@ def test_the_sweep_shows_an_in_transit_parcel_a_day_in_delivery_hours_never_to_t
     assert eta["text"].startswith("Expected on ") and ":" not in eta["text"]
     zh = personas.anonymous.get("/api/v1/track/TRKE000001?lang=zh-CN").json["eta"]["text"]
     assert zh.startswith("预计 ") and zh.endswith("送达。") and ":" not in zh
+
+
+def test_ops_and_the_customer_hear_of_a_delay_from_the_one_day_the_page_shows(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    # A new network (the stage defaults: in transit 8/20/36 h, out for delivery 2/4/8 h).
+    # Out of the warehouse at 07:00 on the 20th, the estimate's low, likely and high
+    # moments fall on the 20th, 21st and 22nd: the page shows the likely one's day, the 21st.
+    clock.now = local(20, 7, 30).astimezone(UTC)
+    promises = {"TRKD000001": local(21, 23), "TRKD000002": local(20, 20)}
+    for tn, promised in promises.items():
+        personas.merchant.post("/api/v1/parcels", json=registration(tn))
+        personas.admin.post("/api/v1/scans", json=scan(f"{tn}-1", tn, "outbound", iso(local(20, 7)),
+                                                       facility="WH-SH-01"))  # fmt: skip
+        rt: Runtime = app.extensions["tracker"]
+        with rt.engine.begin() as conn:
+            conn.execute(
+                Parcel.__table__.update()
+                .where(Parcel.tracking_number == tn)
+                .values(promised_by=promised.astimezone(UTC))
+            )
+    run_sweep(app, clock)
+    reads = {tn: app.test_client().get(f"/api/v1/track/{tn}").get_json() for tn in promises}
+
+    # Promised by 23:00 on the 21st, shown the 21st: no case for ops and no notice for the
+    # customer, though the stage quartiles' far end (03:00 on the 22nd) runs past the promise.
+    kept = reads["TRKD000001"]
+    assert kept["eta"]["start"].startswith("2026-11-21"), kept["eta"]
+    assert "at_risk" not in live_cases(engine, "TRKD000001")
+    assert kept["delay"] is None
+    # Promised by 20:00 on the 20th, shown the 21st: both hear of it, and the customer is
+    # told the day now expected.
+    late = reads["TRKD000002"]
+    assert late["eta"]["start"].startswith("2026-11-21"), late["eta"]
+    assert "at_risk" in live_cases(engine, "TRKD000002")
+    assert late["delay"]["because"] == "at_risk" and late["delay"]["date"] == "2026-11-21"

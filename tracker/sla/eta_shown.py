@@ -795,13 +795,20 @@ class DayEstimate:
 def shape_day(
     estimate: DeliveryEstimate, *, now: datetime, tz: ZoneInfo, hours: DeliveryHours = DEFAULT_HOURS
 ) -> DayEstimate:
-    """The day most of the estimate falls on (the earliest of equals), and its part if clear."""
+    """The day most of the estimate falls on, and its part if clear.
+
+    Of days equally often named, the one nearest the median's day: the
+    stage defaults' three moments (low, likely, high) fall on three days,
+    and the earliest of them showed a new network's customer the best case,
+    a day the likely moment had already left behind.
+    """
     floor = hours.within(now, tz)
     moments = [max(m, floor) for m in estimate.moments]
     counts: dict[date, list[datetime]] = {}
     for m in moments:
         counts.setdefault(m.astimezone(tz).date(), []).append(m)
-    day = min(counts, key=lambda d: (-len(counts[d]), d))
+    middle = sorted(moments)[len(moments) // 2].astimezone(tz).date()
+    day = min(counts, key=lambda d: (-len(counts[d]), abs((d - middle).days), d))
     on_day = counts[day]
     parts = {p: sum(1 for m in on_day if hours.part_of(m, tz) == p) for p in PARTS}
     best = max(PARTS, key=lambda p: parts[p])

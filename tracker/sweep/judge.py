@@ -60,9 +60,11 @@ def judge(
 ) -> Judgement:
     """The SLA rules for one parcel (pure: ``row`` is the parcel's columns).
 
-    The at-risk rule compares the stage quartiles' window with the promise;
-    the ETA the customer is shown is the learned, shaped day of
-    :mod:`tracker.sla.eta_shown` (or a planned route's window).
+    The ETA the customer is shown is the learned, shaped day of
+    :mod:`tracker.sla.eta_shown` (or a planned route's window), and the
+    at-risk rule compares that with the promise: the case ops works and the
+    delay notice the customer reads come from one estimate. Only a parcel
+    with no day to show is judged by the stage quartiles' window.
     """
     state = state_from_row(row)
     status = ParcelStatus(row.status)
@@ -94,34 +96,8 @@ def judge(
     planned = row.eta_source == "route" and row.eta_end is not None and row.eta_end >= now
     if planned and met is None:
         verdict.eta, verdict.eta_source = (row.eta_start, row.eta_end), "route"
-    if promised_by is None or met is not None:
-        if met is not None:
-            late = f"{_hours(met - promised_by)} late" if promised_by and met > promised_by else "in time"
-            verdict.close.append((CaseType.AT_RISK, f"delivered {late}"))
-            verdict.close.append((CaseType.SLA_BREACH, f"delivered {late}"))
-    elif now >= promised_by:
-        verdict.open.append((CaseType.SLA_BREACH, [Reason(
-            "promise_missed",
-            f"promised by {_local(promised_by, zone)} ({journey.service_level}); "
-            f"{_hours(now - promised_by)} past it and still {status.value}{where}",
-        )]))  # fmt: skip
-        verdict.close.append((CaseType.AT_RISK, "the promise passed: now a breach"))
-    else:
-        if planned:
-            window: EtaWindow | None = EtaWindow(row.eta_start, row.eta_end, row.eta_end)
-        else:
-            window = eta_window(status.value, entered_at=entered, now=now, estimates=estimates, pickup=pickup)
-        if window is not None:
-            if at_risk(window.end, promised_by, now):
-                verdict.open.append((CaseType.AT_RISK, [Reason(
-                    "eta_after_promise",
-                    f"ETA {_local(window.start, zone)} – {_local(window.end, zone)} ends after the promise "
-                    f"{_local(promised_by, zone)}; {status.value}{where}",
-                )]))  # fmt: skip
-            else:
-                verdict.close.append((CaseType.AT_RISK, "the ETA is back within the promise"))
-
     shown_end = None
+    shown_day = None
     if met is None and not planned and status not in FINAL_STATUSES:
         estimate = estimate_delivery(
             event_type=row.last_event_type,
@@ -141,12 +117,45 @@ def judge(
             # Its leg's parcels are mostly slower than any delivery yet: no day to tell.
             shown_end = estimate.overdue_at
         elif estimate is not None:
-            day = shape_day(estimate, now=now, tz=zone, hours=hours)
-            verdict.eta, verdict.eta_source = (day.start, day.end), "stages"
-            shown_end = day.end
+            shown_day = shape_day(estimate, now=now, tz=zone, hours=hours)
+            verdict.eta, verdict.eta_source = (shown_day.start, shown_day.end), "stages"
+            shown_end = shown_day.end
             if estimate.overdue_at is not None and now < estimate.overdue_at < shown_end:
                 # Held up (a late departure): estimated again once overdue for the next scan.
                 shown_end = estimate.overdue_at
+
+    if promised_by is None or met is not None:
+        if met is not None:
+            late = f"{_hours(met - promised_by)} late" if promised_by and met > promised_by else "in time"
+            verdict.close.append((CaseType.AT_RISK, f"delivered {late}"))
+            verdict.close.append((CaseType.SLA_BREACH, f"delivered {late}"))
+    elif now >= promised_by:
+        verdict.open.append((CaseType.SLA_BREACH, [Reason(
+            "promise_missed",
+            f"promised by {_local(promised_by, zone)} ({journey.service_level}); "
+            f"{_hours(now - promised_by)} past it and still {status.value}{where}",
+        )]))  # fmt: skip
+        verdict.close.append((CaseType.AT_RISK, "the promise passed: now a breach"))
+    else:
+        if planned:
+            window: EtaWindow | None = EtaWindow(row.eta_start, row.eta_end, row.eta_end)
+        elif shown_day is not None:
+            # One judge for ops and the customer: the day the page shows. The stage
+            # quartiles' far end often runs past a promise the shown day keeps, and
+            # the page then said "may arrive later than promised" beside a day within it.
+            window = EtaWindow(shown_day.start, shown_day.start, shown_day.end)
+        else:
+            # No day to show (a new network, or a leg slower than any delivery yet).
+            window = eta_window(status.value, entered_at=entered, now=now, estimates=estimates, pickup=pickup)
+        if window is not None:
+            if at_risk(window.end, promised_by, now):
+                verdict.open.append((CaseType.AT_RISK, [Reason(
+                    "eta_after_promise",
+                    f"ETA {_local(window.start, zone)} – {_local(window.end, zone)} ends after the promise "
+                    f"{_local(promised_by, zone)}; {status.value}{where}",
+                )]))  # fmt: skip
+            else:
+                verdict.close.append((CaseType.AT_RISK, "the ETA is back within the promise"))
 
     risk_at = None
     if promised_by is not None and met is None and now < promised_by:

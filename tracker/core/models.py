@@ -517,6 +517,8 @@ class StationPlan(Base):
     __table_args__ = (
         # "The latest plan of this station for this day".
         Index("ix_route_plans_facility_code_plan_date_id", "facility_code", "plan_date", "id"),
+        # "Every station's plans of the last week": the sweep's station rounds.
+        Index("ix_route_plans_plan_date", "plan_date"),
     )
 
 

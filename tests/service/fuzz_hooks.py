@@ -238,11 +238,12 @@ MISTAKES: list[Mistake] = [
         "a scan's fields depend on each other and on stored things",
         "ST202",
         r"POST /api/v1/scans",
-        "lat with lon, a damage object for a damaged scan, a reason for a failed delivery are"
-        " conditions between fields; facility and courier codes are rows",
-        fields=r"lat|lon|damage|reason|facility|courier_id",
+        "lat with lon, a damage object for a damaged scan, a reason for a failed delivery, a"
+        " pickup code on a collected scan only, are conditions between fields; facility and"
+        " courier codes are rows",
+        fields=r"lat|lon|damage|reason|pickup_code|facility|courier_id",
         message=r"lat and lon come together|needs a damage object|needs a reason|unknown facility"
-        r"|unknown courier",
+        r"|unknown courier|only a collected scan carries a pickup code",
     ),
     UnstatedRule(
         "a routing problem's fields depend on each other",

@@ -98,3 +98,13 @@ def test_a_batch_answer_is_a_rejection_only_when_it_rejected_an_event(hooks: Mod
 def test_every_recorded_mistake_says_why(hooks: ModuleType) -> None:
     assert all(len(m.why) > 40 for m in hooks.MISTAKES)
     assert len({m.name for m in hooks.MISTAKES}) == len(hooks.MISTAKES)
+
+
+def test_a_pickup_code_on_a_scan_that_is_not_collected_is_a_rule_between_fields(hooks: ModuleType) -> None:
+    # What CI's fuzzer sent at 08:2x on 2026-12-02: an "arrived" scan with a pickup code.
+    code_on_arrival = [("pickup_code", "only a collected scan carries a pickup code")]
+    scans = _case("POST", "/api/v1/scans")
+
+    assert not _kept(hooks, "ST202", scans, _answer(422, code_on_arrival))
+    assert _kept(hooks, "ST202", scans, _answer(422, [("pickup_code", "must be 6 digits")]))
+    assert _kept(hooks, "ST202", _case("POST", "/api/v1/parcels"), _answer(422, code_on_arrival))

@@ -488,4 +488,101 @@ def test_of_days_named_equally_often_the_one_nearest_the_median_is_shown() -> No
     est = estimate(DeliveryHistory(), local(20, 7), now)
     assert est is not None and est.basis == "defaults"
     assert len({m.astimezone(SH).date() for m in est.moments}) == 3
+
+
+# A hub network: the hub (in 苏州, where no parcel goes) sends each city's parcels to that
+# city's own sorting centre; 阿勒泰 is three thousand km away.
+HUB_PLACES = {
+    "HUB-01": (31.30, 120.59, "sorting_center"),
+    "SC-SH-01": (31.30, 121.50, "sorting_center"),
+    "SC-HZ-01": (30.30, 120.20, "sorting_center"),
+    "SC-ALT-01": (47.84, 88.14, "sorting_center"),
+}
+HUB_CITIES = {"HUB-01": "苏州", "SC-SH-01": "上海", "SC-HZ-01": "杭州", "SC-ALT-01": "阿勒泰"}
+
+
+def _hub_km(a: str, b: str) -> float:
+    return haversine_m(Point(*HUB_PLACES[a][:2]), Point(*HUB_PLACES[b][:2])) / 1000
+
+
+def _near_cities(clock: time) -> list[Passage]:
+    """上海 and 杭州 parcels: off the hub at 17:xx, delivered the next morning; and at their own
+    sorting centres up to ``clock``, delivered 13 h later. A warehouse's in-transit parcels (three
+    days from the door) are in the history too."""
+    passages = []
+    for i in range(20):
+        for city, centre in (("上海", "SC-SH-01"), ("杭州", "SC-HZ-01")):
+            left = local(10 + i % 8, 17, i)
+            there = left + timedelta(hours=0.5 + 0.018 * _hub_km("HUB-01", centre))
+            passages.append(
+                Passage(
+                    "departed",
+                    "in_transit",
+                    "HUB-01",
+                    "standard",
+                    left,
+                    left + timedelta(hours=17),
+                    city,
+                    there,
+                    ("arrived", "in_transit", centre),
+                )
+            )
+            at = datetime.combine(local(10 + i % 8, 0).date(), clock, tzinfo=SH) - timedelta(minutes=i)
+            passages.append(
+                Passage("arrived", "in_transit", centre, "standard", at, at + timedelta(hours=13), city)
+            )
+            for minute in (i, 30 + i):
+                far = at - timedelta(minutes=minute)
+                passages.append(
+                    Passage(
+                        "departed",
+                        "in_transit",
+                        "WH-SH-01",
+                        "standard",
+                        far,
+                        far + timedelta(hours=72),
+                        "乌鲁木齐",
+                    )
+                )
+    return passages
+
+
+def _to_far_city(clock: time, event_type: str, facility: str, entered: datetime, now: datetime) -> object:
+    """The estimate for a 阿勒泰 parcel scanned at ``facility``, among the near cities' parcels."""
+    hist = DeliveryHistory.from_passages(
+        _near_cities(clock), SH, now=now, places=HUB_PLACES, cities=HUB_CITIES
+    )
+    return estimate_delivery(
+        event_type=event_type, status="in_transit", facility=facility, service_level="standard",
+        destination="阿勒泰", entered_at=entered, now=now, history=hist, tz=SH,
+    )  # fmt: skip
+
+
+def test_a_far_city_none_of_whose_parcels_arrived_yet_is_followed_to_its_own_sorting_centre() -> None:
+    # No 阿勒泰 parcel has got past the hub yet. It goes to 阿勒泰's own sorting centre (the
+    # only one there), the line-hauls say when; from there it goes like the other cities'
+    # parcels from theirs. Not the next morning, like the 上海 and 杭州 parcels off the hub.
+    left = local(20, 17, 5)
+    there = left + timedelta(hours=0.5 + 0.018 * _hub_km("HUB-01", "SC-ALT-01"))
+    now = local(21, 9, 0)
+    est = _to_far_city(there.astimezone(SH).time(), "departed", "HUB-01", left, now)
+    assert est is not None and est.basis == "path"
+    assert (
+        shape_day(est, now=now, tz=SH).day
+        == HOURS.within(there + timedelta(hours=13), SH).astimezone(SH).date()
+    )
+    # Later than the line-hauls say and still not there: due now, still a far city's parcel.
+    late = there + timedelta(hours=2)
+    est = _to_far_city(there.astimezone(SH).time(), "departed", "HUB-01", left, late)
+    assert est is not None and est.basis == "path"
+    assert est.overdue_at == late + timedelta(minutes=30)
+
+
+def test_a_far_citys_sorting_centre_with_no_deliveries_yet_is_told_by_the_other_cities_own_centres() -> None:
+    # The first 阿勒泰 parcel at its sorting centre, 21:10: the 上海 and 杭州 parcels at theirs at
+    # that hour were delivered 13 h later, the next morning. Every in-transit parcel at that
+    # hour (a warehouse's, three days from the door) says nothing about it.
+    now = local(20, 21, 10)
+    est = _to_far_city(time(21, 0), "arrived", "SC-ALT-01", now, now)
+    assert est is not None and est.basis == "history"
     assert shape_day(est, now=now, tz=SH).day == local(21, 0).date()

@@ -34,7 +34,12 @@ near ones, would be shown the near ones' day. Before the leg's parcels at
 any time of day, a parcel at a delivery station goes out with the station's
 next round (:func:`_next_round`, from its route plans), and any other is
 followed hop by hop through the network (:func:`_follow`) to a position
-whose parcels at that hour tell its day.
+whose parcels at that hour tell its day. A far city none of whose parcels
+has got there yet is followed to its own sorting centre (:func:`_inbound`),
+and at a facility in the parcel's destination city, after that facility's
+own parcels, every city's own facilities of its kind come before the status
+of every parcel in transit (:func:`_home_key`): from its own sorting centre
+on, a far city's parcel goes to the door like a near city's.
 
 The time of day matters because a network runs on a timetable (line-hauls
 leave at set times, couriers' rounds at 08:00 and 14:00): a parcel arriving
@@ -248,6 +253,10 @@ class DeliveryHistory:
     #: Per (scan type, kind of place): the timetable of its places together, for a place
     #: that has none of its own yet.
     kind_timetables: Mapping[tuple[str, str], Timetable] = field(default_factory=dict)
+    #: Per facility: the city it is in. A far city's own sorting centre is where its parcels
+    #: arrive before any has (see :func:`_inbound`), and its facilities with no deliveries yet
+    #: are told by the other cities' facilities of their kind (see :func:`_home_key`).
+    cities: Mapping[str, str] = field(default_factory=dict)
     #: Per samples key, filled on first use: the samples' clock times in order and their
     #: positions (see :func:`_near_on_the_clock`). A cache, not data.
     by_clock: dict[tuple[str | None, ...], tuple[list[float], list[int]]] = field(
@@ -263,6 +272,7 @@ class DeliveryHistory:
         now: datetime | None = None,
         rounds: Mapping[str, Sequence[float]] | None = None,
         places: Mapping[str, Place] | None = None,
+        cities: Mapping[str, str] | None = None,
     ) -> DeliveryHistory:
         """Group passages by position; given ``now``, only those old enough to be complete.
 
@@ -310,7 +320,10 @@ class DeliveryHistory:
             silent = (p.next_at - p.at).total_seconds() if p.next_at is not None else to_go
             local = p.at.astimezone(tz)
             sample = (local.hour * 3600 + local.minute * 60 + local.second, to_go, min(silent, to_go))
-            for key in _keys(p.event_type, p.status, p.facility, p.service_level, p.destination):
+            keys = _keys(p.event_type, p.status, p.facility, p.service_level, p.destination)
+            if _at_home(p.facility, p.destination, cities or {}):
+                keys.append(_home_key(p.event_type, p.facility, places or {}))
+            for key in keys:
                 grouped.setdefault(key, []).append((p.at, sample))
             opened.setdefault(leg, []).append((to_go, sample[2], True))
         kept: dict[tuple[str | None, ...], list[Sample]] = {}
@@ -336,7 +349,16 @@ class DeliveryHistory:
         # The most common; a tie goes to the first seen (not to set order, which varies by process).
         common = {k: Counter(v).most_common(1)[0][0] for k, v in entries.items()}
         return cls(
-            kept, legs, dict(rounds or {}), hops, timetables, dict(places or {}), common, _fit(roads), by_kind
+            kept,
+            legs,
+            dict(rounds or {}),
+            hops,
+            timetables,
+            dict(places or {}),
+            common,
+            _fit(roads),
+            by_kind,
+            dict(cities or {}),
         )
 
     def __len__(self) -> int:
@@ -434,6 +456,23 @@ def _keys(
         ("status", status, destination),
         ("status", status),
     ]
+
+
+def _at_home(facility: str | None, destination: str | None, cities: Mapping[str, str]) -> bool:
+    """Whether ``facility`` is in the parcel's destination city (its own sorting centre, a station)."""
+    return facility is not None and destination is not None and cities.get(facility) == destination
+
+
+def _home_key(event_type: str, facility: str | None, places: Mapping[str, Place]) -> tuple[str | None, ...]:
+    """The key pooling every city's own facilities of ``facility``'s kind, for this scan.
+
+    From a city's own sorting centre on, the way to the door is much alike in
+    every city (sort, the next departure to a station, its next round): a far
+    city whose sorting centre has delivered none yet is told by the others'
+    at the same hour, not by every parcel in transit anywhere (a warehouse's
+    parcels, a day or three from the door).
+    """
+    return ("home", event_type, _kind(facility, places))
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,6 +618,9 @@ def estimate_delivery(
     local = entered_at.astimezone(tz)
     tod = local.hour * 3600 + local.minute * 60 + local.second
     keys = _keys(event_type or "", status, facility, service_level, destination)
+    if _at_home(facility, destination, history.cities):
+        # After the facility's own parcels, before the status of every parcel in transit.
+        keys.insert(LEG_KEYS + 1, _home_key(event_type or "", facility, history.places))
     for n, (key, span) in enumerate(search_order(keys)):
         if n == 2 * LEG_KEYS and event_type == "arrived" and facility in history.rounds and hops_left > 0:
             # At a station, at an hour none of its parcels waited there: it goes out with the
@@ -701,22 +743,36 @@ def _on_the_road(
 
     Where: the next facility the destination's parcels got to from a place of
     the same kind (another warehouse's parcels for the far city got to its
-    sorting centre). When: the network's line-hauls, fitted on distance
-    (:attr:`DeliveryHistory.road`). None when either is unknown, or when the
-    parcel has already been on the road longer than that.
+    sorting centre), or, before any has, the destination city's own sorting
+    centre (:func:`_inbound`). When: the network's line-hauls, fitted on
+    distance (:attr:`DeliveryHistory.road`); a parcel on the road longer than
+    that is due now (a line-haul a few hours late: after three days on the
+    road it is still a far city's parcel, not one of the near ones). None
+    when either is unknown.
     """
     here = history.places.get(where[1] or "")
     if where[0] != "departed" or here is None or history.road is None:
         return None
-    position = history.entries.get((here[2], destination))
+    position = history.entries.get((here[2], destination)) or _inbound(destination, history)
     there = history.places.get(position[2] or "") if position is not None else None
-    if position is None or there is None:
+    if position is None or there is None or position[2] == where[1]:
         return None
     fixed, per_km = history.road
-    hours = fixed + per_km * _km(here, there)
-    if hours * 3600 <= elapsed:
-        return None
-    return entered_at + timedelta(hours=hours), position
+    seconds = max((fixed + per_km * _km(here, there)) * 3600, elapsed)
+    return entered_at + timedelta(seconds=seconds), position
+
+
+def _inbound(destination: str | None, history: DeliveryHistory) -> tuple[str, str, str | None] | None:
+    """Where a parcel for ``destination`` arrives when none has yet: the city's sorting centre.
+
+    None when the city has none, or several (which one cannot be told).
+    """
+    centres = [
+        code
+        for code, city in history.cities.items()
+        if city == destination and _kind(code, history.places) == "sorting_center"
+    ]
+    return ("arrived", "in_transit", centres[0]) if len(centres) == 1 else None
 
 
 def _next_clock(clocks: Sequence[float], after: datetime, tz: ZoneInfo) -> datetime | None:

@@ -134,7 +134,8 @@ def delivery_history(conn: Connection, now: datetime, zone: ZoneInfo) -> Deliver
     (``ix`` on status and last event), as many door parcels still on their
     way (how long their legs take at least), then their position scans by
     parcel id; and the facilities (where they are: a line-haul's hours
-    follow its distance) and the stations' rounds (:func:`station_rounds`).
+    follow its distance; and their city: a far city's own facilities are
+    told by the other cities') and the stations' rounds (:func:`station_rounds`).
     """
     recent = conn.execute(
         select(Parcel.id, Parcel.service_level, Parcel.delivered_at, Parcel.dest_city)
@@ -189,10 +190,13 @@ def delivery_history(conn: Connection, now: datetime, zone: ZoneInfo) -> Deliver
                         (after[1], went.value, after[2]) if after is not None and went is not None else None,
                     )
                 )  # fmt: skip
-    facilities = conn.execute(select(Facility.code, Facility.lat, Facility.lon, Facility.kind))
-    places = {code: (lat, lon, FacilityKind(kind).value) for code, lat, lon, kind in facilities}
+    facilities = conn.execute(
+        select(Facility.code, Facility.lat, Facility.lon, Facility.kind, Facility.city)
+    ).all()
+    places = {code: (lat, lon, FacilityKind(kind).value) for code, lat, lon, kind, _ in facilities}
+    cities = {code: city for code, *_, city in facilities}
     rounds = station_rounds(conn, now, zone)
-    return DeliveryHistory.from_passages(passages, zone, now=now, rounds=rounds, places=places)
+    return DeliveryHistory.from_passages(passages, zone, now=now, rounds=rounds, places=places, cities=cities)
 
 
 def station_rounds(conn: Connection, now: datetime, zone: ZoneInfo) -> dict[str, tuple[float, ...]]:

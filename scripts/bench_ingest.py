@@ -425,17 +425,7 @@ def compare_partitioned(args: Any) -> None:
 
 def _fresh_copy(base: str, template_url: str, kind: str, made: list[str]) -> str:
     """A new database copied from the filled, unpartitioned template (nothing ingested yet)."""
-    import uuid
-
-    template = make_url(template_url).database
-    name = f"tracker_bench_{kind}_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(base, isolation_level="AUTOCOMMIT", pool_size=1)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    finally:
-        admin.dispose()
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    url = create_database(base, f"tracker_bench_{kind}", template=make_url(template_url).database)
     made.append(url)
     return url
 

@@ -152,10 +152,7 @@ def list_feedback(query: FeedbackQuery):  # type: ignore[no-untyped-def]
     if query.until is not None:
         statement = statement.where(Feedback.created_at < query.until)
     if query.cursor is not None:
-        at, feedback_id = cursors.decode_time_id(query.cursor)
-        statement = statement.where(
-            or_(Feedback.created_at < at, and_(Feedback.created_at == at, Feedback.id < feedback_id))
-        )
+        statement = statement.where(cursors.older_than(query.cursor, Feedback.created_at, Feedback.id))
     statement = statement.order_by(Feedback.created_at.desc(), Feedback.id.desc()).limit(query.limit + 1)
     with runtime().engine.connect() as conn:
         rows = conn.execute(statement).all()

@@ -39,7 +39,7 @@ from typing import Any, Literal
 from flask import jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import Connection, and_, case, func, literal, or_, select, tuple_
+from sqlalchemy import Connection, case, func, literal, select, tuple_
 
 from tracker.cases import store as cases
 from tracker.cases.priority import SEVERITY
@@ -321,10 +321,7 @@ def list_cases(query: CasesQuery):  # type: ignore[no-untyped-def]
         statement = statement.order_by(tier, severity, due, Case.opened_at, Case.id).limit(query.limit + 1)
     else:
         if query.cursor is not None:
-            opened_at, case_id = cursors.decode_time_id(query.cursor)
-            statement = statement.where(
-                or_(Case.opened_at < opened_at, and_(Case.opened_at == opened_at, Case.id < case_id))
-            )
+            statement = statement.where(cursors.older_than(query.cursor, Case.opened_at, Case.id))
         statement = statement.order_by(Case.opened_at.desc(), Case.id.desc()).limit(query.limit + 1)
     # A list may lag a moment: a replica's when one is healthy (one case, below, reads the primary).
     with runtime().reads.connect() as conn:

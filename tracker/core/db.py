@@ -213,10 +213,11 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
-def create_database(server_url: str, prefix: str) -> str:
-    """A new, empty PostgreSQL database on the server at ``server_url``: its URL.
+def create_database(server_url: str, prefix: str, template: str | None = None) -> str:
+    """A new PostgreSQL database on the server at ``server_url``: its URL.
 
-    For tests and benchmarks, which each want a database of their own.
+    Empty, or a copy of the database named ``template``. For tests and
+    benchmarks, which each want a database of their own.
     """
     import uuid
 
@@ -227,7 +228,8 @@ def create_database(server_url: str, prefix: str) -> str:
     admin = make_engine(server_url, isolation_level="AUTOCOMMIT", pool_size=1)
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            copy = f' TEMPLATE "{template}"' if template else ""
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     finally:
         admin.dispose()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)

@@ -257,6 +257,8 @@ class DeliveryHistory:
     #: arrive before any has (see :func:`_inbound`), and its facilities with no deliveries yet
     #: are told by the other cities' facilities of their kind (see :func:`_home_key`).
     cities: Mapping[str, str] = field(default_factory=dict)
+    #: Per city: its sorting centres, from ``cities`` and ``places`` (see :func:`_inbound`).
+    centres: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Per samples key, filled on first use: the samples' clock times in order and their
     #: positions (see :func:`_near_on_the_clock`). A cache, not data.
     by_clock: dict[tuple[str | None, ...], tuple[list[float], list[int]]] = field(
@@ -359,6 +361,7 @@ class DeliveryHistory:
             _fit(roads),
             by_kind,
             dict(cities or {}),
+            _centres(cities or {}, places or {}),
         )
 
     def __len__(self) -> int:
@@ -767,12 +770,17 @@ def _inbound(destination: str | None, history: DeliveryHistory) -> tuple[str, st
 
     None when the city has none, or several (which one cannot be told).
     """
-    centres = [
-        code
-        for code, city in history.cities.items()
-        if city == destination and _kind(code, history.places) == "sorting_center"
-    ]
+    centres = history.centres.get(destination or "", ())
     return ("arrived", "in_transit", centres[0]) if len(centres) == 1 else None
+
+
+def _centres(cities: Mapping[str, str], places: Mapping[str, Place]) -> dict[str, tuple[str, ...]]:
+    """Each city's sorting centres: found once per history, not once per estimate."""
+    found: dict[str, list[str]] = {}
+    for code, city in cities.items():
+        if _kind(code, places) == "sorting_center":
+            found.setdefault(city, []).append(code)
+    return {city: tuple(codes) for city, codes in found.items()}
 
 
 def _next_clock(clocks: Sequence[float], after: datetime, tz: ZoneInfo) -> datetime | None:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import request
+from sqlalchemy import and_, or_
 
 from tracker.core.inputs import BIGINT_MAX, check_instant
 
@@ -64,6 +65,12 @@ def parse_time_id(text: str) -> tuple[datetime, int]:
 
 def decode_time_id(cursor: str) -> tuple[datetime, int]:
     return decode(cursor, parse_time_id)
+
+
+def older_than(cursor: str, at: Any, row_id: Any) -> Any:
+    """The rows after ``cursor`` in a newest-first list ordered by (``at``, ``row_id``) descending."""
+    last_at, last_id = decode_time_id(cursor)
+    return or_(at < last_at, and_(at == last_at, row_id < last_id))
 
 
 def next_page_url(cursor: str, **pinned: str) -> str:

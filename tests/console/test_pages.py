@@ -12,7 +12,8 @@ from sqlalchemy import Engine, select
 from tests.conftest import FakeClock, Personas
 from tests.console.conftest import Console, add_case
 from tests.routing.service.conftest import STATION, Yard
-from tracker.core.models import Case, StationPlan
+from tracker.console import labels
+from tracker.core.models import Case, Parcel, StationPlan
 from tracker.core.vocabulary import CaseType
 
 
@@ -75,6 +76,18 @@ def test_the_parcel_page_shows_the_unmasked_recipient_the_stop_and_the_cases(
     assert f"/ops/plans/{day['plan_id']}" in html
     assert f"/ops/cases/{day['case_id']}" in html
     assert "stop 1 of courier" in html or "stop 2 of courier" in html or "stop 3 of courier" in html
+
+
+def test_the_parcel_page_names_the_service_level_in_the_reader_s_language(
+    ops: Console, day: dict[str, Any], engine: Engine
+) -> None:
+    with engine.connect() as conn:
+        level = conn.scalar(select(Parcel.service_level).where(Parcel.tracking_number == day["tn"]))
+    en = ops.get(f"/ops/parcels/{day['tn']}?lang=en").get_data(as_text=True)
+    zh = ops.get(f"/ops/parcels/{day['tn']}?lang=zh-CN").get_data(as_text=True)
+    assert f"<dt>Service level</dt><dd>{labels.SERVICE_LEVELS[level]}</dd>" in en
+    # Not the code (``standard``) nor the English name: Chinese words.
+    assert re.search(r"<dt>服务等级</dt><dd>[^<A-Za-z]+</dd>", zh), level
 
 
 def test_it_finds_parcels_by_phone_suffix_and_goes_straight_to_a_tracking_number(

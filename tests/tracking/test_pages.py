@@ -123,6 +123,9 @@ def test_it_shows_the_promise_and_the_day_expected_in_transit(parcels: Any, clie
     assert "12:00" not in html.split('id="eta"')[1].split("</p>")[0]  # a part of the day, not times
     zh = client.get(f"/api/v1/track/{tn}?lang=zh-CN").json["eta"]["text"]
     assert zh == "预计 11月20日周五下午送达。"
+    # The facts under the headline write the day and its part as the headline does.
+    assert "<dd>Fri, Nov 20, in the afternoon</dd>" in html
+    assert "<dd>11月20日周五下午</dd>" in client.get(f"/track/{tn}?lang=zh-CN").get_data(as_text=True)
 
 
 def test_it_shows_a_planned_route_as_a_window_of_two_hours_at_most(parcels: Any, client: Any) -> None:

@@ -90,6 +90,14 @@ ROLES = {
     "admin": _l("Admin"),
 }
 SEGMENTS = {"facility": _l("Facility"), "leg": _l("Leg"), "courier": _l("Courier")}
+#: The shipped service levels (tracker/sla/service_levels.toml); a level a network
+#: adds in its own file is shown by its name.
+SERVICE_LEVELS = {
+    "211": _l("211 timed delivery"),
+    "next_day": _l("Next day"),
+    "standard": _l("Standard"),
+    "group_buy": _l("Community group buy"),
+}
 
 #: Every table above by name, for the templates' ``label(kind, code)``.
 TABLES = {
@@ -104,6 +112,7 @@ TABLES = {
     "feedback": FEEDBACK,
     "role": ROLES,
     "segment": SEGMENTS,
+    "service_level": SERVICE_LEVELS,
     # Scan types in the customer's words, already in the catalogs.
     "event": EVENTS,
 }

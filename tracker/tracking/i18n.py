@@ -283,8 +283,11 @@ class Words:
         """``12月1日周二``, ``Tue, Dec 1``."""
         return _day(self.locale, day)
 
-    def part_label(self, part: str) -> str:
-        return self.gettext(PARTS[part])
+    def day_and_part(self, day: date, part: str | None) -> str:
+        """``12月3日周四下午``, ``Thu, Dec 3, in the afternoon``: as the headline writes them."""
+        if not part:
+            return self.day(day)
+        return self.gettext("%(day)s, %(part)s", day=self.day(day), part=self.gettext(PARTS[part]))
 
     def eta(self, view: PublicView) -> str:
         """The ETA in a sentence: a day (and part), a window, or the booked window."""

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,13 +101,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        instance_path=tmp_path / "instance",
-        log_level="WARNING",
-        sweep_interval=0.0,
-        metrics_cache=timedelta(0),
-        solve_slots=0,
+def settings(settings: Settings) -> Settings:
+    # The suite's test settings (tests/conftest.py), with loopback receivers allowed.
+    return settings.but(
         webhook_allow_networks=LOOPBACK,
         webhook_secret_key=new_key(),
         webhook_backoff_base=timedelta(seconds=10),

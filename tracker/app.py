@@ -39,7 +39,7 @@ from tracker.scans.ingest import IngestPolicy
 from tracker.settings import Settings
 from tracker.sla import holiday_schedule_warning, load_service_levels
 from tracker.web.auth import authenticate_request
-from tracker.web.errors import register_error_handlers
+from tracker.web.errors import page_errors_under, register_error_handlers
 from tracker.web.jsonio import JsonRequest, OrjsonProvider, parse_json_body
 from tracker.web.openapi import TrackerOpenAPI
 from tracker.web.runtime import Runtime, utc_now
@@ -127,6 +127,9 @@ def create_app(
 
     console_auth.init_app(app, settings)
     app.register_blueprint(console.console)
+    # Their URLs that match no route (a mistyped id, a wrong method) get their pages too.
+    page_errors_under(app, "/track", track_pages.error_page)
+    page_errors_under(app, "/ops", console.error_page)
     if settings.sweep_interval > 0:
         from tracker import scheduler
 

@@ -125,6 +125,21 @@ def test_it_reaches_no_page_before_signing_in(console: Console, day: dict[str, A
         assert answer.status_code == 303 and answer.headers["Location"].startswith("/ops/login?next=")
 
 
+@pytest.mark.parametrize("too_long", [2**63, 10**20])
+def test_an_id_past_what_the_database_holds_is_a_page_not_found(admin: Console, too_long: int) -> None:
+    # Each id one past a 64-bit integer: the database refuses to compare it (was a 500 in JSON).
+    admin.get("/ops/keys?lang=en")  # a page with a form: its CSRF token
+    for answer in (
+        admin.get(f"/ops/cases/{too_long}?lang=en"),
+        admin.get(f"/ops/plans/{too_long}?lang=en"),
+        admin.post(f"/ops/cases/{too_long}/acknowledge?lang=en"),
+        admin.post(f"/ops/keys/{too_long}/revoke?lang=en"),
+    ):
+        assert answer.status_code == 404
+        assert answer.mimetype == "text/html"
+    assert admin.get(f"/ops/cases/{2**63 - 1}?lang=en").status_code == 404  # the largest id: a lookup
+
+
 def test_the_case_page_lists_only_active_users_to_assign(
     ops: Console, day: dict[str, Any], engine: Engine, clock: FakeClock
 ) -> None:

@@ -93,3 +93,25 @@ def test_a_page_comment_s_line_breaks_are_kept_as_newlines(parcels: Any, client:
     assert answer.status_code == 303
     with engine.connect() as conn:
         assert conn.scalar(select(Feedback.payload))["comment"] == "准时\n包装好"
+
+
+def test_a_page_url_that_matches_no_route_is_answered_as_a_page(parcels: Any, client: Any) -> None:
+    tn = parcels.make("in_transit")
+    wrong_method = client.put(f"/track/{tn}?lang=en")
+    assert wrong_method.status_code == 405 and wrong_method.mimetype == "text/html"
+    assert "GET" in wrong_method.headers["Allow"]  # werkzeug's header kept
+    assert '<html lang="en">' in wrong_method.get_data(as_text=True)
+    nowhere = client.get(f"/track/{tn}/nowhere?lang=zh-CN")
+    assert nowhere.status_code == 404 and nowhere.mimetype == "text/html"
+    assert '<html lang="zh-CN">' in nowhere.get_data(as_text=True)
+    # The API's clients still get its one JSON error shape.
+    api = client.put(f"/api/v1/track/{tn}")
+    assert api.status_code == 405 and api.get_json()["error"]["code"] == "method_not_allowed"
+    assert client.get("/api/v1/nowhere").get_json()["error"]["code"] == "not_found"
+
+
+def test_a_number_with_a_nul_is_given_back_to_edit_without_it(client: Any) -> None:
+    answer = client.get("/track/TRK07%0000001?lang=en")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "\x00" not in html
+    assert 'value="TRK0700001"' in html

@@ -316,7 +316,12 @@ def _case_page(case_id: int, status: int = 200, **state: Any) -> Response:
     )
 
 
-@console.get("/cases/<int:case_id>")
+#: A row id in a console URL: a number the database's ids can hold, so a longer one is a
+#: 404 like any unknown id (SQLite and PostgreSQL refuse to compare past 64 bits: a 500).
+ROW_ID = f"int(max={2**63 - 1})"
+
+
+@console.get(f"/cases/<{ROW_ID}:case_id>")
 def case_page(case_id: int):  # type: ignore[no-untyped-def]
     return _case_page(case_id, done=request.args.get("done"))
 
@@ -344,7 +349,7 @@ _ACTIONS: dict[str, tuple[type[Any], Callable[..., None]]] = {
 }
 
 
-@console.post("/cases/<int:case_id>/<action>")
+@console.post(f"/cases/<{ROW_ID}:case_id>/<action>")
 def case_action(case_id: int, action: str):  # type: ignore[no-untyped-def]
     if action not in _ACTIONS:
         raise NotFound(f"no action {action}")
@@ -480,7 +485,7 @@ def plans_page():  # type: ignore[no-untyped-def]
     return render("console/plans.html", plans=plans, facility=facility or "")
 
 
-@console.get("/plans/<int:plan_id>")
+@console.get(f"/plans/<{ROW_ID}:plan_id>")
 def plan_page(plan_id: int):  # type: ignore[no-untyped-def]
     rt = runtime()
     with _reading() as conn:
@@ -506,7 +511,7 @@ def keys_page():  # type: ignore[no-untyped-def]
     return render("console/keys.html", keys=listed, done=request.args.get("done"))
 
 
-@console.post("/keys/<int:key_id>/revoke")
+@console.post(f"/keys/<{ROW_ID}:key_id>/revoke")
 def revoke_key(key_id: int):  # type: ignore[no-untyped-def]
     auth.require_admin()
     rt = runtime()
@@ -520,7 +525,8 @@ def revoke_key(key_id: int):  # type: ignore[no-untyped-def]
 
 
 @console.errorhandler(TrackerError)
-def _error(error: TrackerError) -> Response:
+def error_page(error: TrackerError) -> Response:
+    """An error as a console page (also for ``/ops`` URLs that match no route: tracker.web.errors)."""
     words = http.words()
     titles = {403: _l("You may not do this"), 404: _l("Not found")}
     title = titles.get(error.status, _l("Something went wrong"))

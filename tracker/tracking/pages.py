@@ -473,8 +473,13 @@ def language(code: str):  # type: ignore[no-untyped-def]
     return http.remember_language(redirect(target, 303), code)
 
 
+#: What :func:`error_page` leaves out of a number it gives back: control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 @pages.errorhandler(TrackerError)
-def _page_error(error: TrackerError) -> Response:
+def error_page(error: TrackerError) -> Response:
+    """An error as a tracking page (also for ``/track`` URLs that match no route: tracker.web.errors)."""
     if isinstance(error, NotFound):
         return _render(
             "tracking/not_found.html",
@@ -485,7 +490,8 @@ def _page_error(error: TrackerError) -> Response:
         return _render(
             "tracking/search.html",
             400,
-            tn=request.view_args["tracking_number"],
+            # Given back to edit, without the control characters (a NUL) that made it wrong.
+            tn=_CONTROL.sub("", request.view_args["tracking_number"]),
             error=_("A tracking number has 6 to 40 letters, digits and dashes, like TRK0700000001."),
         )
     if isinstance(error, Forbidden):

@@ -15,12 +15,19 @@ other database error (a ``ProgrammingError``, SQLite's "no such table", a
 constraint) still goes to Flask's 500 handler and logs its traceback. The
 engine's ``pool_pre_ping`` (:func:`tracker.core.db.make_engine`) replaces the
 pool's dead connections once the server is back, so nothing needs a restart.
+
+**Pages.** The HTML blueprints (the tracking pages, the console) answer their
+own errors as pages, with their blueprint's error handlers. A URL under their
+prefix that matches no route (``/ops/cases/abc``, a wrong method) reaches no
+blueprint, so each registers its page for those with :func:`page_errors_under`:
+a reader who mistypes a console URL gets the console's 404 page, not JSON.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 
 from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
@@ -109,6 +116,25 @@ def _first_line(error: BaseException) -> str:
     return lines[0][:300] if lines else type(cause).__name__
 
 
+#: ``app.extensions`` key: URL prefix -> the page that answers an error there (see "Pages").
+PAGE_ERRORS = "page_errors"
+
+
+def page_errors_under(app: Flask, prefix: str, page: Callable[[TrackerError], Response]) -> None:
+    """Answer errors of URLs under ``prefix`` that match no route with ``page`` (an HTML error page)."""
+    app.extensions.setdefault(PAGE_ERRORS, {})[prefix.rstrip("/")] = page
+
+
+def _page_for_unrouted(app: Flask) -> Callable[[TrackerError], Response] | None:
+    if request.url_rule is not None:
+        return None  # a routed request: its blueprint's handlers had their turn
+    path = request.path
+    for prefix, page in app.extensions.get(PAGE_ERRORS, {}).items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return page  # type: ignore[no-any-return]
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TrackerError)
     def _tracker_error(error: TrackerError) -> Response:
@@ -130,6 +156,11 @@ def register_error_handlers(app: Flask) -> None:
             tracker_error = cls(error.description or error.name)
         # Keep werkzeug's headers (Allow on a 405, Retry-After on a 429).
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        page = _page_for_unrouted(app)
+        if page is not None:
+            response = page(tracker_error)
+            response.headers.update(headers)
+            return response
         return _response(tracker_error, headers)
 
     @app.errorhandler(DBAPIError)

@@ -274,3 +274,47 @@ def test_ops_and_the_customer_hear_of_a_delay_from_the_one_day_the_page_shows(
     assert late["eta"]["start"].startswith("2026-11-21"), late["eta"]
     assert "at_risk" in live_cases(engine, "TRKD000002")
     assert late["delay"]["because"] == "at_risk" and late["delay"]["date"] == "2026-11-21"
+
+
+def test_a_later_window_the_customer_chose_is_neither_at_risk_nor_a_breach_before_it_ends(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    # Promised by 12:00 on the 21st; the customer chose 17:00-19:00 that day and the
+    # station's route comes 17:00-18:00 (a planned ETA after the promise, inside the window).
+    tn = "TRKW000001"
+    clock.now = local(21, 9).astimezone(UTC)
+    personas.merchant.post("/api/v1/parcels", json=registration(tn))
+    personas.admin.post("/api/v1/scans", json=scan(f"{tn}-1", tn, "outbound", iso(local(20, 20)),
+                                                   facility="WH-SH-01"))  # fmt: skip
+    rt: Runtime = app.extensions["tracker"]
+    with rt.engine.begin() as conn:
+        conn.execute(
+            Parcel.__table__.update()
+            .where(Parcel.tracking_number == tn)
+            .values(
+                promised_by=local(21, 12).astimezone(UTC),
+                appointment_start=local(21, 17).astimezone(UTC),
+                appointment_end=local(21, 19).astimezone(UTC),
+                eta_start=local(21, 17).astimezone(UTC),
+                eta_end=local(21, 18).astimezone(UTC),
+                eta_source="route",
+            )
+        )
+    run_sweep(app, clock)
+    assert not {"at_risk", "sla_breach"} & set(live_cases(engine, tn))
+    clock.now = local(21, 13).astimezone(UTC)  # past the promise, before the window
+    with rt.engine.begin() as conn:
+        conn.execute(
+            Parcel.__table__.update().where(Parcel.tracking_number == tn).values(next_check_at=clock.now)
+        )
+    run_sweep(app, clock)
+    assert not {"at_risk", "sla_breach"} & set(live_cases(engine, tn))
+    assert app.test_client().get(f"/api/v1/track/{tn}").get_json()["delay"] is None
+    clock.now = local(21, 19, 30).astimezone(UTC)  # the window is over and nothing came
+    with rt.engine.begin() as conn:
+        conn.execute(
+            Parcel.__table__.update().where(Parcel.tracking_number == tn).values(next_check_at=clock.now)
+        )
+    run_sweep(app, clock)
+    assert "sla_breach" in live_cases(engine, tn)
+    assert app.test_client().get(f"/api/v1/track/{tn}").get_json()["delay"]["because"] == "late"

@@ -90,6 +90,39 @@ def test_it_is_late_past_the_promise_and_not_before() -> None:
     assert not tracking.is_late(on_time, T0 + timedelta(days=3))
 
 
+def test_a_later_window_the_customer_chose_is_not_a_promise_missed_before_it_ends() -> None:
+    # Promised by 12:00 (T0); the customer booked 17:00-19:00 of that day, which the route keeps.
+    window = (T0 + timedelta(hours=5), T0 + timedelta(hours=7))
+    booked = _facts(
+        ParcelStatus.IN_TRANSIT, CREATED, ARRIVED,
+        promised_by=T0, appointment_start=window[0], appointment_end=window[1],
+    )  # fmt: skip
+    eta = tracking.ShownEta(
+        "appointment", *window, T0.date(), plan="keeps", planned=(window[0], window[0] + timedelta(hours=1))
+    )
+    afternoon = T0 + timedelta(hours=2)
+    assert not tracking.is_late(booked, afternoon)
+    assert tracking.delay(booked, eta, now=afternoon, tz=SHANGHAI) is None
+    assert tracking.is_late(booked, window[1] + timedelta(minutes=1))
+    assert tracking.delay(booked, eta, now=window[1] + timedelta(minutes=1), tz=SHANGHAI).because == "late"
+    # Without the booking the same parcel is late from 12:00.
+    assert tracking.is_late(replace(booked, appointment_start=None, appointment_end=None), afternoon)
+
+
+def test_an_at_risk_notice_names_no_day_that_is_the_promised_one() -> None:
+    # Ops opened an at-risk case; the estimate is the promised day, later in it: naming the day
+    # ("now expected on Wed, Dec 2" under "promised by Wed, Dec 2, 12:00") would say nothing new.
+    facts = _facts(
+        ParcelStatus.IN_TRANSIT, CREATED, ARRIVED, promised_by=T0 + timedelta(hours=1), at_risk_case=True
+    )
+    same_day = tracking.ShownEta("window", T0 + timedelta(hours=4), T0 + timedelta(hours=5), T0.date())
+    assert tracking.delay(facts, same_day, now=T0, tz=SHANGHAI) == tracking.Delay("at_risk", None)
+    next_day = tracking.ShownEta(
+        "day", T0 + timedelta(days=1), T0 + timedelta(days=1, hours=6), T0.date() + timedelta(days=1)
+    )
+    assert tracking.delay(facts, next_day, now=T0, tz=SHANGHAI) == tracking.Delay("at_risk", next_day.day)
+
+
 def test_it_hides_the_eta_once_delivered_and_the_windows_unless_verified() -> None:
     facts = _facts(
         ParcelStatus.IN_TRANSIT, CREATED, eta_start=T0 + timedelta(hours=1), eta_end=T0 + timedelta(hours=3)

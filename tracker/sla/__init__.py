@@ -37,7 +37,7 @@ from tracker.sla.eta import (
     remaining_stages,
     stage_estimates,
 )
-from tracker.sla.promise import promise_for
+from tracker.sla.promise import held_to, promise_for
 from tracker.sla.regions import Locality, Place, RegionClass, RemoteAreas, region_class
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "at_risk",
     "at_risk_from",
     "eta_window",
+    "held_to",
     "holiday_schedule_warning",
     "load_service_levels",
     "next_due",

@@ -16,6 +16,21 @@ from tracker.sla.config import Cutoff, ServiceLevel
 from tracker.sla.regions import Locality
 
 
+def held_to(promised_by: datetime | None, appointment_end: datetime | None) -> datetime | None:
+    """The moment the network is held to: the promise, or the end of a later window the recipient chose.
+
+    A delivery window booked after the promise is a delay the customer asked
+    for: ops is not told the promise is at risk, nor the customer that it was
+    missed, while the parcel can still come within that window (the sweep's
+    judge and the tracking page both use this). A window within the promise
+    changes nothing: the promise stands, and a delivery outside the window is
+    a ``missed_appointment`` of its own.
+    """
+    if promised_by is None or appointment_end is None:
+        return promised_by
+    return max(promised_by, appointment_end)
+
+
 def promise_for(
     level: ServiceLevel, *, clock_start: datetime, origin: Locality, destination: Locality
 ) -> datetime:

@@ -20,7 +20,7 @@ from tracker.core.timefmt import iso_local
 from tracker.core.vocabulary import FINAL_STATUSES, CaseType, ParcelStatus
 from tracker.scans import promises
 from tracker.scans.state import state_from_row
-from tracker.sla import EtaWindow, StageEstimate, at_risk, at_risk_from, eta_window, next_due
+from tracker.sla import EtaWindow, StageEstimate, at_risk, at_risk_from, eta_window, held_to, next_due
 from tracker.sla.eta_shown import DEFAULT_HOURS, DeliveryHistory, DeliveryHours, estimate_delivery, shape_day
 
 if TYPE_CHECKING:
@@ -86,8 +86,8 @@ def judge(
         verdict.close.append((CaseType.STALE, "the parcel moved on" if status not in FINAL_STATUSES
                               else f"parcel {status.value}"))  # fmt: skip
 
-    # The promise: kept, broken, or at risk.
-    promised_by = row.promised_by
+    # The promise: kept, broken, or at risk (by the end of a later window the recipient chose).
+    promised_by = held_to(row.promised_by, getattr(row, "appointment_end", None))
     met = promises.met_at(level, state)
     pickup = bool(level and level.pickup)
     entered = row.status_event_at or last_seen

@@ -62,6 +62,7 @@ SWEEP_COLUMNS = (
     Parcel.status,
     Parcel.first_seen_at,
     Parcel.promised_by,
+    Parcel.appointment_end,
     Parcel.next_check_at,
     Parcel.eta_start,
     Parcel.eta_end,

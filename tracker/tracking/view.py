@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from tracker.core.vocabulary import EventType, ParcelStatus, ScanReason, canonical_reason
 from tracker.scans import timeline
+from tracker.sla import held_to
 from tracker.sla.eta_shown import DEFAULT_HOURS, DeliveryHours, describe_day, keeps_appointment
 from tracker.tracking import masking
 
@@ -338,7 +339,9 @@ def _within_hours(
 
 def delay(facts: ParcelFacts, eta: ShownEta | None, *, now: datetime, tz: ZoneInfo) -> Delay | None:
     """Whether to tell the customer the promise may be missed, and the day now expected."""
-    if facts.status in (ParcelStatus.DELIVERED, ParcelStatus.RETURNED) or facts.promised_by is None:
+    # A later window the customer chose moves what they were promised (tracker.sla.held_to).
+    promised = held_to(facts.promised_by, facts.appointment_end)
+    if facts.status in (ParcelStatus.DELIVERED, ParcelStatus.RETURNED) or promised is None:
         return None
     if facts.status is ParcelStatus.AVAILABLE_FOR_PICKUP:
         return None
@@ -347,15 +350,15 @@ def delay(facts: ParcelFacts, eta: ShownEta | None, *, now: datetime, tz: ZoneIn
     if eta is not None:
         starts = eta.planned[0] if eta.kind == "appointment" and eta.planned else eta.start
         expected = starts.astimezone(tz).date()
-    promised_day = facts.promised_by.astimezone(tz).date()
-    if now > facts.promised_by:
+    promised_day = promised.astimezone(tz).date()
+    if now > promised:
         return Delay("late", expected)
     if facts.at_risk_case:
-        # The case may come from ops or from the sweep's coarser stage quartiles
-        # while the estimate shown still fits the promise: "may be later than
-        # promised, now expected on <a day within it>" would contradict itself,
-        # so the day is named only when the estimate starts after the promise.
-        return Delay("at_risk", expected if starts is not None and starts > facts.promised_by else None)
+        # The case may come from ops while the estimate shown still fits the
+        # promise: "may be later than promised, now expected on <the promised
+        # day or before>" would contradict itself, so a day is named only when
+        # the estimate falls on a later one.
+        return Delay("at_risk", expected if expected is not None and expected > promised_day else None)
     if expected is not None and expected > promised_day:
         return Delay("estimate", expected)
     return None
@@ -400,13 +403,14 @@ def progress(facts: ParcelFacts, *, pickup_path: bool) -> tuple[Step, ...]:
 
 
 def is_late(facts: ParcelFacts, now: datetime) -> bool:
-    """Past the promise without being delivered, or delivered after it."""
-    if facts.promised_by is None:
+    """Past the promise (or a later window the customer chose) and not delivered, or delivered after it."""
+    promised = held_to(facts.promised_by, facts.appointment_end)
+    if promised is None:
         return False
     met = facts.delivered_at if facts.status is ParcelStatus.DELIVERED else None
     if met is None and facts.status is ParcelStatus.AVAILABLE_FOR_PICKUP:
         met = facts.ready_for_pickup_at
-    return (met or now) > facts.promised_by
+    return (met or now) > promised
 
 
 def held_until(ready_at: datetime | None, hold: timedelta) -> datetime | None:

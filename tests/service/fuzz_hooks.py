@@ -188,6 +188,15 @@ MISTAKES: list[Mistake] = [
         message="only http and https|not a valid URL|names no host|user or password|does not resolve|leads to",
     ),
     UnstatedRule(
+        "a re-enabled webhook's URL still leads where webhooks may go",
+        "ST202",
+        r"POST /api/v1/webhooks/\{webhook_id\}/enable",
+        "re-enabling resolves the stored URL again (tracker.notify.targets): what its host resolves"
+        " to now is the network's, not the request's, and no schema can state it",
+        fields="url",
+        message="does not resolve|leads to",
+    ),
+    UnstatedRule(
         "a damage complaint says what is damaged",
         "ST202",
         r"POST /api/v1/track/\{tracking_number\}/feedback",
@@ -204,6 +213,15 @@ MISTAKES: list[Mistake] = [
         " this API gave out decode",
         fields="cursor|nextPageToken",
         message="not a cursor this API gave out|not a page token of this server",
+    ),
+    UnstatedRule(
+        "a cursor of the other sort order",
+        "ST202",
+        r"GET /api/v1/cases",
+        "a cursor this API gave out for one sort order is refused with the other: what an opaque"
+        " cursor holds is the server's, a schema cannot tie it to the sort parameter",
+        fields="cursor",
+        message="not a cursor of this sort order",
     ),
     UnstatedRule(
         "until after since",
@@ -235,6 +253,15 @@ MISTAKES: list[Mistake] = [
         r"|the window ends before it starts|lat and lon come together|required: service level",
     ),
     UnstatedRule(
+        "an SSCC names one parcel",
+        "ST202",
+        r"POST /api/v1/parcels",
+        "an SSCC another stored parcel holds is refused (EPCIS events reach parcels by SSCC): a"
+        " uniqueness across rows, which a schema cannot state; a correction cannot change the SSCC",
+        fields="sscc",
+        message="already the SSCC of parcel",
+    ),
+    UnstatedRule(
         "a scan's fields depend on each other and on stored things",
         "ST202",
         r"POST /api/v1/scans",
@@ -250,12 +277,14 @@ MISTAKES: list[Mistake] = [
         "ST202",
         r"POST /api/v1/routes/optimize",
         "a shift ends after it starts, a window after it opens, a stop fits some vehicle, ids are"
-        " unique within their list, a stop's vehicle_id names a vehicle of the list: orders,"
+        " unique within their list, a stop's vehicle_id names a vehicle of the list, a shift is"
+        " long enough to drive from its start point to its end point (the solver's travel time"
+        " between two coordinates) and does not end before the problem's start: orders,"
         " comparisons and references between fields and list items",
         fields=r"vehicles\.\d+\.(shift_end|vehicle_id)|stops\.\d+\.(window\.end|appointment\.end|parcels"
         r"|weight_kg|stop_id|vehicle_id)",
         message=r"must be after shift_start|ends before the window starts|fit in no vehicle|repeats the id"
-        r"|names no vehicle of the problem",
+        r"|names no vehicle of the problem|the shift is too short to drive",
     ),
     UnstatedRule(
         "a station's day needs its couriers and a shift in order",
@@ -274,6 +303,15 @@ MISTAKES: list[Mistake] = [
         "the ops console's users are rows (tracker users create): a schema cannot list them",
         fields="assignee",
         message="no active console user",
+    ),
+    UnstatedRule(
+        "an EPCIS location maps to a stored facility",
+        "ST202",
+        r"POST /api/v1/epcis/locations",
+        "facilities are rows: a schema cannot list them (admin keys only, which the fuzzer does"
+        " not hold today)",
+        fields="facility",
+        message="unknown facility code",
     ),
     RefusedByGunicorn(
         "request line too long (status)",

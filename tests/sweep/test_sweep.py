@@ -39,6 +39,13 @@ def parcel(engine: Any, tn: str) -> Any:
         return conn.execute(select(Parcel).where(Parcel.tracking_number == tn)).one()
 
 
+def set_parcel(app: Any, tn: str, **values: Any) -> None:
+    """Columns the story needs that no request of its own sets (a promise, a planned route...)."""
+    rt: Runtime = app.extensions["tracker"]
+    with rt.engine.begin() as conn:
+        conn.execute(Parcel.__table__.update().where(Parcel.tracking_number == tn).values(**values))
+
+
 def live_cases(engine: Any, tn: str) -> dict[str, list[dict[str, str]]]:
     with engine.connect() as conn:
         rows = conn.execute(
@@ -252,13 +259,7 @@ def test_ops_and_the_customer_hear_of_a_delay_from_the_one_day_the_page_shows(
         personas.merchant.post("/api/v1/parcels", json=registration(tn))
         personas.admin.post("/api/v1/scans", json=scan(f"{tn}-1", tn, "outbound", iso(local(20, 7)),
                                                        facility="WH-SH-01"))  # fmt: skip
-        rt: Runtime = app.extensions["tracker"]
-        with rt.engine.begin() as conn:
-            conn.execute(
-                Parcel.__table__.update()
-                .where(Parcel.tracking_number == tn)
-                .values(promised_by=promised.astimezone(UTC))
-            )
+        set_parcel(app, tn, promised_by=promised.astimezone(UTC))
     run_sweep(app, clock)
     reads = {tn: app.test_client().get(f"/api/v1/track/{tn}").get_json() for tn in promises}
 
@@ -286,35 +287,25 @@ def test_a_later_window_the_customer_chose_is_neither_at_risk_nor_a_breach_befor
     personas.merchant.post("/api/v1/parcels", json=registration(tn))
     personas.admin.post("/api/v1/scans", json=scan(f"{tn}-1", tn, "outbound", iso(local(20, 20)),
                                                    facility="WH-SH-01"))  # fmt: skip
-    rt: Runtime = app.extensions["tracker"]
-    with rt.engine.begin() as conn:
-        conn.execute(
-            Parcel.__table__.update()
-            .where(Parcel.tracking_number == tn)
-            .values(
-                promised_by=local(21, 12).astimezone(UTC),
-                appointment_start=local(21, 17).astimezone(UTC),
-                appointment_end=local(21, 19).astimezone(UTC),
-                eta_start=local(21, 17).astimezone(UTC),
-                eta_end=local(21, 18).astimezone(UTC),
-                eta_source="route",
-            )
-        )
+    set_parcel(
+        app,
+        tn,
+        promised_by=local(21, 12).astimezone(UTC),
+        appointment_start=local(21, 17).astimezone(UTC),
+        appointment_end=local(21, 19).astimezone(UTC),
+        eta_start=local(21, 17).astimezone(UTC),
+        eta_end=local(21, 18).astimezone(UTC),
+        eta_source="route",
+    )
     run_sweep(app, clock)
     assert not {"at_risk", "sla_breach"} & set(live_cases(engine, tn))
     clock.now = local(21, 13).astimezone(UTC)  # past the promise, before the window
-    with rt.engine.begin() as conn:
-        conn.execute(
-            Parcel.__table__.update().where(Parcel.tracking_number == tn).values(next_check_at=clock.now)
-        )
+    set_parcel(app, tn, next_check_at=clock.now)
     run_sweep(app, clock)
     assert not {"at_risk", "sla_breach"} & set(live_cases(engine, tn))
     assert app.test_client().get(f"/api/v1/track/{tn}").get_json()["delay"] is None
     clock.now = local(21, 19, 30).astimezone(UTC)  # the window is over and nothing came
-    with rt.engine.begin() as conn:
-        conn.execute(
-            Parcel.__table__.update().where(Parcel.tracking_number == tn).values(next_check_at=clock.now)
-        )
+    set_parcel(app, tn, next_check_at=clock.now)
     run_sweep(app, clock)
     assert "sla_breach" in live_cases(engine, tn)
     assert app.test_client().get(f"/api/v1/track/{tn}").get_json()["delay"]["because"] == "late"

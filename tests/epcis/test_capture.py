@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -223,6 +224,18 @@ def test_query_parameters_filter_and_page(personas: Any) -> None:
     assert "Link" not in second.headers
     unknown = personas.ops.get("/api/v1/epcis/events", query_string={"EQ_action": "ADD"})
     assert unknown.status_code == 422 and unknown.json["error"]["fields"][0]["field"] == "EQ_action"
+
+
+@pytest.mark.parametrize("key", ["x", str(2**63), "-1"])
+def test_a_page_token_with_a_key_no_row_can_have_is_a_422_naming_it(personas: Any, key: str) -> None:
+    token = base64.urlsafe_b64encode(f"2026-11-20T10:00:00+00:00|{key}".encode()).decode().rstrip("=")
+    events = personas.ops.get("/api/v1/epcis/events", query_string={"nextPageToken": token})
+    readings = personas.ops.get("/api/v1/epcis/readings", query_string={"cursor": token})
+    for answer, field in ((events, "nextPageToken"), (readings, "cursor")):
+        assert answer.status_code == 422, answer.get_data(as_text=True)
+        assert answer.json["error"]["fields"] == [
+            {"field": field, "message": "not a page token of this server"}
+        ]
 
 
 def test_who_may_capture_and_read(personas: Any) -> None:

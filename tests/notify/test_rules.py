@@ -80,6 +80,14 @@ def test_a_name_is_judged_by_every_address_it_resolves_to() -> None:
     assert targets.checked_addresses(metadata, lambda h, p: ["93.184.215.14"], ()) == ["93.184.215.14"]
 
 
+@pytest.mark.parametrize("host", ["a..b", "x" * 64 + ".example.com"])
+def test_a_host_name_with_an_empty_or_overlong_label_is_refused_not_a_crash(host: str) -> None:
+    # The system resolver encodes the name (IDNA) before any lookup and raises UnicodeError:
+    # no DNS is asked. It was a 500 on POST /api/v1/webhooks.
+    with pytest.raises(targets.TargetRefused, match="not a host name"):
+        targets.checked_addresses(targets.parse(f"https://{host}/hook"), targets.system_resolver, ())
+
+
 def test_the_allow_list_admits_chosen_networks() -> None:
     allow = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.8.0.0/16"))
     assert targets.checked_addresses(targets.parse("http://127.0.0.1:9/x"), lambda h, p: [], allow)

@@ -68,12 +68,13 @@ def decode_token(token: str) -> tuple[datetime, int]:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         at, pk = text.rsplit("|", 1)
-        parsed = datetime.fromisoformat(at)
+        parsed, key = datetime.fromisoformat(at), int(pk)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("not a page token of this server") from exc
-    if parsed.tzinfo is None:
+    # A key no row can have (the databases compare 64-bit integers only: past that, a 500).
+    if parsed.tzinfo is None or not 0 <= key < 2**63:
         raise ValueError("not a page token of this server")
-    return parsed, int(pk)
+    return parsed, key
 
 
 def event_out(row: Any, zone: tzinfo) -> dict[str, Any]:

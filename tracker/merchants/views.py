@@ -165,6 +165,16 @@ class ParcelListOut(_Answer):
     next: str | None = Field(description="The URL of the next page; null on the last.")
 
 
+#: Fields of the patch that may be left out but not sent as null (see ParcelPatchIn).
+_NOT_NULL = ("service_level", "destination")
+
+
+def _no_null_defaults(schema: dict[str, Any]) -> None:
+    # Their schemas state no default of null, which a client (or a fuzzer) might send.
+    for name in _NOT_NULL:
+        schema["properties"][name].pop("default", None)
+
+
 class ParcelPatchIn(BaseModel):
     """A JSON merge patch (RFC 7396) of the registration: sent fields replace, objects merge, null removes.
 
@@ -173,12 +183,16 @@ class ParcelPatchIn(BaseModel):
     again from it.
     """
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, allow_inf_nan=False, json_schema_extra=_no_null_defaults
+    )
 
-    service_level: ServiceLevel | None = None
+    # Not nullable: null removes a field from a merge patch, and a registration needs
+    # both (left out, they stay as they are).
+    service_level: ServiceLevel = None  # type: ignore[assignment]
     ordered_at: Instant | None = None
     origin_facility: Code | None = None
-    destination: Destination | None = None
+    destination: Destination = None  # type: ignore[assignment]
     recipient: Recipient | None = None
     # Not nullable: a tier is always one of the two (left out, it stays as it is).
     customer_tier: CustomerTier = CustomerTier.NORMAL

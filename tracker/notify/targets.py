@@ -102,6 +102,10 @@ def checked_addresses(target: Target, resolver: Resolver, allow: Sequence[IPNetw
             addresses = resolver(target.host, target.port)
         except OSError as exc:
             raise TargetRefused(f"{target.host} does not resolve: {exc}") from None
+        except UnicodeError:
+            # An empty label ("a..b") or one over 63 characters: the IDNA codec refuses
+            # to encode the name before any lookup (a ValueError, not an OSError).
+            raise TargetRefused(f"{target.host} is not a host name: a label is empty or too long") from None
     if not addresses:
         raise TargetRefused(f"{target.host} does not resolve")
     for address in addresses:

@@ -258,7 +258,9 @@ Email = Annotated[
     str,
     Field(
         max_length=254,
-        pattern=r"^[^@ \x00-\x1f\x7f]+@[^@ \x00-\x1f\x7f]+\.[^@ \x00-\x1f\x7f]+$",
+        # No white space of any kind (the ideographic space too): the text is stripped before
+        # this is checked, so an address the pattern took with a space at its end would fail it.
+        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
         examples=["zhang@example.com"],
     ),
 ]
@@ -266,7 +268,8 @@ Email = Annotated[
 
 class Recipient(_Strict):
     name: Name | None = None
-    phone: str | None = Field(None, pattern=r"^\+?[0-9][0-9 -]{5,30}$")
+    # Ends with a digit: stripped before the check, "12345 " would be five digits, too few.
+    phone: str | None = Field(None, pattern=r"^\+?[0-9][0-9 -]{4,29}[0-9]$")
     #: Customer emails (tracker.notify) go here; optional.
     email: Email | None = None
     #: The language of customer messages; zh-CN when not given.

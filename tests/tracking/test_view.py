@@ -133,3 +133,17 @@ def test_it_hides_the_eta_once_delivered_and_the_windows_unless_verified() -> No
     assert _view(facts).appointment_windows == ()
     assert _view(facts, verified=True).appointment_windows
     assert _view(replace(facts, status=ParcelStatus.DELIVERED)).eta is None
+
+
+def test_a_hold_that_ends_while_the_point_is_shut_ends_at_the_closing_before_it() -> None:
+    ready = T0 - timedelta(hours=3, minutes=29)  # 08:31 local on the 20th
+    hold = timedelta(hours=72)
+    # The hold's end, 08:31 on the 23rd, is before the point opens: 21:00 on the 22nd.
+    assert tracking.held_until(ready, hold, "09:00-21:00", SHANGHAI) == T0 + timedelta(days=2, hours=9)
+    assert tracking.held_until(ready, hold, "09:00 – 21:00", SHANGHAI) == T0 + timedelta(days=2, hours=9)
+    # Open at 08:31 (from 08:00): the hold stands; so it does for hours it cannot read.
+    for hours in ("08:00-20:00", "24 小时", "20:00-02:00", None):
+        assert tracking.held_until(ready, hold, hours, SHANGHAI) == ready + hold, hours
+    # After closing (22:00 + 72 h): the same day's closing.
+    late = T0 + timedelta(hours=10)
+    assert tracking.held_until(late, hold, "09:00-21:00", SHANGHAI) == late + hold - timedelta(hours=1)

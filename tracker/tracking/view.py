@@ -34,8 +34,9 @@ be missed, with the day now expected.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from tracker.core.vocabulary import EventType, ParcelStatus, ScanReason, canonical_reason
@@ -272,7 +273,7 @@ def public_view(
             if facts.appointment_start and facts.appointment_end
             else None
         ),
-        pickup=_pickup_view(facts, hold) if facts.pickup_point else None,
+        pickup=_pickup_view(facts, hold, tz) if facts.pickup_point else None,
         late=is_late(facts, now),
         recipient_name=masking.mask_name(facts.recipient_name),
         recipient_phone=masking.mask_phone(facts.recipient_phone, verified=verified),
@@ -413,11 +414,46 @@ def is_late(facts: ParcelFacts, now: datetime) -> bool:
     return (met or now) > promised
 
 
-def held_until(ready_at: datetime | None, hold: timedelta) -> datetime | None:
-    return ready_at + hold if ready_at else None
+def held_until(
+    ready_at: datetime | None, hold: timedelta, opening_hours: str | None = None, tz: tzinfo = UTC
+) -> datetime | None:
+    """Until when the point keeps the parcel: ``hold`` after it was made ready, while the point is open.
+
+    A hold that ends while the point is closed (08:31, the point opens at 09:00)
+    ends for the customer at the closing time before it: "collect by Saturday
+    08:31" would send them to a shut door. Hours other than one daily
+    ``HH:MM-HH:MM`` (free text, past midnight) leave the hold as it is.
+    """
+    if ready_at is None:
+        return None
+    end = ready_at + hold
+    hours = daily_hours(opening_hours)
+    if hours is None:
+        return end
+    opens, closes = hours
+    local = end.astimezone(tz)
+    if opens <= local.time() <= closes:
+        return end
+    day = local.date() - timedelta(days=1) if local.time() < opens else local.date()
+    return datetime.combine(day, closes, tzinfo=tz).astimezone(UTC)
 
 
-def _pickup_view(facts: ParcelFacts, hold: timedelta) -> PickupView:
+#: One daily opening, "09:00-21:00" (a hyphen, an en dash, a tilde or 至 between).
+_DAILY_HOURS = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-\u2013~\u81f3]\s*(\d{1,2}):(\d{2})\s*")
+
+
+def daily_hours(text: str | None) -> tuple[time, time] | None:
+    """``(opens, closes)`` of a point open the same hours every day, else None."""
+    found = _DAILY_HOURS.fullmatch(text or "")
+    if found is None:
+        return None
+    h1, m1, h2, m2 = (int(g) for g in found.groups())
+    if not (h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60) or (h2, m2) <= (h1, m1):
+        return None
+    return time(h1, m1), time(h2, m2)
+
+
+def _pickup_view(facts: ParcelFacts, hold: timedelta, tz: ZoneInfo) -> PickupView:
     point = facts.pickup_point
     assert point is not None
     waiting = facts.status is ParcelStatus.AVAILABLE_FOR_PICKUP
@@ -425,7 +461,7 @@ def _pickup_view(facts: ParcelFacts, hold: timedelta) -> PickupView:
         name=point.name,
         address=point.address,
         opening_hours=point.opening_hours,
-        held_until=held_until(facts.ready_for_pickup_at, hold) if waiting else None,
+        held_until=held_until(facts.ready_for_pickup_at, hold, point.opening_hours, tz) if waiting else None,
     )
 
 

@@ -75,6 +75,15 @@ def test_a_route_window_opens_neither_before_the_courier_leaves_nor_before_the_a
     assert route_window(local(20, 15, 0), opens=local(20, 15)) == (local(20, 15), local(20, 16))
 
 
+def test_a_route_window_holds_the_planned_time_of_a_door_just_after_the_courier_leaves() -> None:
+    # Leaving at 10:31, at the first door at 10:33: not "10:45 - 11:45".
+    start, end = route_window(local(20, 10, 33), leaves=local(20, 10, 31))
+    assert (start, end) == (local(20, 10, 30), local(20, 11, 45))
+    for minute in range(31, 45):
+        start, end = route_window(local(20, 10, minute), leaves=local(20, 10, 31))
+        assert start <= local(20, 10, minute) <= end
+
+
 def test_a_route_window_ends_with_a_booking_the_plan_keeps_and_shows_one_it_misses() -> None:
     booked = (local(20, 15), local(20, 17))
     kept = route_window(local(20, 16, 50), opens=booked[0], closes=booked[1])

@@ -922,9 +922,12 @@ def route_window(
     the delivery hours of the service's day.
     """
     start = _round(service_start - ROUTE_BEFORE, math.floor)
-    for bound in (leaves, opens):
-        if bound is not None:
-            start = max(start, _round(bound, math.ceil))
+    if leaves is not None:
+        # The quarter hour after the courier leaves, but never past the planned time itself:
+        # leaving at 10:31 for a door at 10:33, a window from 10:45 would not hold it.
+        start = max(start, min(_round(leaves, math.ceil), _round(service_start, math.floor)))
+    if opens is not None:
+        start = max(start, _round(opens, math.ceil))
     end = max(_round(service_start + ROUTE_AFTER, math.ceil), start + ROUND_TO)
     if closes is not None and service_start <= closes:
         end = max(min(end, _round(closes, math.ceil)), start + ROUND_TO)

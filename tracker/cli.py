@@ -22,6 +22,7 @@ functions do the work.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -191,6 +192,22 @@ def _examples(engine_url: str) -> list[tuple[str, str, str]]:
     ]
 
 
+def _port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (as gunicorn binds: address reuse on)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return True  # gunicorn will say what is wrong with the host
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -203,6 +220,12 @@ def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
     from tracker.sim import demo as demo_mod
     from tracker.sla import load_service_levels
 
+    if serve and not _port_free(host, port):
+        # Before the keys are made and printed: they would be keys of no server listening there.
+        raise click.ClickException(
+            f"{host}:{port} is in use (another tracker demo?): "
+            f"stop it, or choose another port (--port {port + 1})"
+        )
     settings = commandline.settings()
     path = settings.instance_path / "demo.db"
     if settings.database_url:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,18 @@ def test_it_says_the_demo_ignores_a_configured_database(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "ignores TRACKER_DATABASE_URL" in result.stderr
     assert not elsewhere.exists() and (tmp_path / "instance" / "demo.db").exists()
+
+
+def test_the_demo_stops_before_making_keys_when_its_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"TRACKER_INSTANCE_PATH": str(tmp_path / "instance"), "TRACKER_LOG_LEVEL": "WARNING"}
+        result = CliRunner().invoke(main, ["demo", "--port", str(port), "--parcels", "20"], env=env)
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port} is in use" in result.output and f"--port {port + 1}" in result.output
+    assert "trk_" not in result.output and not (tmp_path / "instance" / "demo.db").exists()
 
 
 def test_it_creates_the_sqlite_file_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.conftest import FakeClock, Personas
+from tests.conftest import T0, FakeClock, Personas
 from tests.console.conftest import Console, add_case
+from tests.helpers import at
 from tests.routing.service.conftest import STATION, Yard
 from tracker.console import labels
 from tracker.core.models import Case, Parcel, StationPlan
@@ -117,6 +118,25 @@ def test_the_plan_page_carries_each_courier_s_stops_in_order_for_the_map(
     assert data["tiles"].startswith("https://tile.openstreetmap.org/")
     assert '<script src="/static/vendor/leaflet/leaflet.js">' in html
     assert ops.get("/ops/plans/999999").status_code == 404
+
+
+def test_the_plan_page_says_when_a_courier_waits_at_a_door_for_a_booked_window(
+    ops: Console, personas: Personas, network: Any, clock: FakeClock, engine: Engine
+) -> None:
+    station = network.by_code()[STATION]
+    yard = Yard(personas, clock, station.lat, station.lon)
+    booked = {"start": at(T0, 5 * 60), "end": at(T0, 7 * 60)}  # 17:00-19:00
+    yard.bring("TRK071000000", km_east=1.0)
+    yard.bring("TRK071000001", km_east=1.2, appointment=booked)
+    yard.plan(personas.ops)
+    with engine.connect() as conn:
+        plan_id = conn.scalar(select(StationPlan.id))
+    html = ops.get(f"/ops/plans/{plan_id}?lang=en").get_data(as_text=True)
+    row = html.split("TRK071000001</a>")[1].split("</tr>")[0]
+    # At the door at 17:00, the booking's start; there before that, and waiting.
+    assert "17:00" in row and "and waits" in row, row
+    other = html.split("TRK071000000</a>")[1].split("</tr>")[0]
+    assert "waits" not in other, other
 
 
 def test_it_reaches_no_page_before_signing_in(console: Console, day: dict[str, Any]) -> None:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 
+import tracker
 from tests.conftest import T0, Personas
 from tests.helpers import registration
 from tracker.cases import store as cases
 from tracker.cases.priority import SEVERITY
 from tracker.cases.reasons import Reason
 from tracker.console import queue
-from tracker.console.labels import CASE_TYPES
+from tracker.console.labels import CASE_TYPES, REASONS
 from tracker.core.db import write_transaction
 from tracker.core.models import Case, Parcel
-from tracker.core.vocabulary import CaseType, CustomerTier
+from tracker.core.vocabulary import CaseType, ComplaintKind, CustomerTier
+from tracker.detection.fake_delivery import DEFAULT_CONFIG
 
 
 def _parcel(personas: Personas, engine: Any, tn: str, tier: str = "normal") -> int:
@@ -86,6 +90,20 @@ def test_every_case_type_has_a_rank_and_a_response_target() -> None:
 def test_every_case_type_has_words_in_the_console() -> None:
     # Without them the console showed the code ("工单 #4: complaint") on a Chinese page.
     assert set(CASE_TYPES) == {t.value for t in CaseType}
+
+
+def test_every_reason_a_case_can_give_has_words_in_the_console() -> None:
+    # Without them a Chinese case page led each reason with its code (eta_after_promise).
+    source = Path(tracker.__file__).parent
+    written = {
+        code
+        for path in source.rglob("*.py")
+        for code in re.findall(r'Reason\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8"))
+    }
+    made = {"damage_hotspot", "damage_rate"} | {f"complaint_{k.value}" for k in ComplaintKind}
+    signals = set(DEFAULT_CONFIG.weights)
+    assert len(written) > 10 and "silent" in written
+    assert written | made | signals <= set(REASONS)
 
 
 def test_the_due_time_shown_is_the_sooner_of_the_type_s_target_and_the_answer_owed() -> None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.conftest import T0, FakeClock, Personas
-from tests.console.conftest import Console, add_case
+from tests.console.conftest import Console, add_case, add_parcel
 from tests.helpers import at
 from tests.routing.service.conftest import STATION, Yard
 from tracker.console import labels
@@ -137,6 +137,25 @@ def test_the_plan_page_says_when_a_courier_waits_at_a_door_for_a_booked_window(
     assert "17:00" in row and "and waits" in row, row
     other = html.split("TRK071000000</a>")[1].split("</tr>")[0]
     assert "waits" not in other, other
+
+
+def test_a_case_s_reasons_are_named_in_the_reader_s_language(
+    ops: Console, engine: Engine, clock: FakeClock
+) -> None:
+    from tracker.cases.reasons import Reason
+    from tracker.cases.store import open_case
+    from tracker.core.db import write_transaction
+
+    parcel_id = add_parcel(engine, clock, "TRK072000000")
+    detail = "ETA 2026-12-02T17:00:00+08:00 ends after the promise 2026-12-02T12:00:00+08:00"
+    with write_transaction(engine) as conn:
+        case_id, _ = open_case(
+            conn, parcel_id, CaseType.AT_RISK, [Reason("eta_after_promise", detail)], now=clock()
+        )
+    zh = ops.get(f"/ops/cases/{case_id}?lang=zh-CN").get_data(as_text=True)
+    assert '<strong title="eta_after_promise">预计晚于承诺时间</strong>' in zh
+    en = ops.get(f"/ops/cases/{case_id}?lang=en").get_data(as_text=True)
+    assert "Expected after the promise</strong>: ETA 2026-12-02T17:00:00+08:00" in en
 
 
 def test_it_reaches_no_page_before_signing_in(console: Console, day: dict[str, Any]) -> None:

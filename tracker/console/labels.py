@@ -99,6 +99,51 @@ SERVICE_LEVELS = {
     "group_buy": _l("Community group buy"),
 }
 
+#: Why a case was opened: the reason codes of the sweep, the detectors and customer reports
+#: (their details stay as stored, with the facts in them).
+REASONS = {
+    # The sweep (tracker/sweep/judge.py) and what a scan settles (tracker/sweep/outcomes.py).
+    "silent": _l("No scan for too long"),
+    "promise_missed": _l("Promise missed"),
+    "eta_after_promise": _l("Expected after the promise"),
+    "outside_window": _l("Delivered outside the booked window"),
+    "reported_lost": _l("Reported lost"),
+    "wrong_pickup_code": _l("Wrong pickup code"),
+    "temperature_range": _l("Temperature out of range"),
+    # Customers (tracker/tracking/feedback.py).
+    "customer_not_received": _l("Customer says not received"),
+    "customer_damage_report": _l("Customer reports damage"),
+    "complaint_late": _l("Customer complains of lateness"),
+    "complaint_courier_conduct": _l("Complaint about the courier"),
+    "complaint_pickup_point_service": _l("Complaint about the pickup point"),
+    "complaint_damaged": _l("Complaint about damage"),
+    "complaint_not_received": _l("Complaint: not received"),
+    "low_rating": _l("Low rating"),
+    # Damage (tracker/detection/damage.py).
+    "damage_reported": _l("Damage reported"),
+    "damage_found": _l("Damage found at a scan"),
+    "damage_attributed": _l("Damage attributed"),
+    "damage_segment": _l("Damage on a segment"),
+    "damage_hotspot": _l("Damage hotspot"),
+    "damage_rate": _l("Damage rate"),
+    "score_below_threshold": _l("Score below the threshold"),
+    # Fake deliveries (tracker/detection/fake_delivery.py).
+    "handover_scan": _l("Handover scan"),
+    "gps_far_from_address": _l("GPS far from the address"),
+    "scanned_after_delivery": _l("Scanned after delivery"),
+    "travel_contradicts_claim": _l("Travel contradicts the scan"),
+    "scanned_at_facility": _l("Scanned at a facility"),
+    "otp_mismatch": _l("Wrong one-time code"),
+    "bulk_signing": _l("Many signed from one spot"),
+    "gps_off_address": _l("GPS off the address"),
+    "impossible_travel": _l("Impossible travel"),
+    "no_proof_of_delivery": _l("No proof of delivery"),
+    "no_out_for_delivery": _l("No out-for-delivery scan"),
+    "not_ready_for_pickup": _l("Never reached the pickup point"),
+    "no_gps_fix": _l("No GPS fix"),
+    "otp_missing": _l("One-time code missing"),
+}
+
 #: Every table above by name, for the templates' ``label(kind, code)``.
 TABLES = {
     "case_type": CASE_TYPES,
@@ -113,6 +158,7 @@ TABLES = {
     "role": ROLES,
     "segment": SEGMENTS,
     "service_level": SERVICE_LEVELS,
+    "reason": REASONS,
     # Scan types in the customer's words, already in the catalogs.
     "event": EVENTS,
 }

@@ -221,13 +221,15 @@ STATE_COLUMNS = (
     Parcel.ready_for_pickup_at,
     Parcel.pickup_code,
 )
+#: What ingest reads of each parcel it locks: its state, and when the sweep is due to look at it.
+LOCKED_COLUMNS = (*STATE_COLUMNS, Parcel.next_check_at)
 
 
 def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[str, Any]:
     """Step 2: every parcel row of the batch, created if new, locked in id order."""
     if not numbers:
         return {}
-    columns = [c.key for c in STATE_COLUMNS]
+    columns = [c.key for c in LOCKED_COLUMNS]
     rows = {r.tracking_number: r for r in bulk.lock_parcels(conn, columns, numbers)}
     missing = [n for n in numbers if n not in rows]
     if missing:
@@ -374,7 +376,14 @@ def _fold_into_parcels(
                 deliveries.append(delivery)
         # Due now: the sweep judges stale, at-risk, breach and detection
         # rules for every parcel that got news (and survives our crash).
-        columns = updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": now}
+        # Only ever earlier (as tracker.epcis.store.mark_due): a parcel already
+        # due keeps its time, so the sweep takes it no later, and the row's
+        # indexed columns stay as they were, which lets PostgreSQL update it in
+        # place (a HOT update, no new index entries; see migration 0017). The
+        # sweep cannot move it meanwhile: it claims parcels FOR NO KEY UPDATE,
+        # as the lock this batch holds on the row.
+        due = row.next_check_at if row.next_check_at is not None and row.next_check_at <= now else now
+        columns = updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": due}
         news.append(
             outbox.ParcelNews(
                 row.id,

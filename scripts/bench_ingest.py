@@ -288,6 +288,9 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument(
+        "--database-prefix", default="tracker_bench", help="scratch database name, before a suffix"
+    )
+    parser.add_argument(
         "--compare-partitioned",
         action="store_true",
         help="the API on a plain and on a partitioned scan_events, in one run (no COPY)",
@@ -298,9 +301,10 @@ def main() -> None:
         return
 
     base = os.environ.get("TRACKER_BENCH_DATABASE_URL", DEFAULT_URL)
+    load_start = os.getloadavg()
     now = datetime.now(UTC) + timedelta(minutes=1)
     network, parcels, events = simulated(args.events, now)
-    url = create_database(base, "tracker_bench")
+    url = create_database(base, args.database_prefix)
     log = ROOT / "instance" / "bench" / "server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -323,7 +327,8 @@ def main() -> None:
                     "platform": platform.platform()},
         "events": len(events), "batch_size": BATCH, "clients": args.clients, "senders": args.senders,
         "server": {"workers": args.workers, "threads": args.threads, "wsgi": "gunicorn gthread"},
-        "results": totals, "stored": stored,
+        "load": {"start": load_start, "end": os.getloadavg()},
+        "results": totals, "stored": stored, "parcel_updates": args.parcel_updates,
         "seconds": round(elapsed, 2),
         "events_per_second": round(events_per_second),
         "copy_rows_per_second": round(per_batch),
@@ -362,7 +367,13 @@ def serve_and_post(
     with engine.connect() as conn:
         stored = conn.scalar(text("SELECT count(*) FROM scan_events"))
         kind = conn.scalar(text("SELECT relkind FROM pg_class WHERE oid = to_regclass('scan_events')"))
+        # Parcel updates written in place (HOT: no new index entries), of all; the
+        # server's backends have exited, so their statistics are flushed.
+        updates = conn.execute(
+            text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'parcels'")
+        ).one()
     engine.dispose()
+    args.parcel_updates = {"all": updates[0], "hot": updates[1]}
     return elapsed, totals, stored, kind
 
 

@@ -20,4 +20,4 @@ def test_it_creates_every_table_and_named_index(engine: Any) -> None:
     indexes = {i["name"] for i in inspector.get_indexes("scan_events")}
     assert {"ix_scan_events_parcel_id_occurred_at", "ix_scan_events_courier_code_occurred_at"} <= indexes
     parcel_indexes = {i["name"] for i in inspector.get_indexes("parcels")}
-    assert {"ix_parcels_status_last_event_at", "ix_parcels_next_check_at"} <= parcel_indexes
+    assert {"ix_parcels_status_delivered_at", "ix_parcels_next_check_at"} <= parcel_indexes

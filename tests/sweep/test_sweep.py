@@ -309,3 +309,56 @@ def test_a_later_window_the_customer_chose_is_neither_at_risk_nor_a_breach_befor
     run_sweep(app, clock)
     assert "sla_breach" in live_cases(engine, tn)
     assert app.test_client().get(f"/api/v1/track/{tn}").get_json()["delay"]["because"] == "late"
+
+
+def test_a_scan_makes_a_parcel_due_now_but_never_later_than_it_was(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    clock.now = local(20, 9).astimezone(UTC)
+    personas.merchant.post("/api/v1/parcels", json=registration("TRKD000001"))
+    registered_due = parcel(engine, "TRKD000001").next_check_at
+    assert registered_due == clock()
+
+    # Still due (the sweep has not been): the scan leaves it due since then, not since now.
+    clock.advance(hours=1)
+    personas.admin.post(
+        "/api/v1/scans", json=scan("d1", "TRKD000001", "outbound", iso(local(20, 9, 30)), facility="WH-SH-01")
+    )
+    assert parcel(engine, "TRKD000001").next_check_at == registered_due
+
+    # Once the sweep has put it off, news makes it due at once again.
+    run_sweep(app, clock)
+    assert parcel(engine, "TRKD000001").next_check_at > clock()
+    clock.advance(minutes=5)
+    personas.admin.post(
+        "/api/v1/scans", json=scan("d2", "TRKD000001", "arrived", iso(local(20, 10, 2)), facility="SC-SH-01")
+    )
+    assert parcel(engine, "TRKD000001").next_check_at == clock()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_scan_that_keeps_the_status_updates_a_due_parcel_in_place(
+    personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    """No indexed column changes (migration 0017), so PostgreSQL writes no new index entries (HOT)."""
+    clock.now = local(20, 12).astimezone(UTC)
+    personas.admin.post(
+        "/api/v1/scans", json=scan("h1", "TRKH000001", "arrived", iso(local(20, 10)), facility="SC-SH-01")
+    )
+
+    def hot_updates() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.exec_driver_sql(
+                    "SELECT n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'parcels'"
+                ).scalar_one()
+            )
+
+    before = hot_updates()
+    clock.advance(minutes=1)
+    personas.admin.post(
+        "/api/v1/scans", json=scan("h2", "TRKH000001", "departed", iso(local(20, 11)), facility="SC-SH-01")
+    )
+    assert parcel(engine, "TRKH000001").status == "in_transit"
+    assert hot_updates() == before + 1

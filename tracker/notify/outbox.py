@@ -30,7 +30,7 @@ from sqlalchemy import Connection, func, select, update
 from tracker.core import bulk
 from tracker.core.models import Case, NotificationEvent, Parcel
 from tracker.core.vocabulary import CaseType, ParcelStatus
-from tracker.notify.payloads import CASE_ACTIONS, Kind, envelope, new_message_id, utc_text
+from tracker.notify.payloads import CASE_ACTIONS, Kind, envelope, new_message_ids, utc_text
 
 #: An ETA that moves less than this is not news (the estimate breathes with every sweep).
 ETA_NEWS = timedelta(minutes=30)
@@ -51,11 +51,10 @@ def enqueue_many(conn: Connection, notices: Sequence[Notice], *, now: datetime) 
     if not notices:
         return []
     rows = []
-    for n in notices:
+    for n, message_id in zip(notices, new_message_ids(len(notices)), strict=True):
         if n.occurred_at.tzinfo is None:
             # Written as JSON on PostgreSQL, where no column type would catch it.
             raise ValueError("naive datetime reached the outbox; times must be aware")
-        message_id = new_message_id()
         rows.append(
             {
                 "message_id": message_id,

@@ -11,17 +11,27 @@ the caller owns; it never commits. The steps:
    same batch is not inserted; it is judged in step 3.
 2. Make sure a parcel row exists for every tracking number (a scan for a
    parcel nobody registered is a fact: the parcel is created unregistered),
-   and lock those rows in id order, so two batches touching the same parcels
-   queue instead of deadlocking.
+   in tracking-number order; its id is all step 3 needs.
 3. Insert the events with ``ON CONFLICT (event_id) DO NOTHING``. The unique
    index decides idempotency, also between concurrent requests; an event
    that was not inserted is a ``duplicate`` if its content hash matches the
    stored one and a conflict otherwise. A later copy in the same batch is
    judged the same way, against what is stored once the first copy is
    settled: ``duplicate`` only if that is what it holds.
-4. Fold the inserted events into each parcel's stored state
+4. Lock the rows of the parcels that got new events, in id order (two
+   batches touching the same parcels queue instead of deadlocking), fold the
+   inserted events into each one's stored state
    (:func:`tracker.scans.timeline.apply` is order-independent, so no history is
    reloaded) and write the changed parcels back.
+
+The parcel locks come after the insert, so a batch sharing parcels with
+another (one time-ordered stream dealt to several senders) waits only for
+the other's fold and writes, not its insert too. No deadlock comes of it: a
+transaction waits in steps 2 and 3 only for another's uncommitted rows of
+the same keys, which both take in the same order, and once it holds parcel
+locks (step 4) it waits for nothing but parcel locks, taken in id order.
+Each inserted event is folded once, by the batch that inserted it, onto
+whatever state the parcel holds when that batch gets its lock.
 
 The caller commits; a worker killed before the commit leaves nothing, and the
 client's retry is then stored whole (or answered ``duplicate`` if it was).
@@ -106,10 +116,11 @@ def store_scans(
     copies: list[int] = []
     candidates = _screen(conn, events, outcomes, hashes, copies, now=now, policy=policy)
 
-    parcels = _lock_parcels(conn, sorted({events[i].tracking_number for i in candidates}), now)  # type: ignore[union-attr]
-    inserted = _insert_events(conn, events, candidates, parcels, hashes, source, now)
+    ids = _parcel_ids(conn, sorted({events[i].tracking_number for i in candidates}), now)  # type: ignore[union-attr]
+    inserted = _insert_events(conn, events, candidates, ids, hashes, source, now)
     _sort_out_existing(conn, events, candidates, inserted, copies, hashes, outcomes)
 
+    parcels = _lock_parcels(conn, sorted({ids[events[i].tracking_number] for i in inserted}))
     news, deliveries = _fold_into_parcels(conn, events, inserted, parcels, now, policy)
     places = policy.directory.labels(conn, {n.last_facility for n in news if n.last_facility})
     outbox.enqueue_parcel_changes(conn, news, places=places, now=now)
@@ -221,15 +232,16 @@ STATE_COLUMNS = (
     Parcel.ready_for_pickup_at,
     Parcel.pickup_code,
 )
+#: What ingest reads of each parcel it locks: its state, and when the sweep is due to look at it.
+LOCKED_COLUMNS = (*STATE_COLUMNS, Parcel.next_check_at)
 
 
-def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[str, Any]:
-    """Step 2: every parcel row of the batch, created if new, locked in id order."""
+def _parcel_ids(conn: Connection, numbers: list[str], now: datetime) -> dict[str, int]:
+    """Step 2: the id of every parcel of the batch, created if new (not locked yet)."""
     if not numbers:
         return {}
-    columns = [c.key for c in STATE_COLUMNS]
-    rows = {r.tracking_number: r for r in bulk.lock_parcels(conn, columns, numbers)}
-    missing = [n for n in numbers if n not in rows]
+    ids = bulk.parcel_ids(conn, numbers)
+    missing = [n for n in numbers if n not in ids]
     if missing:
         new_row = {
             "registered": False,
@@ -243,16 +255,24 @@ def _lock_parcels(conn: Connection, numbers: list[str], now: datetime) -> dict[s
             upsert(conn, Parcel).on_conflict_do_nothing(index_elements=["tracking_number"]),
             [{"tracking_number": n, **new_row} for n in missing],
         )
-        # Rows another transaction created meanwhile are locked here too.
-        rows.update((r.tracking_number, r) for r in bulk.lock_parcels(conn, columns, missing))
-    return rows
+        # Rows another transaction created meanwhile are found here too.
+        ids.update(bulk.parcel_ids(conn, missing))
+    return ids
+
+
+def _lock_parcels(conn: Connection, ids: list[int]) -> dict[str, Any]:
+    """Step 4: the rows of these parcels by tracking number, locked in id order."""
+    if not ids:
+        return {}
+    columns = [c.key for c in LOCKED_COLUMNS]
+    return {r.tracking_number: r for r in bulk.lock_parcels(conn, columns, ids)}
 
 
 def _insert_events(
     conn: Connection,
     events: Sequence[Any],
     candidates: list[int],
-    parcels: dict[str, Any],
+    ids: dict[str, int],
     hashes: dict[int, str],
     source: str,
     now: datetime,
@@ -269,7 +289,7 @@ def _insert_events(
         rows.append(
             {
                 "event_id": e.event_id,
-                "parcel_id": parcels[e.tracking_number].id,
+                "parcel_id": ids[e.tracking_number],
                 "type": e.type.value,
                 "occurred_at": e.occurred_at,
                 "facility_code": e.facility,
@@ -374,7 +394,14 @@ def _fold_into_parcels(
                 deliveries.append(delivery)
         # Due now: the sweep judges stale, at-risk, breach and detection
         # rules for every parcel that got news (and survives our crash).
-        columns = updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": now}
+        # Only ever earlier (as tracker.epcis.store.mark_due): a parcel already
+        # due keeps its time, so the sweep takes it no later, and the row's
+        # indexed columns stay as they were, which lets PostgreSQL update it in
+        # place (a HOT update, no new index entries; see migration 0017). The
+        # sweep cannot move it meanwhile: it claims parcels FOR NO KEY UPDATE,
+        # as the lock this batch holds on the row.
+        due = row.next_check_at if row.next_check_at is not None and row.next_check_at <= now else now
+        columns = updates[row.id] = {**state_columns(after), "promised_by": promised_by, "next_check_at": due}
         news.append(
             outbox.ParcelNews(
                 row.id,

@@ -99,8 +99,8 @@ def observed_estimates(conn: Connection, now: datetime) -> dict[str, StageEstima
     )
     rows = conn.execute(
         select(Parcel.first_event_at, Parcel.outbound_at, Parcel.delivered_at, ofd_at)
-        .where(and_(Parcel.status == ParcelStatus.DELIVERED, Parcel.last_event_at >= now - HISTORY))
-        .order_by(Parcel.last_event_at.desc())
+        .where(and_(Parcel.status == ParcelStatus.DELIVERED, Parcel.delivered_at >= now - HISTORY))
+        .order_by(Parcel.delivered_at.desc())
         .limit(5000)
     ).all()
     history: dict[str, list[timedelta]] = {"info_received": [], "in_transit": [], "out_for_delivery": []}
@@ -124,6 +124,8 @@ POSITION_TYPES = (
     EventType.OUT_FOR_DELIVERY,
     EventType.DELIVERY_FAILED,
 )
+#: Statuses of parcels still on their way.
+ON_THE_WAY = tuple(s for s in ParcelStatus if s not in FINAL_STATUSES)
 #: At most this many recent deliveries teach the ETAs (the newest first).
 HISTORY_PARCELS = 5000
 
@@ -132,8 +134,9 @@ def delivery_history(conn: Connection, now: datetime, zone: ZoneInfo) -> Deliver
     """How long parcels delivered to the door in the last week took from each of their scans.
 
     Three statements: the newest :data:`HISTORY_PARCELS` door deliveries
-    (``ix`` on status and last event), as many door parcels still on their
-    way (how long their legs take at least), then their position scans by
+    (``ix`` on status and delivery time), as many door parcels still on their
+    way, heard from in the week (how long their legs take at least; by their
+    statuses, so the live parcels only are read), then their position scans by
     parcel id; and the facilities (where they are: a line-haul's hours
     follow its distance; and their city: a far city's own facilities are
     told by the other cities') and the stations' rounds (:func:`station_rounds`).
@@ -142,11 +145,10 @@ def delivery_history(conn: Connection, now: datetime, zone: ZoneInfo) -> Deliver
         select(Parcel.id, Parcel.service_level, Parcel.delivered_at, Parcel.dest_city)
         .where(
             Parcel.status == ParcelStatus.DELIVERED,
-            Parcel.last_event_at >= now - HISTORY,
+            Parcel.delivered_at >= now - HISTORY,
             Parcel.pickup_point.is_(None),
-            Parcel.delivered_at.is_not(None),
         )
-        .order_by(Parcel.last_event_at.desc())
+        .order_by(Parcel.delivered_at.desc())
         .limit(HISTORY_PARCELS)
     ).all()
     delivered = {pid: (level, at, city) for pid, level, at, city in recent}
@@ -154,7 +156,8 @@ def delivery_history(conn: Connection, now: datetime, zone: ZoneInfo) -> Deliver
     on_way = conn.execute(
         select(Parcel.id, Parcel.service_level, Parcel.dest_city)
         .where(
-            Parcel.status.not_in(list(FINAL_STATUSES)),
+            # IN, not NOT IN: the status index finds these; no index holds last_event_at.
+            Parcel.status.in_(ON_THE_WAY),
             Parcel.last_event_at >= now - HISTORY,
             Parcel.pickup_point.is_(None),
         )

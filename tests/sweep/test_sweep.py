@@ -362,3 +362,42 @@ def test_a_scan_that_keeps_the_status_updates_a_due_parcel_in_place(
     )
     assert parcel(engine, "TRKH000001").status == "in_transit"
     assert hot_updates() == before + 1
+
+
+def test_a_delivery_in_a_later_window_the_customer_chose_counts_on_time(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    # Promised by 12:00 on the 21st, booked 17:00-19:00, delivered 17:30: on time in the
+    # metrics and on the courier's scorecard, as on the page and in ops' cases.
+    tn = "TRKW000002"
+    labels = {"service_level": "211", "region_class": "same_city"}
+    before = {
+        outcome: REGISTRY.get_sample_value("tracker_deliveries_total", {**labels, "outcome": outcome}) or 0.0
+        for outcome in ("on_time", "late")
+    }
+    clock.now = local(21, 9).astimezone(UTC)
+    personas.merchant.post("/api/v1/parcels", json=registration(tn))
+    personas.admin.post("/api/v1/scans", json=scan(f"{tn}-1", tn, "outbound", iso(local(20, 20)),
+                                                   facility="WH-SH-01"))  # fmt: skip
+    set_parcel(
+        app,
+        tn,
+        promised_by=local(21, 12).astimezone(UTC),
+        appointment_start=local(21, 17).astimezone(UTC),
+        appointment_end=local(21, 19).astimezone(UTC),
+    )
+    clock.now = local(21, 17, 35).astimezone(UTC)
+    delivered = scan(f"{tn}-2", tn, "delivered", iso(local(21, 17, 30)), courier_id="C-SH011", lat=31.2304,
+                     lon=121.4737, accuracy_m=10, pod={"signed_by": "本人", "relation": "self"})  # fmt: skip
+    answer = personas.admin.post("/api/v1/scans", json=delivered)
+    assert answer.status_code == 201, answer.get_json()
+    after = {
+        outcome: REGISTRY.get_sample_value("tracker_deliveries_total", {**labels, "outcome": outcome}) or 0.0
+        for outcome in ("on_time", "late")
+    }
+    assert (after["on_time"] - before["on_time"], after["late"] - before["late"]) == (1.0, 0.0)
+    card = personas.ops.get(
+        "/api/v1/couriers/C-SH011/scorecard",
+        query_string={"since": iso(local(21, 0)), "until": iso(local(21, 18))},
+    ).get_json()
+    assert (card["on_time"]["count"], card["on_time"]["of"]) == (1, 1), card

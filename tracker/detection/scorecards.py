@@ -22,7 +22,7 @@ when ``of`` is 0), so a 100 % from two parcels never reads like a 100 % from
 two thousand.
 
 * On time: deliveries of parcels with a promise (``parcels.promised_by``)
-  handed over by then.
+  handed over by then, or by the end of a later window the customer chose.
 * Failed attempts: ``delivery_failed`` scans, of attempts (failures plus deliveries).
 * Fake deliveries: deliveries with a ``suspected_fake_delivery`` case naming
   the courier (or the facility), and those ops resolved ``confirmed``.
@@ -41,7 +41,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, case, func, select
 
 from tracker.core.errors import NotFound
 from tracker.core.models import Case, Courier, Facility, Feedback, FeedbackKind, Parcel, Rating, ScanEvent
@@ -139,10 +139,14 @@ def _common(
 ) -> dict[str, Any]:
     """Deliveries, promises, failures, fake deliveries, complaints and ratings of ``delivered``."""
     deliveries = conn.scalar(select(func.count()).select_from(delivered.subquery())) or 0
+    # The promise, or a later window the customer chose (tracker.sla.held_to).
+    held_to = case(
+        (Parcel.appointment_end > Parcel.promised_by, Parcel.appointment_end), else_=Parcel.promised_by
+    )
     promised = conn.execute(
         select(
             func.count(Parcel.id),
-            func.count(Parcel.id).filter(Parcel.delivered_at <= Parcel.promised_by),
+            func.count(Parcel.id).filter(Parcel.delivered_at <= held_to),
         ).where(Parcel.id.in_(delivered), Parcel.promised_by.is_not(None), Parcel.delivered_at.is_not(None))
     ).one()
     fakes = select(Case.parcel_id, Case.resolution).where(

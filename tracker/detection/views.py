@@ -147,7 +147,10 @@ class _Scorecard(_Answer):
     until: LocalTime
     parcels_handled: int
     deliveries: int
-    on_time: RateOut = Field(description="Deliveries of parcels with a promise, handed over by then.")
+    on_time: RateOut = Field(
+        description="Deliveries of parcels with a promise, handed over by then"
+        " (or by the end of a later window the customer chose)."
+    )
     failed_attempts: RateOut = Field(description="delivery_failed scans, of attempts.")
     suspected_fake_deliveries: RateOut
     confirmed_fake_deliveries: RateOut

@@ -56,7 +56,7 @@ from tracker.scans import pickup_codes, promises, timeline
 from tracker.scans.directory import Directory
 from tracker.scans.schemas import RejectedEvent, ScanEventIn, content_hashes
 from tracker.scans.state import state_columns, state_from_row
-from tracker.sla import Place, ServiceLevels, load_service_levels
+from tracker.sla import Place, ServiceLevels, held_to, load_service_levels
 
 
 @dataclass
@@ -232,8 +232,9 @@ STATE_COLUMNS = (
     Parcel.ready_for_pickup_at,
     Parcel.pickup_code,
 )
-#: What ingest reads of each parcel it locks: its state, and when the sweep is due to look at it.
-LOCKED_COLUMNS = (*STATE_COLUMNS, Parcel.next_check_at)
+#: What ingest reads of each parcel it locks: its state, when the sweep is due to look at it, and
+#: the end of a window the customer booked (a later one moves the promise: tracker.sla.held_to).
+LOCKED_COLUMNS = (*STATE_COLUMNS, Parcel.next_check_at, Parcel.appointment_end)
 
 
 def _parcel_ids(conn: Connection, numbers: list[str], now: datetime) -> dict[str, int]:
@@ -389,7 +390,9 @@ def _fold_into_parcels(
             promised_by = promises.promise(policy.levels, journey, after)
         if _handed_over(before, after):
             journey = journey_of(conn, row, policy.directory)
-            delivery = promises.newly_met(policy.levels, journey, before, after, promised_by)
+            # Counted on time by the promise, or by a later window the customer chose.
+            held = held_to(promised_by, row.appointment_end)
+            delivery = promises.newly_met(policy.levels, journey, before, after, held)
             if delivery is not None:
                 deliveries.append(delivery)
         # Due now: the sweep judges stale, at-risk, breach and detection

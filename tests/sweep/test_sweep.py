@@ -277,12 +277,8 @@ def test_ops_and_the_customer_hear_of_a_delay_from_the_one_day_the_page_shows(
     assert late["delay"]["because"] == "at_risk" and late["delay"]["date"] == "2026-11-21"
 
 
-def test_a_later_window_the_customer_chose_is_neither_at_risk_nor_a_breach_before_it_ends(
-    app: Any, personas: Personas, engine: Any, clock: FakeClock
-) -> None:
-    # Promised by 12:00 on the 21st; the customer chose 17:00-19:00 that day and the
-    # station's route comes 17:00-18:00 (a planned ETA after the promise, inside the window).
-    tn = "TRKW000001"
+def booked_after_the_promise(app: Any, personas: Personas, clock: FakeClock, tn: str) -> None:
+    """``tn`` out of the warehouse at 20:00 on the 20th, promised by 12:00 on the 21st, booked 17:00-19:00."""
     clock.now = local(21, 9).astimezone(UTC)
     personas.merchant.post("/api/v1/parcels", json=registration(tn))
     personas.admin.post("/api/v1/scans", json=scan(f"{tn}-1", tn, "outbound", iso(local(20, 20)),
@@ -293,6 +289,19 @@ def test_a_later_window_the_customer_chose_is_neither_at_risk_nor_a_breach_befor
         promised_by=local(21, 12).astimezone(UTC),
         appointment_start=local(21, 17).astimezone(UTC),
         appointment_end=local(21, 19).astimezone(UTC),
+    )
+
+
+def test_a_later_window_the_customer_chose_is_neither_at_risk_nor_a_breach_before_it_ends(
+    app: Any, personas: Personas, engine: Any, clock: FakeClock
+) -> None:
+    # Promised by 12:00 on the 21st; the customer chose 17:00-19:00 that day and the
+    # station's route comes 17:00-18:00 (a planned ETA after the promise, inside the window).
+    tn = "TRKW000001"
+    booked_after_the_promise(app, personas, clock, tn)
+    set_parcel(
+        app,
+        tn,
         eta_start=local(21, 17).astimezone(UTC),
         eta_end=local(21, 18).astimezone(UTC),
         eta_source="route",
@@ -375,17 +384,7 @@ def test_a_delivery_in_a_later_window_the_customer_chose_counts_on_time(
         outcome: REGISTRY.get_sample_value("tracker_deliveries_total", {**labels, "outcome": outcome}) or 0.0
         for outcome in ("on_time", "late")
     }
-    clock.now = local(21, 9).astimezone(UTC)
-    personas.merchant.post("/api/v1/parcels", json=registration(tn))
-    personas.admin.post("/api/v1/scans", json=scan(f"{tn}-1", tn, "outbound", iso(local(20, 20)),
-                                                   facility="WH-SH-01"))  # fmt: skip
-    set_parcel(
-        app,
-        tn,
-        promised_by=local(21, 12).astimezone(UTC),
-        appointment_start=local(21, 17).astimezone(UTC),
-        appointment_end=local(21, 19).astimezone(UTC),
-    )
+    booked_after_the_promise(app, personas, clock, tn)
     clock.now = local(21, 17, 35).astimezone(UTC)
     delivered = scan(f"{tn}-2", tn, "delivered", iso(local(21, 17, 30)), courier_id="C-SH011", lat=31.2304,
                      lon=121.4737, accuracy_m=10, pod={"signed_by": "本人", "relation": "self"})  # fmt: skip

@@ -316,7 +316,10 @@ def test_a_later_window_the_customer_chose_is_neither_at_risk_nor_a_breach_befor
     clock.now = local(21, 19, 30).astimezone(UTC)  # the window is over and nothing came
     set_parcel(app, tn, next_check_at=clock.now)
     run_sweep(app, clock)
-    assert "sla_breach" in live_cases(engine, tn)
+    [breach] = live_cases(engine, tn)["sla_breach"]
+    assert breach["detail"].startswith(
+        "the window the customer chose ended 2026-11-21T19:00:00+08:00 (promised by 2026-11-21T12:00:00+08:00, 211);"
+    ), breach
     assert app.test_client().get(f"/api/v1/track/{tn}").get_json()["delay"]["because"] == "late"
 
 

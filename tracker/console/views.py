@@ -47,6 +47,7 @@ from tracker.console import auth, forms, labels, queue, reads, users
 from tracker.console.labels import _l
 from tracker.core.db import write_transaction
 from tracker.core.errors import Conflict, NotFound, TrackerError, ValidationFailed
+from tracker.core.inputs import BIGINT_MAX
 from tracker.core.vocabulary import CaseType, CustomerTier, UserRole
 from tracker.detection import hotspots, scorecards
 from tracker.keys import store as keys
@@ -318,7 +319,7 @@ def _case_page(case_id: int, status: int = 200, **state: Any) -> Response:
 
 #: A row id in a console URL: a number the database's ids can hold, so a longer one is a
 #: 404 like any unknown id (SQLite and PostgreSQL refuse to compare past 64 bits: a 500).
-ROW_ID = f"int(max={2**63 - 1})"
+ROW_ID = f"int(max={BIGINT_MAX})"
 
 
 @console.get(f"/cases/<{ROW_ID}:case_id>")

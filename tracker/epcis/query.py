@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
+from tracker.core.inputs import BIGINT_MAX
 from tracker.core.timefmt import iso_local
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -72,7 +73,7 @@ def decode_token(token: str) -> tuple[datetime, int]:
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("not a page token of this server") from exc
     # A key no row can have (the databases compare 64-bit integers only: past that, a 500).
-    if parsed.tzinfo is None or not 0 <= key < 2**63:
+    if parsed.tzinfo is None or not 0 <= key <= BIGINT_MAX:
         raise ValueError("not a page token of this server")
     return parsed, key
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from tracker.core.vocabulary import EventType, ParcelStatus, ScanReason, canonical_reason
@@ -442,6 +443,7 @@ def held_until(
 _DAILY_HOURS = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-\u2013~\u81f3]\s*(\d{1,2}):(\d{2})\s*")
 
 
+@lru_cache(maxsize=256)  # on the tracking read's path: a network has few distinct hours
 def daily_hours(text: str | None) -> tuple[time, time] | None:
     """``(opens, closes)`` of a point open the same hours every day, else None."""
     found = _DAILY_HOURS.fullmatch(text or "")

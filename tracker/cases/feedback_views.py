@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import and_, or_, select
 
 from tracker.cases.views import ERRORS, TAG
-from tracker.core.inputs import Instant
+from tracker.core.inputs import Instant, opaque_token
 from tracker.core.models import Case, Feedback, FeedbackKind, Parcel
 from tracker.core.timefmt import iso_local
 from tracker.core.vocabulary import CaseState, ComplaintKind, CustomerTier, Role
@@ -47,7 +47,7 @@ class FeedbackQuery(StrictQuery):
     since: Instant | None = Field(None, description="Received at or after (RFC 3339).")
     until: Instant | None = Field(None, description="Received before (RFC 3339).")
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=200, description="From the previous page's ``next``.")
+    cursor: opaque_token() | None = Field(None, description="From the previous page's ``next``.")
 
     @field_validator("cursor")
     @classmethod

@@ -53,6 +53,7 @@ from tracker.core.inputs import (
     Username,
     Word,
     check_instant,
+    opaque_token,
 )
 from tracker.core.models import Case, Parcel
 from tracker.core.timefmt import iso_local, iso_local_or_none
@@ -96,7 +97,7 @@ class CasesQuery(StrictQuery):
         " (cases without one after), then oldest first.",
     )
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=200, description="From the previous page's ``next``.")
+    cursor: opaque_token() | None = Field(None, description="From the previous page's ``next``.")
 
     @field_validator("cursor")
     @classmethod

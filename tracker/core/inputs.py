@@ -55,6 +55,7 @@ live with its schema (:mod:`tracker.routing.schemas`).
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -213,6 +214,30 @@ def horizon_errors(now: datetime, times: dict[str, datetime | None]) -> list[Fie
         FieldError(name, f"lies more than a year ahead (after {latest:%Y-%m-%d}); plans reach a year at most")
         for name, at in times.items()
         if at is not None and at > latest
+    ]
+
+
+# -- opaque tokens ------------------------------------------------------------------------
+
+#: What a page cursor or token given out by this API is made of: unpadded URL-safe base64.
+OPAQUE_TOKEN = r"^[A-Za-z0-9_-]*$"
+
+
+def unpadded_base64(token: str) -> bytes:
+    """The bytes of an unpadded URL-safe base64 ``token``; ``ValueError`` for any other
+    character. (``base64.urlsafe_b64decode`` skips foreign characters, NUL among
+    them, so a forged token would get as far as the parser.)"""
+    if re.fullmatch(OPAQUE_TOKEN, token) is None:
+        raise ValueError("not unpadded URL-safe base64")
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+
+
+def opaque_token(max_length: int = 200) -> Any:
+    """The type of a list's ``cursor`` (or page token) parameter. Its alphabet is
+    documented, and refused by :func:`unpadded_base64`, so that a client knows NUL
+    and the like are no cursor."""
+    return Annotated[
+        str, StringConstraints(max_length=max_length), Field(json_schema_extra={"pattern": OPAQUE_TOKEN})
     ]
 
 

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tracker.cases.views import ERRORS, TAG
 from tracker.core.errors import FieldValueError
-from tracker.core.inputs import Instant, Word
+from tracker.core.inputs import Instant, Word, opaque_token
 from tracker.core.timefmt import iso_local
 from tracker.core.vocabulary import Role
 from tracker.detection import hotspots, scorecards
@@ -89,7 +89,7 @@ class HotspotQuery(Period):
     kind: SegmentKind | None = Field(None, description="Only facilities, legs or couriers.")
     flagged: bool | None = Field(None, description="true: only the hotspots; false: only the others.")
     limit: int = Field(100, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=400, description="From the previous page's ``next``.")
+    cursor: opaque_token(400) | None = Field(None, description="From the previous page's ``next``.")
 
     @field_validator("cursor")
     @classmethod

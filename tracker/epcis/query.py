@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from tracker.core.inputs import BIGINT_MAX
+from tracker.core.inputs import BIGINT_MAX, unpadded_base64
 from tracker.core.timefmt import iso_local
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -67,7 +67,7 @@ def encode_token(at: datetime, pk: int) -> str:
 def decode_token(token: str) -> tuple[datetime, int]:
     """``ValueError`` for a token tracker did not make."""
     try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        text = unpadded_base64(token).decode()
         at, pk = text.rsplit("|", 1)
         parsed, key = datetime.fromisoformat(at), int(pk)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracker.core.inputs import Instant, text
+from tracker.core.inputs import Instant, opaque_token, text
 from tracker.epcis.query import PER_PAGE_DEFAULT, PER_PAGE_MAX
 from tracker.scans.schemas import Code, TrackingNumber
 from tracker.web.schemas import FieldErrorOut, LocalTime, StrictQuery
@@ -42,7 +42,7 @@ class EventsQuery(_StrictQuery):
     MATCH_epc: QueryText | None = Field(None, description="epcList and childEPCs; URN and Digital Link alike")
     MATCH_anyEPC: QueryText | None = Field(None, description="Also parentID, inputEPCList, outputEPCList")
     perPage: int = Field(PER_PAGE_DEFAULT, ge=1, le=PER_PAGE_MAX)
-    nextPageToken: Annotated[str, Field(max_length=200)] | None = None
+    nextPageToken: opaque_token() | None = Field(None, description="From the previous page's Link header.")
 
 
 class CapturePath(BaseModel):
@@ -54,7 +54,7 @@ class ParcelPath(BaseModel):
 
 
 class ReadingsQuery(_StrictQuery):
-    measurement_type: Annotated[str, Field(max_length=500)] | None = Field(
+    measurement_type: text(500) | None = Field(
         None, description="Temperature, AbsoluteHumidity... (GS1 words bare) or an extension URI."
     )
     tracking_number: TrackingNumber | None = Field(
@@ -62,9 +62,7 @@ class ReadingsQuery(_StrictQuery):
     )
     unlinked: bool = Field(False, description="Only readings of events linked to no parcel.")
     limit: int = Field(100, ge=1, le=500)
-    cursor: Annotated[str, Field(max_length=200)] | None = Field(
-        None, description="From the previous page's next."
-    )
+    cursor: opaque_token() | None = Field(None, description="From the previous page's ``next``.")
 
 
 class LocationIn(BaseModel):

@@ -35,7 +35,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tracker.core.db import write_transaction
-from tracker.core.inputs import BIGINT_MAX, Instant, Number, PlanDate
+from tracker.core.inputs import BIGINT_MAX, Instant, Number, PlanDate, opaque_token
 from tracker.core.vocabulary import CustomerTier, ParcelStatus, Role
 from tracker.merchants import parcels
 from tracker.merchants.access import check_bound, csv_cell
@@ -107,7 +107,7 @@ class ParcelFilters(StrictQuery):
 
 class ParcelsQuery(ParcelFilters):
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=200, description="From the previous page's ``next``.")
+    cursor: opaque_token() | None = Field(None, description="From the previous page's ``next``.")
 
     @field_validator("cursor")
     @classmethod

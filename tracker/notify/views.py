@@ -61,7 +61,7 @@ class WebhookIn(BaseModel):
         min_length=1,
         max_length=2000,
         examples=["https://shop.example.com/hooks/tracker"],
-        pattern=r"^[^\s]*$",
+        pattern=r"^[^\s\x00-\x1f\x7f-\x9f]*$",
     )
     events: list[Kind] = Field(
         min_length=1,

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from flask import request
 from sqlalchemy import and_, or_
 
-from tracker.core.inputs import BIGINT_MAX, check_instant
+from tracker.core.inputs import BIGINT_MAX, check_instant, unpadded_base64
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ def encode(text: str) -> str:
 
 def text_of(cursor: str) -> str:
     """The text inside ``cursor``; ``ValueError`` when it is not base64 of UTF-8."""
-    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    return unpadded_base64(cursor).decode()
 
 
 def decode(cursor: str, parse: Callable[[str], T]) -> T:

@@ -22,7 +22,6 @@ functions do the work.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -194,18 +193,9 @@ def _examples(engine_url: str) -> list[tuple[str, str, str]]:
 
 def _port_free(host: str, port: int) -> bool:
     """Whether a server could listen on ``host:port`` now (as gunicorn binds: address reuse on)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return True  # gunicorn will say what is wrong with the host
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError:
-            return False
-    return True
+    from tracker.server import port_free
+
+    return port_free(host, port)
 
 
 @main.command()

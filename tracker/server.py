@@ -19,6 +19,7 @@ import logging
 import os
 import runpy
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,24 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port`` now: a bind with address reuse on, as
+    gunicorn binds, but without SO_REUSEPORT, so that a server already listening
+    with it (another ``tracker serve``) counts too."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return True  # gunicorn will say what is wrong with the host
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
 def serve(settings: Settings, host: str, port: int, **extra: Any) -> None:
     from tracker.core import logs
 
@@ -157,4 +176,12 @@ def serve(settings: Settings, host: str, port: int, **extra: Any) -> None:
     options.update(extra)
     # Read here, like PROMETHEUS_MULTIPROC_DIR: gunicorn's business, not a setting of the app.
     config_file = os.environ.get("TRACKER_GUNICORN_CONFIG") or None
-    TrackerServer(settings, options, DEFAULTS, config_file).run()
+    server = TrackerServer(settings, options, DEFAULTS, config_file)
+    if server.cfg.reuse_port and not port_free(host, port):
+        # With a socket per worker the arbiter binds nothing itself: each worker
+        # would fail to bind, exit and be started again, forever (one shared
+        # socket makes gunicorn give up after five tries). And a second
+        # ``tracker serve`` would bind beside the first one's workers, both
+        # with SO_REUSEPORT, and silently take half of its connections.
+        raise SystemExit(f"error: {host}:{port} is in use: stop what listens there, or choose another port")
+    server.run()

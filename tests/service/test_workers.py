@@ -8,7 +8,9 @@ too (freezing the test process's heap would change every later test).
 from __future__ import annotations
 
 import json
+import os
 import runpy
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +48,28 @@ def test_each_worker_listens_on_its_own_socket_unless_the_deployment_says_otherw
     assert server.cfg.reuse_port is True
     image = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
     assert image.get("reuse_port", True) is True, "the image's file keeps the kernel dealing connections"
+
+
+def test_serve_on_a_port_in_use_says_so_and_exits_instead_of_restarting_workers(tmp_path: Path) -> None:
+    # With a socket per worker the arbiter binds nothing: without the check each
+    # worker failed to bind and was started again, forever, the port never served.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environ = {
+            **os.environ,
+            "TRACKER_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "TRACKER_INSTANCE_PATH": str(tmp_path),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "tracker.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environ,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port} is in use" in result.stderr
+    assert "Booting worker" not in result.stderr

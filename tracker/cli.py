@@ -191,13 +191,6 @@ def _examples(engine_url: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def _port_free(host: str, port: int) -> bool:
-    """Whether a server could listen on ``host:port`` now (as gunicorn binds: address reuse on)."""
-    from tracker.server import port_free
-
-    return port_free(host, port)
-
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -207,10 +200,11 @@ def _port_free(host: str, port: int) -> bool:
 def demo(host: str, port: int, seed: int, parcels: int, serve: bool) -> None:
     """A fresh SQLite database with a simulated day, then the server."""
     from tracker.scans.ingest import IngestPolicy
+    from tracker.server import port_free
     from tracker.sim import demo as demo_mod
     from tracker.sla import load_service_levels
 
-    if serve and not _port_free(host, port):
+    if serve and not port_free(host, port):
         # Before the keys are made and printed: they would be keys of no server listening there.
         raise click.ClickException(
             f"{host}:{port} is in use (another tracker demo?): "

@@ -130,12 +130,13 @@ def judge(
             verdict.close.append((CaseType.AT_RISK, f"delivered {late}"))
             verdict.close.append((CaseType.SLA_BREACH, f"delivered {late}"))
     elif now >= promised_by:
-        held = f"promised by {_local(promised_by, zone)} ({journey.service_level})"
         if row.promised_by is not None and promised_by > row.promised_by:
             held = (
                 f"the window the customer chose ended {_local(promised_by, zone)} "
                 f"(promised by {_local(row.promised_by, zone)}, {journey.service_level})"
             )
+        else:
+            held = f"promised by {_local(promised_by, zone)} ({journey.service_level})"
         verdict.open.append((CaseType.SLA_BREACH, [Reason(
             "promise_missed", f"{held}; {_hours(now - promised_by)} past it and still {status.value}{where}",
         )]))  # fmt: skip

@@ -135,9 +135,11 @@ and 5.46 -> 5.25% in two pairs (R1 7.17 -> 6.86% and 7.45 -> 7.21%, RC1
 alone three runs each 8.32 / 7.97 / 7.86% against 7.19 / 7.46 / 7.62%;
 vehicles 1.02-1.09x -> 1.02-1.07x. Regrouping from scratch without the
 descent did worse (8.65 / 8.88%), so regrouping keeps it; ruins of 8 or 25
-visits instead of 15 were within the noise. ``stall_seconds`` stops a search that stopped improving:
-OR-Tools' ILS only stops at its time limit, so with it the metaheuristic
-(GLS) searches instead, and the sectors stop after a pass without gain.
+visits instead of 15 were within the noise.
+
+``stall_seconds`` stops a search that stopped improving: OR-Tools' ILS only
+stops at its time limit, so with it the metaheuristic (GLS) searches
+instead, and the sectors stop after a pass without gain.
 """
 
 from __future__ import annotations

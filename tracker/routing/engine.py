@@ -705,8 +705,8 @@ class _Sectors:
         self,
         visits: np.ndarray,
         seconds: float,
-        current: list[list[int]] | None = None,
-        options: SearchOptions | None = None,
+        current: list[list[int]] | None,
+        options: SearchOptions,
     ) -> list[list[int]] | None:
         sub = _sub_instance(self.inst, visits, self.inst.num_vehicles)
         warm = None
@@ -715,9 +715,7 @@ class _Sectors:
             warm = [[position[v] for v in r] for r in current]
             warm += [[] for _ in range(sub.num_vehicles - len(warm))]
         try:
-            solution = solve_instance(
-                sub, time_limit=seconds, options=options or self.sub_options, initial_routes=warm
-            )
+            solution = solve_instance(sub, time_limit=seconds, options=options, initial_routes=warm)
         except RoutingSolverError:
             return None  # no first solution in its time: the caller falls back
         if solution.dropped:
@@ -786,7 +784,7 @@ class _Sectors:
         self,
         jobs: list[tuple[np.ndarray, float, list[list[int]] | None]],
         least: float,
-        options: SearchOptions | None = None,
+        options: SearchOptions,
     ) -> list[list[list[int]] | None]:
         """Solve each (visits, seconds, current routes) job, ``threads`` at a time, with ``options``."""
 
@@ -824,7 +822,7 @@ class _Sectors:
                 for old in olds
             ]
             changed: dict[int, list[list[int]]] = {}
-            for group, old, found in zip(groups, olds, self._map(jobs, 0.5), strict=True):
+            for group, old, found in zip(groups, olds, self._map(jobs, 0.5, self.sub_options), strict=True):
                 if found is not None and self._cost(found) < self._cost(old):
                     changed[group[0]] = found
                     for i in group[1:]:

@@ -152,18 +152,31 @@ def batches_for(events: list[dict[str, Any]], clients: int, senders: str) -> lis
     ]
 
 
-def post_batches(port: int, key: str, per_client: list[list[bytes]]) -> tuple[float, dict[str, int]]:
+def post_batches(
+    port: int, key: str, per_client: list[list[bytes]], server_pid: int | None = None, split: Any = None
+) -> tuple[float, dict[str, int]]:
+    """Post each client's bodies on its own keep-alive connection; seconds and answer totals.
+
+    With ``server_pid`` and a list ``split``, ``split`` gets how many of the
+    client connections each worker holds (see :func:`connections_per_worker`).
+    """
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
     lock = threading.Lock()
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    client_ports: list[int] = []
+    connected = threading.Barrier(len(per_client) + 1) if split is not None else None
 
     def client(bodies: list[bytes]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        for body in bodies:
+        for n, body in enumerate(bodies):
             conn.request("POST", "/api/v1/scans", body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
+            if n == 0 and connected is not None:
+                # Answered, so a worker has accepted it: the split is read once all are.
+                client_ports.append(conn.sock.getsockname()[1])
+                connected.wait()
             if response.status != 200:
                 errors.append(f"{response.status}: {data[:200]!r}")
                 continue
@@ -177,12 +190,46 @@ def post_batches(port: int, key: str, per_client: list[list[bytes]]) -> tuple[fl
     started = time.perf_counter()
     for t in threads:
         t.start()
+    if connected is not None:
+        connected.wait()
+        split.extend(connections_per_worker(server_pid, client_ports))
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
     if errors:
         raise SystemExit(f"{len(errors)} failed requests, first: {errors[0]}")
     return elapsed, totals
+
+
+def connections_per_worker(server_pid: int | None, client_ports: list[int]) -> list[int]:
+    """How many of the client connections each worker of the server holds, most first.
+
+    Read from /proc (Linux): the socket inodes each worker process has open,
+    matched to /proc/net/tcp's rows whose remote port is a client's. The
+    kernel deals connections to workers by a hash (SO_REUSEPORT), so four
+    keep-alive clients split 2/2, 3/1 or 4/0 between two workers, and a
+    worker holding three does their Python work on one core: read a run's
+    ratio beside its split. Empty where /proc cannot tell.
+    """
+    try:
+        workers = [int(p) for p in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()]
+        by_inode: dict[str, int] = {}
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port in client_ports:
+                by_inode[fields[9]] = remote_port
+        counts = []
+        for worker in workers:
+            held = 0
+            for fd in Path(f"/proc/{worker}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in by_inode:
+                    held += 1
+            counts.append(held)
+    except OSError:
+        return []
+    return sorted(counts, reverse=True)
 
 
 COPY_TABLE = """
@@ -327,6 +374,7 @@ def main() -> None:
                     "platform": platform.platform()},
         "events": len(events), "batch_size": BATCH, "clients": args.clients, "senders": args.senders,
         "server": {"workers": args.workers, "threads": args.threads, "wsgi": "gunicorn gthread"},
+        "connections_per_worker": args.connections_per_worker,
         "load": {"start": load_start, "end": os.getloadavg()},
         "results": totals, "stored": stored, "parcel_updates": args.parcel_updates,
         "seconds": round(elapsed, 2),
@@ -359,7 +407,8 @@ def serve_and_post(
     port = free_port()
     server = start_server(url, port, args.workers, args.threads, log)
     try:
-        elapsed, totals = post_batches(port, key, per_client)
+        args.connections_per_worker = []
+        elapsed, totals = post_batches(port, key, per_client, server.pid, args.connections_per_worker)
     finally:
         server.terminate()
         server.wait(timeout=30)

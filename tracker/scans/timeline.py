@@ -8,7 +8,7 @@ Every derived field is chosen so that it is a max or a min over a total order
 of events, or a count. Folding events one at a time with :func:`apply` is then
 commutative and associative: ``derive(events)`` gives the same state for every
 permutation, and the ingest path can fold a new batch onto the stored state
-without reloading the parcel's history. ``tests/test_timeline.py`` checks this
+without reloading the parcel's history. ``tests/scans/test_timeline.py`` checks this
 property with hypothesis.
 
 The total order of events (:func:`event_key`) is ``occurred_at``, then the
@@ -156,11 +156,40 @@ def apply(state: ParcelState, event: TimelineEvent) -> ParcelState:
 
 
 def derive(events: list[TimelineEvent], start: ParcelState = EMPTY) -> ParcelState:
-    """The state after all ``events``, folded onto ``start``."""
-    state = start
+    """The state after all ``events``, folded onto ``start``: :func:`apply` for each, in any order.
+
+    The same fold as :func:`apply`, kept in local variables with one state
+    built at the end, and each kept event's order key computed once: ingest
+    folds every event of every batch through here, and a parcel's two events
+    of a batch fold in about half the time of :func:`apply` called for each.
+    ``tests/scans/test_timeline.py`` checks the two agree.
+    """
+    if not events:
+        return start
+    status_event, last = start.status_event, start.last_event
+    first_at, outbound_at = start.first_event_at, start.outbound_at
+    delivered_at, ready_at = start.delivered_at, start.ready_for_pickup_at
+    last_key = event_key(last) if last is not None else None
+    status_key = _status_key(status_event) if status_event is not None else None
     for event in events:
-        state = apply(state, event)
-    return state
+        at, type_ = event.occurred_at, event.type
+        key = (at, STAGE[type_], event.event_id)
+        if last_key is None or key > last_key:
+            last, last_key = event, key
+        if STATUS_OF[type_] is not None:
+            ranked = (0 if type_ is EventType.CREATED else 1, key)
+            if status_key is None or ranked > status_key:
+                status_event, status_key = event, ranked
+        first_at = _earliest(first_at, at)
+        if type_ is EventType.OUTBOUND:
+            outbound_at = _earliest(outbound_at, at)
+        elif type_ in DELIVERY_TYPES:
+            delivered_at = _earliest(delivered_at, at)
+        elif type_ is EventType.READY_FOR_PICKUP:
+            ready_at = _earliest(ready_at, at)
+    return ParcelState(
+        start.event_count + len(events), status_event, last, first_at, outbound_at, delivered_at, ready_at
+    )
 
 
 def timeline(events: list[TimelineEvent]) -> list[TimelineEvent]:

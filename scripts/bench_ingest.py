@@ -165,7 +165,9 @@ def post_batches(
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     client_ports: list[int] = []
-    connected = threading.Barrier(len(per_client) + 1) if split is not None else None
+    # Every client that sends anything, and this thread, meet once all connections are answered.
+    senders = sum(1 for bodies in per_client if bodies)
+    connected = threading.Barrier(senders + 1, timeout=120) if split is not None else None
 
     def client(bodies: list[bytes]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -174,9 +176,11 @@ def post_batches(
             response = conn.getresponse()
             data = response.read()
             if n == 0 and connected is not None:
-                # Answered, so a worker has accepted it: the split is read once all are.
+                # Answered, so a worker has accepted it: the split is read once all
+                # are, and before any closes (the barrier's second round).
                 client_ports.append(conn.sock.getsockname()[1])
-                connected.wait()
+                if _meet(connected):
+                    _meet(connected)
             if response.status != 200:
                 errors.append(f"{response.status}: {data[:200]!r}")
                 continue
@@ -190,15 +194,25 @@ def post_batches(
     started = time.perf_counter()
     for t in threads:
         t.start()
-    if connected is not None:
-        connected.wait()
+    if connected is not None and _meet(connected):
         split.extend(connections_per_worker(server_pid, client_ports))
+        _meet(connected)
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
     if errors:
         raise SystemExit(f"{len(errors)} failed requests, first: {errors[0]}")
     return elapsed, totals
+
+
+def _meet(barrier: threading.Barrier) -> bool:
+    """Wait at ``barrier``; False if it broke (a client failed first: the split stays unknown)."""
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        barrier.abort()
+        return False
+    return True
 
 
 def connections_per_worker(server_pid: int | None, client_ports: list[int]) -> list[int]:
@@ -208,8 +222,8 @@ def connections_per_worker(server_pid: int | None, client_ports: list[int]) -> l
     matched to /proc/net/tcp's rows whose remote port is a client's. The
     kernel deals connections to workers by a hash (SO_REUSEPORT), so four
     keep-alive clients split 2/2, 3/1 or 4/0 between two workers, and a
-    worker holding three does their Python work on one core: read a run's
-    ratio beside its split. Empty where /proc cannot tell.
+    worker holding three does their Python work on one core: read a run
+    beside its split. Empty where /proc cannot tell.
     """
     try:
         workers = [int(p) for p in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()]

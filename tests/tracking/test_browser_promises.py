@@ -207,12 +207,15 @@ def _stories(path: Path) -> tuple[dict[str, Story], str, str]:
             # it is now expected tomorrow afternoon (a line-haul gone late). Not the sweep's own
             # estimate: before 08:00 that is often today's opening, which a promise at 08:05 still
             # covers, and then the page rightly names no new day (`tracker.tracking.view.delay`).
-            tomorrow = local.date() + timedelta(days=1)
+            # "Tomorrow" is the day after the promise's own: run in the half hour before local
+            # midnight, a promise 30 minutes ahead falls on tomorrow already.
+            promised_by = now + timedelta(minutes=30)
+            tomorrow = promised_by.astimezone(ZONE).date() + timedelta(days=1)
             conn.execute(
                 update(Parcel)
                 .where(Parcel.id == at_risk)
                 .values(
-                    promised_by=now + timedelta(minutes=30),
+                    promised_by=promised_by,
                     eta_start=datetime.combine(tomorrow, time(14, 0), ZONE).astimezone(UTC),
                     eta_end=datetime.combine(tomorrow, time(18, 0), ZONE).astimezone(UTC),
                     eta_source="stages",

@@ -48,7 +48,7 @@ def test_it_folds_a_new_batch_onto_a_stored_state_like_a_full_rederivation(
 def test_the_batch_fold_is_the_one_event_fold_applied_to_each_event(
     events: list[TimelineEvent], split: int
 ) -> None:
-    # derive() is apply() unrolled for speed: the two must never disagree,
+    # A batch folded at once must equal its events folded one at a time,
     # from an empty state or from a stored one.
     stored = EMPTY
     for event in events[:split]:

@@ -27,6 +27,11 @@ distance, completion time, peak memory:
 
     python scripts/bench_routing.py --courier-day --time-limit 60
 
+A solve of an instance cut into sectors (1,000 customers on short routes,
+Gehring & Homberger type 1) solves them and its groups of routes in
+``--workers`` processes at once, by default the machine's cores over
+``--jobs`` (``search.workers`` in the JSON); other instances solve in one.
+
 Prints JSON. ``--first-solution``, ``--metaheuristic`` (instead of the default
 iterated local search) and ``--option NAME=VALUE`` override the engine's
 default search, to compare strategies; ``--baseline`` is the search before
@@ -39,6 +44,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import sys
 import time
@@ -249,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=10.0, help="seconds per instance")
     parser.add_argument("--only", action="append", help="instance name (repeatable)")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="processes one solve's sectors use (default: the machine's cores over --jobs)",
+    )
     parser.add_argument("--city", type=int, help="solve a generated city with N stops")
     parser.add_argument("--vehicles", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
@@ -283,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         options = replace(options, metaheuristic=args.metaheuristic, iterated_local_search=False)
     if args.stall_s:
         options = replace(options, stall_seconds=args.stall_s)
+    # One solve at a time may use the machine: the time limit is wall-clock time.
+    options = replace(options, workers=args.workers or max(1, (os.cpu_count() or 1) // args.jobs))
     for item in args.option:
         name, _, value = item.partition("=")
         current = getattr(options, name)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import requests
@@ -107,3 +109,46 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def png_rows(png: bytes) -> list[list[tuple[int, int, int]]]:
+    """The RGB pixels of a PNG as Chromium writes screenshots (8 bits, RGB or RGBA, not interlaced).
+
+    For a few checks of colour in small clips, where Pillow would be one more dependency.
+    """
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, data, width = 8, b"", 0
+    height = depth = colour = interlace = 0
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, chunk = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            data += chunk
+    assert depth == 8 and colour in (2, 6) and not interlace, (depth, colour, interlace)
+    size = 3 if colour == 2 else 4
+    stride = width * size
+    raw = zlib.decompress(data)
+    rows, above = [], bytearray(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):  # undo the row's filter (PNG spec, section 9)
+            left = line[i - size] if i >= size else 0
+            up, corner = above[i], (above[i - size] if i >= size else 0)
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                guess = left + up - corner
+                near = min(
+                    (abs(guess - left), 0, left), (abs(guess - up), 1, up), (abs(guess - corner), 2, corner)
+                )
+                line[i] = (line[i] + near[2]) & 0xFF
+        rows.append([tuple(line[x : x + 3]) for x in range(0, stride, size)])
+        above = line
+    return rows

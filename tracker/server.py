@@ -2,7 +2,9 @@
 
 gunicorn's ``gthread`` workers keep connections alive (batch clients reuse
 them) and a worker that dies mid-request takes only its own transaction with
-it: the database rolls it back, and the master starts a new worker.
+it: the database rolls it back, and the master starts a new worker. They
+run as :class:`TrackerWorker`, which answers what gunicorn refuses itself
+(an over-long request line, too many headers) in the API's JSON error shape.
 
 gunicorn's settings come in three layers, later ones winning: tracker's
 defaults (timeouts, logs), then an optional gunicorn config file named by
@@ -15,15 +17,19 @@ log level, the metrics hook). Without the variable no file is read.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import runpy
 import shutil
 import socket
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from tracker.settings import Settings
 
@@ -88,6 +94,93 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+
+
+class TrackerWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's ``gthread`` worker, answering what gunicorn refuses itself in the API's JSON shape.
+
+    A request gunicorn cannot hand to the app (a request line over
+    ``limit_request_line``: 414; headers over ``limit_request_fields`` or
+    ``limit_request_field_size``: 431; a malformed request: 400) never
+    reaches Flask, and gunicorn answers it with an HTML page. A client of
+    the API reads ``{"error": {"code", "message", "fields"}}`` from every
+    other answer, so this worker lets gunicorn decide the status, log the
+    error and write its access-log line as always, and only writes the
+    answer itself (:func:`refusal`).
+    """
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        written = _Written(client)
+        super().handle_error(req, written, addr, exc)
+        if written.status is None:  # gunicorn wrote no answer: nor do we
+            return
+        try:
+            util.write_nonblock(client, refusal(written.status, exc, self.cfg))
+        except Exception:  # as gunicorn's own: the client may be gone
+            self.log.debug("Failed to send error message.")
+
+
+class _Written:
+    """Stands in for the client socket while gunicorn writes its error page: keeps the status."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.status: int | None = None
+
+    def gettimeout(self) -> float:
+        return 0.0  # already non-blocking: gunicorn then just calls sendall
+
+    def sendall(self, data: bytes) -> None:
+        # "HTTP/1.1 414 URI Too Long\r\n...": the status is the second word of the first line.
+        self.status = int(data.split(b" ", 2)[1])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+#: The error code of each status gunicorn answers itself; any other is ``bad_request``
+#: below 500 and ``internal_error`` from 500 up.
+_REFUSAL_CODES = {
+    403: "forbidden",
+    414: "uri_too_long",
+    417: "expectation_failed",
+    431: "header_fields_too_large",
+    501: "not_implemented",
+}
+
+
+def refusal(status: int, exc: BaseException, cfg: Any) -> bytes:
+    """The whole HTTP answer for a request gunicorn refused with ``status``: the one JSON error shape."""
+    code = _REFUSAL_CODES.get(status) or ("bad_request" if status < 500 else "internal_error")
+    if status == 414:
+        message = (
+            f"the request line is longer than this server takes ({cfg.limit_request_line} bytes):"
+            " shorten the URL, or send the data in a body"
+        )
+    elif status == 431:
+        message = (
+            f"the request's headers are more or longer than this server takes (at most"
+            f" {cfg.limit_request_fields} headers of {cfg.limit_request_field_size} bytes each)"
+        )
+    elif status >= 500:
+        message = "the server could not handle the request"  # logged with its traceback by gunicorn
+    else:
+        message = f"not a valid HTTP request: {str(exc)[:200]}"
+    body = json.dumps({"error": {"code": code, "message": message, "fields": []}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {_reason(status)}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -169,7 +262,7 @@ def serve(settings: Settings, host: str, port: int, **extra: Any) -> None:
         "bind": f"{host}:{port}",
         "workers": settings.workers,
         "threads": settings.threads,
-        "worker_class": "gthread",
+        "worker_class": "tracker.server.TrackerWorker",
         "loglevel": settings.log_level.lower(),
         "preload_app": False,
     }

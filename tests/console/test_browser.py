@@ -29,7 +29,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from tests.live import CHROMIUM, LiveServer
+from tests.live import CHROMIUM, LiveServer, png_rows
 from tests.tracking.live import fill_database
 from tracker.cases.reasons import Reason
 from tracker.cases.store import open_case
@@ -333,6 +333,42 @@ def test_it_finds_a_parcel_by_phone_suffix_and_opens_it(visit: Visit) -> None:
     assert site.phone_suffix in page.inner_text(".recipient")  # unmasked for ops
     assert page.locator("table.scans tbody tr").count() >= 1
     visit.check("parcel")
+
+
+def _edges(page: Any, wrap: str) -> tuple[float, float]:
+    """The share of pure-white pixels in 4 px strips near the left and right edges of ``wrap``'s body rows.
+
+    The left strip starts 6 px in: an overdue case's row has a 4 px red border there.
+    """
+    box = page.locator(f"{wrap} tbody").bounding_box()
+    frame = page.locator(wrap).bounding_box()
+    strips = []
+    for x in (frame["x"] + 6, frame["x"] + frame["width"] - 6):
+        clip = {"x": x, "y": box["y"], "width": 4, "height": min(box["height"], 200)}
+        pixels = [p for row in png_rows(page.screenshot(clip=clip)) for p in row]
+        strips.append(sum(min(p) >= 250 for p in pixels) / len(pixels))
+    return strips[0], strips[1]
+
+
+def test_a_table_wider_than_the_screen_shows_a_shadow_where_more_columns_lie(visit: Visit) -> None:
+    page = visit.page
+    wrap = ".table-wrap:has(table.queue)"
+    page.select_option("#f-status", "all")  # the site's cases, whatever other tests did with them
+    page.click("form.filters button[type=submit]")
+    page.wait_for_selector(f"{wrap} tbody tr")
+    scroll = page.locator(wrap).evaluate("el => [el.scrollWidth, el.clientWidth]")
+    left, right = _edges(page, wrap)
+    if visit.viewport == "desktop":
+        assert scroll[0] <= scroll[1], "the queue fits a desktop screen"
+        assert left > 0.5 and right > 0.5, "nothing to scroll: no shadow"
+        return
+    # At phone width the queue's columns run past the screen: a shadow on the right only.
+    assert scroll[0] > scroll[1] + 100, scroll
+    assert left > 0.5 and right == 0, (left, right)
+    page.locator(wrap).evaluate("el => { el.scrollLeft = el.scrollWidth }")
+    left, right = _edges(page, wrap)
+    assert left == 0 and right > 0.5, (left, right)  # scrolled to the end: the shadow moves left
+    visit.check("queue-scrolled")
 
 
 def test_it_draws_a_station_plan_s_routes_on_the_map(visit: Visit) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.live import LiveServer
 from tracker.server import DEFAULTS, TrackerServer
 from tracker.settings import Settings
 
@@ -73,3 +75,49 @@ def test_serve_on_a_port_in_use_says_so_and_exits_instead_of_restarting_workers(
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is in use" in result.stderr
     assert "Booting worker" not in result.stderr
+
+
+def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as it is; the status, headers and body of the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def test_what_gunicorn_refuses_before_the_app_is_answered_in_the_api_error_shape(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    # A request line or headers over gunicorn's limits never reach Flask; they got an HTML page.
+    path = tmp_path / "tracker.db"
+    shutil.copy(sqlite_template, path)
+    live = LiveServer(f"sqlite:///{path}", tmp_path / "instance")
+    try:
+        long_line = f"GET /api/v1/track/{'A' * 5000} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        many_headers = (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(f"X-Extra-{i}: {i}\r\n".encode() for i in range(150))
+            + b"\r\n"
+        )
+        not_http = b"HELLO\x01 / HTTP/1.1\r\nHost: x\r\n\r\n"
+        answers = {name: _raw(live.url, request) for name, request in
+                   [("line", long_line), ("headers", many_headers), ("garbage", not_http)]}  # fmt: skip
+        healthy = _raw(live.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    finally:
+        live.stop()
+    expected = {"line": (414, "uri_too_long"), "headers": (431, "header_fields_too_large"),
+                "garbage": (400, "bad_request")}  # fmt: skip
+    for name, (status, headers, body) in answers.items():
+        assert (status, headers["content-type"]) == (expected[name][0], "application/json"), (name, body)
+        error = json.loads(body)["error"]
+        assert (error["code"], error["fields"]) == (expected[name][1], []), name
+        assert int(headers["content-length"]) == len(body)
+    assert "4094 bytes" in json.loads(answers["line"][2])["error"]["message"]
+    assert "at most 100 headers" in json.loads(answers["headers"][2])["error"]["message"]
+    assert healthy[0] == 200, "the worker still serves"

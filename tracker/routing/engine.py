@@ -126,7 +126,10 @@ operator set, simulated-annealing acceptance (the large-neighbourhood
 operators GLS needs are dead weight inside ILS, whose ruin-and-recreate
 already is one); sectors above 500 visits when routes are short and the
 instance has coordinates (the literature readers give them; the service's
-plans do not). A sector's first solve recreates without the descent
+plans do not); when routes are long, a whole solve for 0.3 of the time
+after its first solution, then groups of its routes re-solved
+(``regroup_whole_share``; type 2 at 60 s: 11.45 -> 10.00%). A sector's
+first solve recreates without the descent
 (``sector_improve_perturbed``): on 200 visits, more and cheaper ruin and
 recreate iterations beat fewer full descents. Type 1 at 60 s on the quiet
 2-core machine, the two side by side (a core each): mean gap 5.44 -> 5.24%
@@ -137,6 +140,16 @@ vehicles 1.02-1.09x -> 1.02-1.07x. Regrouping from scratch without the
 descent did worse (8.65 / 8.88%), so regrouping keeps it; ruins of 8 or 25
 visits instead of 15 were within the noise.
 
+**Workers.** ``workers`` solves sectors (and groups of routes) in that many
+forked processes at once. It was ``threads``, but OR-Tools' Python wrapper
+holds the GIL while it searches: R1_10_1 for 20 s with two threads took
+20.5 s of CPU (one core), with two processes 34.6 s. Type 1 at 60 s on the
+quiet 2-core machine, one instance at a time, three runs each: one worker
+4.93 / 5.12 / 5.09% (median 5.09), two workers 5.01 / 4.47 / 4.40% (median
+4.47; R1 7.30 / 5.85 / 6.17%, RC1 7.62 / 7.46 / 6.93%, C1 0.10%), vehicles
+1.02-1.08x the best known's, every answer feasible. A sector share of 0.25
+or 0.6 instead of 0.4 (one worker, one run each): 5.09 and 5.71%.
+
 ``stall_seconds`` stops a search that stopped improving: OR-Tools' ILS only
 stops at its time limit, so with it the metaheuristic (GLS) searches
 instead, and the sectors stop after a pass without gain.
@@ -146,8 +159,9 @@ from __future__ import annotations
 
 import ctypes
 import math
+import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -264,20 +278,22 @@ class SearchOptions:
     # Homberger type 2): solve whole for this share of the time left after its
     # first solution, then re-solve groups of neighbouring routes of that
     # solution, as the sectors' second phase does, for the rest. None = solve
-    # whole to the end. Off: on type 2 at 60 s it helped when the machine was
-    # busy (a solve had a third of a core: mean gap 35.1 -> 30.2% and 40.2 ->
-    # 34.7%, each pair in one run) and hurt when it was quiet (a core each:
-    # 11.9 -> 13.7%), where the whole search converges by itself.
-    regroup_whole_share: float | None = None
+    # whole to the end. Type 2 at 60 s, one solve at a time on the quiet
+    # 2-core machine: whole to the end 11.45%; 0.3 10.00% with one worker and
+    # 9.75% with two; 0.5 10.44% and 10.26 / 10.28%; 0.15 10.73% (two
+    # workers). (With two solves side by side, a core each, 0.5 had measured
+    # 13.7% against 11.9%, and at a third of a core 30.2% against 35.1%.)
+    regroup_whole_share: float | None = 0.3
     # End the search once this share of the time left after its first
     # solution has passed (how run_from_whole hands the rest to regrouping:
     # a first solution of 1,000 visits takes 4-20 s, so a share of the whole
     # limit would leave a slow start no search). Checked as solutions come: a
     # search that finds none for a while runs on past its share. None = use all the time.
     share_after_first: float | None = None
-    # Sectors (and groups of routes) solved at once: OR-Tools releases the
-    # GIL while it searches, so threads use that many cores.
-    threads: int = 1
+    # Sectors (and groups of routes) solved at once, each in a process of its
+    # own (forked): OR-Tools' Python wrapper holds the GIL while it searches
+    # (two threads used one core: 20.5 s of CPU in a 20.9 s solve).
+    workers: int = 1
     # Parallel cheapest insertion looks at this share of each node's nearest
     # neighbours (at least insertion_min_neighbors); 1.0 = all of them.
     insertion_neighbors_ratio: float = 1.0
@@ -296,8 +312,8 @@ class SearchOptions:
             raise ValueError("stall_seconds must be positive (or None)")
         if self.check_solution_period is not None and self.check_solution_period < 1:
             raise ValueError("check_solution_period must be at least 1")
-        if self.threads < 1:
-            raise ValueError("threads must be at least 1")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
 
     @property
     def uses_ils(self) -> bool:
@@ -657,6 +673,29 @@ def _route_cost(inst: Instance, route: list[int]) -> int:
     return int(inst.distance[path[:-1], path[1:]].sum())
 
 
+def _solve_part(
+    task: tuple[Instance, np.ndarray, float, list[list[int]] | None, SearchOptions, float, float],
+) -> list[list[int]] | None:
+    """Solve the sub-instance ``sub`` of ``visits``; its routes as the whole instance's nodes, or None.
+
+    ``warm`` (its routes, in the sub-instance's nodes) starts the search; the
+    time is ``seconds`` but ends by ``deadline`` (``time.perf_counter``: one
+    clock across forked processes), and a part left less than ``least``
+    seconds is not started. A module function, so that a worker process can run it.
+    """
+    sub, visits, seconds, warm, options, deadline, least = task
+    seconds = min(seconds, deadline - time.perf_counter())
+    if seconds < least:
+        return None
+    try:
+        solution = solve_instance(sub, time_limit=seconds, options=options, initial_routes=warm)
+    except RoutingSolverError:
+        return None  # no first solution in its time: the caller falls back
+    if solution.dropped:
+        return None
+    return [[int(visits[node - 1]) for node in route] for route in solution.routes if route]
+
+
 class _Sectors:
     """Solve a large instance sector by sector, then re-solve groups of routes.
 
@@ -701,27 +740,6 @@ class _Sectors:
     def _now(self) -> float:
         return time.perf_counter() - self.started
 
-    def _solve(
-        self,
-        visits: np.ndarray,
-        seconds: float,
-        current: list[list[int]] | None,
-        options: SearchOptions,
-    ) -> list[list[int]] | None:
-        sub = _sub_instance(self.inst, visits, self.inst.num_vehicles)
-        warm = None
-        if current is not None:
-            position = {int(v): i + 1 for i, v in enumerate(visits)}
-            warm = [[position[v] for v in r] for r in current]
-            warm += [[] for _ in range(sub.num_vehicles - len(warm))]
-        try:
-            solution = solve_instance(sub, time_limit=seconds, options=options, initial_routes=warm)
-        except RoutingSolverError:
-            return None  # no first solution in its time: the caller falls back
-        if solution.dropped:
-            return None
-        return [[int(visits[node - 1]) for node in route] for route in solution.routes if route]
-
     def _cost(self, routes: list[list[int]]) -> int:
         return sum(_route_cost(self.inst, r) + self.route_cost for r in routes)
 
@@ -737,7 +755,7 @@ class _Sectors:
         count = max(2, round(len(order) / self.size))
         self.count = count
         budget = options.sector_share * (self.deadline - time.perf_counter())
-        per_sector = budget * min(options.threads, count) / count
+        per_sector = budget / math.ceil(count / options.workers)  # solved in that many waves
         chunks = np.array_split(order, count)
         found = self._map([(chunk, per_sector, None) for chunk in chunks], 0.2, self.sector_options)
         if any(f is None for f in found):
@@ -777,8 +795,19 @@ class _Sectors:
         self.count = max(2, round(len(self.inst.visits) / self.size))
         # As much time per group as a sector gets in run().
         per_group = options.sector_share * (self.deadline - self.started) / self.count
-        self._regroup(routes, per_group * min(options.threads, self.count))
+        self._regroup(routes, per_group * self.count / math.ceil(self.count / options.workers))
         return routes
+
+    def _part(
+        self, visits: np.ndarray, current: list[list[int]] | None
+    ) -> tuple[Instance, list[list[int]] | None]:
+        """The sub-instance of ``visits`` (the whole fleet) and ``current`` routes in its nodes."""
+        sub = _sub_instance(self.inst, visits, self.inst.num_vehicles)
+        if current is None:
+            return sub, None
+        position = {int(v): i + 1 for i, v in enumerate(visits)}
+        warm = [[position[v] for v in r] for r in current]
+        return sub, warm + [[] for _ in range(sub.num_vehicles - len(warm))]
 
     def _map(
         self,
@@ -786,19 +815,18 @@ class _Sectors:
         least: float,
         options: SearchOptions,
     ) -> list[list[list[int]] | None]:
-        """Solve each (visits, seconds, current routes) job, ``threads`` at a time, with ``options``."""
-
-        def run(job: tuple[np.ndarray, float, list[list[int]] | None]) -> list[list[int]] | None:
-            visits, seconds, current = job
-            seconds = min(seconds, self.deadline - time.perf_counter())
-            if seconds < least:
-                return None
-            return self._solve(visits, seconds, current, options)
-
-        if self.options.threads > 1 and len(jobs) > 1:
-            with ThreadPoolExecutor(self.options.threads) as pool:
-                return list(pool.map(run, jobs))
-        return [run(job) for job in jobs]
+        """Solve each (visits, seconds, current routes) job, ``workers`` at a time, with ``options``."""
+        tasks = []
+        for visits, seconds, current in jobs:
+            sub, warm = self._part(visits, current)
+            tasks.append((sub, visits, seconds, warm, options, self.deadline, least))
+        if self.options.workers > 1 and len(jobs) > 1:
+            # Forked, so that a worker starts in milliseconds with OR-Tools loaded; the
+            # engine runs in the bench's process or a solve slot, neither with other threads.
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(self.options.workers, mp_context=context) as pool:
+                return list(pool.map(_solve_part, tasks))
+        return [_solve_part(task) for task in tasks]
 
     def _regroup(self, routes: list[list[int]], per_group: float) -> None:
         inst, options = self.inst, self.options

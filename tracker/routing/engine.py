@@ -147,7 +147,8 @@ holds the GIL while it searches: R1_10_1 for 20 s with two threads took
 quiet 2-core machine, one instance at a time, three runs each: one worker
 4.93 / 5.12 / 5.09% (median 5.09), two workers 5.01 / 4.47 / 4.40% (median
 4.47; R1 7.30 / 5.85 / 6.17%, RC1 7.62 / 7.46 / 6.93%, C1 0.10%), vehicles
-1.02-1.08x the best known's, every answer feasible. A sector share of 0.25
+1.02-1.08x the best known's, every answer feasible; a fourth pair, one
+after the other: 4.91 and 4.86% (R1 at 1.105x the vehicles). A sector share of 0.25
 or 0.6 instead of 0.4 (one worker, one run each): 5.09 and 5.71%.
 
 ``stall_seconds`` stops a search that stopped improving: OR-Tools' ILS only

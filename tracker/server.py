@@ -23,7 +23,6 @@ import os
 import runpy
 import shutil
 import socket
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from tracker.core.errors import BadRequest, TrackerError
 from tracker.settings import Settings
 
 log = logging.getLogger("tracker.server")
@@ -121,25 +121,25 @@ class TrackerWorker(ThreadWorker):  # type: ignore[misc]
 
 
 class _Written:
-    """Stands in for the client socket while gunicorn writes its error page: keeps the status."""
+    """Stands in for the client socket while gunicorn writes its error page: keeps its status line."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self.status: int | None = None
+        self.status: str | None = None
 
     def gettimeout(self) -> float:
         return 0.0  # already non-blocking: gunicorn then just calls sendall
 
     def sendall(self, data: bytes) -> None:
-        # "HTTP/1.1 414 URI Too Long\r\n...": the status is the second word of the first line.
-        self.status = int(data.split(b" ", 2)[1])
+        # "HTTP/1.1 414 URI Too Long\r\n...": the status and its reason follow the version.
+        self.status = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 1)[1]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
 
-#: The error code of each status gunicorn answers itself; any other is ``bad_request``
-#: below 500 and ``internal_error`` from 500 up.
+#: The error code of each status gunicorn answers itself that tracker's errors do not name;
+#: the others are :class:`~tracker.core.errors.BadRequest` below 500, ``internal_error`` from 500.
 _REFUSAL_CODES = {
     403: "forbidden",
     414: "uri_too_long",
@@ -149,9 +149,10 @@ _REFUSAL_CODES = {
 }
 
 
-def refusal(status: int, exc: BaseException, cfg: Any) -> bytes:
-    """The whole HTTP answer for a request gunicorn refused with ``status``: the one JSON error shape."""
-    code = _REFUSAL_CODES.get(status) or ("bad_request" if status < 500 else "internal_error")
+def refusal(status_line: str, exc: BaseException, cfg: Any) -> bytes:
+    """The whole HTTP answer for a request gunicorn refused with ``status_line`` ("414 URI Too
+    Long"), in the one JSON error shape (:meth:`~tracker.core.errors.TrackerError.to_dict`)."""
+    status = int(status_line.split(" ", 1)[0])
     if status == 414:
         message = (
             f"the request line is longer than this server takes ({cfg.limit_request_line} bytes):"
@@ -166,21 +167,16 @@ def refusal(status: int, exc: BaseException, cfg: Any) -> bytes:
         message = "the server could not handle the request"  # logged with its traceback by gunicorn
     else:
         message = f"not a valid HTTP request: {str(exc)[:200]}"
-    body = json.dumps({"error": {"code": code, "message": message, "fields": []}}).encode()
+    error = BadRequest(message) if status < 500 else TrackerError(message)
+    error.code = _REFUSAL_CODES.get(status, error.code)
+    body = json.dumps(error.to_dict()).encode()
     head = (
-        f"HTTP/1.1 {status} {_reason(status)}\r\n"
+        f"HTTP/1.1 {status_line}\r\n"
         "Connection: close\r\n"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def _child_exit(server: Any, worker: Any) -> None:

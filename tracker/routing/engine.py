@@ -795,8 +795,8 @@ class _Sectors:
         self.best_at = whole.stats.get("best_seconds", self._now())
         self.count = max(2, round(len(self.inst.visits) / self.size))
         # As much time per group as a sector gets in run().
-        per_group = options.sector_share * (self.deadline - self.started) / self.count
-        self._regroup(routes, per_group * self.count / math.ceil(self.count / options.workers))
+        waves = math.ceil(self.count / options.workers)
+        self._regroup(routes, options.sector_share * (self.deadline - self.started) / waves)
         return routes
 
     def _part(

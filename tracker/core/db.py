@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -130,7 +131,8 @@ def without_ping(engine: Engine) -> Engine:
     checkout, so that a connection the server dropped (a restart, a failover)
     is replaced before a statement fails on it. A caller that instead retries
     once when its statement finds the connection dead (the public tracking
-    read, :func:`tracker.tracking.http.read`) can skip it. The pool is
+    read, :func:`tracker.tracking.http.read`; a scan batch, :func:`run_write`)
+    can skip it. The pool is
     ``engine``'s recreated, as :meth:`~sqlalchemy.engine.Engine.dispose` does
     (same connect arguments, sizes and "connect" hooks: the UTC session); the
     engine around it is ``engine`` (dialect, events, hidden parameters). It
@@ -211,6 +213,35 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         connection = connection.execution_options(tracker_write=True)
         with connection.begin():
             yield connection
+
+
+T = TypeVar("T")
+
+
+def run_write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """``work`` in a :func:`write_transaction`, run again once if the connection was found dead.
+
+    For a pool that does not ping at checkout (:func:`without_ping`: the scan
+    API's, where the ping was a round trip on every batch). A connection the
+    server dropped since its last use fails ``work``'s first statement; the
+    server has then rolled back whatever the transaction did, so ``work``
+    runs once more, on a new connection (SQLAlchemy has meanwhile set aside
+    every connection of the pool opened before the drop). A connection lost
+    at the commit is not retried: the commit may have happened, and it is the
+    client's retry that finds out (scans answer ``duplicate``). ``work`` must
+    only touch the database through ``conn``, since it may run twice.
+    """
+    for last_try in (False, True):
+        committing = False
+        try:
+            with write_transaction(engine) as conn:
+                result = work(conn)
+                committing = True  # the block's end commits
+            return result
+        except DBAPIError as error:
+            if last_try or committing or not error.connection_invalidated:
+                raise
+    raise AssertionError("not reached: the last try returns or raises")
 
 
 def create_database(server_url: str, prefix: str, template: str | None = None) -> str:

@@ -419,7 +419,7 @@ def _fold_into_parcels(
             )
         )
     bulk.update_parcels(conn, updates, updated_at=now)
-    _pickup_codes(conn, events, inserted, parcels, updates)
+    _pickup_codes(conn, events, inserted, parcels, updates, now)
     return news, deliveries
 
 
@@ -429,6 +429,7 @@ def _pickup_codes(
     inserted: list[int],
     parcels: dict[str, Any],
     updates: dict[int, dict[str, Any]],
+    now: datetime,
 ) -> None:
     """Issue codes to parcels made ready at a pickup point, check the codes of collected scans.
 
@@ -450,14 +451,14 @@ def _pickup_codes(
             ready.append((row.id, e.facility))
         elif e.type is EventType.COLLECTED:
             collected.append((row.id, codes[e.tracking_number], e.pickup_code))
-    issued = pickup_codes.issue_many(conn, ready)
+    issued = pickup_codes.issue_many(conn, ready, now=now)
     results = {}
     for parcel_id, known, given in collected:
         expected = issued[parcel_id] if known is _TO_ISSUE else known
         result = pickup_codes.check(expected, given)
         if result is not None:
             results[parcel_id] = result  # the last one in time order stays, as scan by scan
-    pickup_codes.record_checks(conn, results)
+    pickup_codes.record_checks(conn, results, now=now)
 
 
 _PICKUP_TYPES = frozenset({EventType.READY_FOR_PICKUP, EventType.COLLECTED})

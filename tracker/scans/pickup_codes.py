@@ -25,10 +25,11 @@ tell apart by name, rather than failing a scan batch.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, or_, select
 
+from tracker.core import bulk
 from tracker.core.models import Parcel
 from tracker.core.vocabulary import ParcelStatus
 
@@ -47,7 +48,7 @@ def new_code(taken: set[str]) -> str:
             return code
 
 
-def issue_many(conn: Connection, wanted: list[tuple[int, str | None]]) -> dict[int, str]:
+def issue_many(conn: Connection, wanted: list[tuple[int, str | None]], *, now: datetime) -> dict[int, str]:
     """Give each (parcel id, facility) a code unique among the parcels waiting at that facility.
 
     In the order given; the codes by parcel id. One query for what the
@@ -72,7 +73,7 @@ def issue_many(conn: Connection, wanted: list[tuple[int, str | None]]) -> dict[i
     for parcel_id, facility in wanted:
         codes[parcel_id] = code = new_code(taken[facility])
         taken[facility].add(code)
-    _set(conn, Parcel.pickup_code, codes)
+    _set(conn, "pickup_code", codes, now)
     return codes
 
 
@@ -85,14 +86,12 @@ def check(expected: str | None, given: str | None) -> str | None:
     return MATCHED if secrets.compare_digest(expected, given) else WRONG
 
 
-def record_checks(conn: Connection, results: dict[int, str]) -> None:
+def record_checks(conn: Connection, results: dict[int, str], *, now: datetime) -> None:
     """Keep the result of each parcel's collected scan (by parcel id)."""
-    _set(conn, Parcel.pickup_code_check, results)
+    _set(conn, "pickup_code_check", results, now)
 
 
-def _set(conn: Connection, column: Any, values: dict[int, str]) -> None:
-    if values:
-        conn.execute(
-            update(Parcel).where(Parcel.id == bindparam("b_id")).values({column: bindparam("b_value")}),
-            [{"b_id": parcel_id, "b_value": value} for parcel_id, value in values.items()],
-        )
+def _set(conn: Connection, column: str, values: dict[int, str], now: datetime) -> None:
+    # One statement for the batch (the ingest's own bulk update), not one per parcel.
+    updates = {parcel_id: {column: value} for parcel_id, value in values.items()}
+    bulk.update_parcels(conn, updates, updated_at=now)

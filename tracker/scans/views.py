@@ -17,7 +17,7 @@ from collections import Counter
 from flask import jsonify
 from flask_openapi3 import APIBlueprint, Tag
 
-from tracker.core.db import write_transaction
+from tracker.core.db import run_write
 from tracker.core.errors import Conflict, PayloadTooLarge, ValidationFailed
 from tracker.core.metrics import DELIVERIES, PROMISE_SLACK, SCANS
 from tracker.core.vocabulary import Role
@@ -82,8 +82,10 @@ def post_scans(body: ScanSubmission):  # type: ignore[no-untyped-def]
                 event.courier_id = principal.courier_code
             if principal.facility_code and event.facility is None:
                 event.facility = principal.facility_code
-    with write_transaction(rt.engine) as conn:
-        report = store_scans(conn, events, source=principal.role.value, now=rt.now(), policy=rt.ingest)
+    now, source = rt.now(), principal.role.value
+    report = run_write(
+        rt.unpinged, lambda conn: store_scans(conn, events, source=source, now=now, policy=rt.ingest)
+    )
     counts = Counter((o.type or "unknown", o.result) for o in report.outcomes)
     for (type_, result), n in counts.items():
         SCANS.labels(type_, principal.role.value, result).inc(n)

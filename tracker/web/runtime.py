@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import Engine
 
-from tracker.core.db import make_engine
+from tracker.core.db import make_engine, without_ping
 from tracker.core.replicas import ReadRouter
 from tracker.keys.store import KeyCache
 from tracker.settings import Settings
@@ -39,9 +39,13 @@ class Runtime:
     keys: KeyCache = field(default_factory=KeyCache)
     #: Lag-tolerant reads (public tracking, ops lists): a replica when one is healthy.
     reads: ReadRouter = field(init=False)
+    #: The primary without a ping at checkout, for writes that retry instead
+    #: (:func:`tracker.core.db.run_write`): the scan API's batches.
+    unpinged: Engine = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = self.read_router()
+        self.unpinged = without_ping(self.engine)
 
     def read_router(self) -> ReadRouter:
         replicas = [

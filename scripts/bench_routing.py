@@ -124,8 +124,19 @@ def _solve_file(path: Path, time_limit: float, options: SearchOptions, bks: dict
         "stalled": bool(stats.get("stalled")),
         "feasible": not violations and not solution.dropped,
         "left_out": len(solution.dropped),
+        # Long routes: the routes each whole solve ended its share with (the default
+        # start, then the load-capped one); the cheaper was regrouped.
+        **({"whole_solve_routes": wholes} if (wholes := _whole_routes(stats)) else {}),
         **({"violations": [v.to_dict() for v in violations[:5]]} if violations else {}),
     }
+
+
+def _whole_routes(stats: dict[str, float]) -> list[int]:
+    routes, n = [], 0
+    while f"whole_{n}_routes" in stats:
+        routes.append(int(stats[f"whole_{n}_routes"]))
+        n += 1
+    return routes
 
 
 def _mean(values: list[float]) -> float | None:

@@ -180,6 +180,53 @@ def test_long_routes_solved_whole_then_regrouped_keep_every_visit_and_rule(bench
     assert check_vrptw(data, routes) == []
 
 
+def test_a_load_capped_first_solution_starts_from_more_shorter_routes(benchmarks):
+    # R2_10_2: routes bound by their windows, not their loads (18 vehicles' worth of
+    # demand; the best known has 32 routes). Capped at 0.6, no route of the first
+    # solution carries more than 600 of its 1,000, so there are more of them.
+    from tracker.routing.engine import _fleet_to_keep
+
+    path = next((benchmarks / "homberger-1000").rglob("R2_10_2.vrp"))
+    data = read_instance(path)
+    inst = to_instance(data)
+    _keep, plain = _fleet_to_keep(inst, DEFAULT_SEARCH, 30.0)
+    _keep, capped = _fleet_to_keep(inst, replace(DEFAULT_SEARCH, first_load_share=0.6), 30.0)
+    assert plain is not None and capped is not None
+    loads = [int(inst.demand[0, route].sum()) for route in capped if route]
+    assert max(loads) <= 600 < int(inst.capacity[0, 0])
+    assert len(loads) > sum(1 for route in plain if route)
+    assert check_vrptw(data, [r for r in capped if r]) == []
+
+
+@pytest.mark.parametrize("share", [0, -0.5, 1.5])
+@pytest.mark.parametrize("name", ["first_load_share", "whole_alternative_load_share"])
+def test_a_load_share_must_be_a_share_of_the_capacity(name, share):
+    with pytest.raises(ValueError, match=name):
+        replace(DEFAULT_SEARCH, **{name: share})
+
+
+@pytest.mark.slow
+def test_long_routes_with_two_workers_regroup_the_cheaper_of_two_whole_solves(benchmarks):
+    # The default start and the load-capped one, each in a process of its own, side by
+    # side; the one with the shorter plan is the one regrouped.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    data, solution, routes = solve(benchmarks, "R2_10_2", 20.0, replace(DEFAULT_SEARCH, workers=2))
+    in_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
+    stats = solution.stats
+    objectives = [stats[f"whole_{n}_objective"] for n in (0, 1)]
+    assert "whole_2_objective" not in stats
+    assert in_children > 5.0, in_children  # both whole solves ran in worker processes
+    # Regrouping costs its start as the distance plus a depot round trip a route:
+    # that is the cheaper whole solve's.
+    from tracker.routing.engine import _vehicle_cost
+
+    round_trip = _vehicle_cost(to_instance(data), replace(DEFAULT_SEARCH, vehicle_cost_round_trips=1.0))
+    costs = [objectives[n] + round_trip * stats[f"whole_{n}_routes"] for n in (0, 1)]
+    assert stats["whole_cost"] == costs[int(np.argmin(objectives))], (objectives, costs, stats["whole_cost"])
+    assert not solution.dropped and sorted(v for r in routes for v in r) == list(range(1, 1001))
+    assert check_vrptw(data, routes) == []
+
+
 REGROUP = replace(DEFAULT_SEARCH, regroup_whole_share=0.5)
 
 

@@ -165,8 +165,10 @@ import ctypes
 import math
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2, solver_parameters_pb2
@@ -174,6 +176,8 @@ from ortools.util import optional_boolean_pb2
 
 from tracker.routing.errors import RoutingSolverError
 from tracker.routing.instance import Instance
+
+R = TypeVar("R")
 
 __all__ = ["DEFAULT_SEARCH", "EngineSolution", "SearchOptions", "solve_instance"]
 
@@ -313,8 +317,8 @@ class SearchOptions:
     # Long routes, with two workers or more: a second whole solve runs beside
     # the first, from a first solution whose loads are capped at this share
     # of capacity; the cheaper of the two is regrouped. The search keeps
-    # about as many routes as its first solution has (it neither opens nor
-    # closes many): Gehring & Homberger R2_10_2, whose best known solution
+    # about as many routes as its first solution has (it opens none and
+    # closes few): Gehring & Homberger R2_10_2, whose best known solution
     # has 32 routes, started from 24 and ended 12.7% above it; capped at 0.6
     # it started from 33 and ended 8.9% above (0.5: 10.1%, 0.7: 9.8%). Where
     # capacity binds (C2_10_2) the capped start is far worse, so it is one of
@@ -723,6 +727,21 @@ def _solve_part(
     return [[int(visits[node - 1]) for node in route] for route in solution.routes if route]
 
 
+def _in_processes(function: Callable[[Any], R], tasks: list[Any], workers: int) -> list[R]:
+    """``function`` of each task, in order; ``workers`` at a time in processes of their own.
+
+    OR-Tools' Python wrapper holds the GIL while it searches, so threads would
+    share one core. Forked, so that a worker starts in milliseconds with
+    OR-Tools loaded; the engine runs in the bench's process or a solve slot,
+    neither with other threads.
+    """
+    if workers > 1 and len(tasks) > 1:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+            return list(pool.map(function, tasks))
+    return [function(task) for task in tasks]
+
+
 def _solve_whole(task: tuple[Instance, float, SearchOptions]) -> EngineSolution | None:
     """``solve_instance`` of a whole instance in ``seconds``; None when it finds nothing (a worker's task)."""
     inst, seconds, options = task
@@ -840,12 +859,8 @@ class _Sectors:
         if share is not None and whole_options.workers > 1:
             variants.append(replace(whole_options, first_load_share=share))
         seconds = self.deadline - time.perf_counter()
-        if len(variants) == 1:
-            solutions = [_solve_whole((self.inst, seconds, whole_options))]
-        else:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(len(variants), mp_context=context) as pool:
-                solutions = list(pool.map(_solve_whole, [(self.inst, seconds, v) for v in variants]))
+        tasks = [(self.inst, seconds, variant) for variant in variants]
+        solutions = _in_processes(_solve_whole, tasks, whole_options.workers)
         found = [s for s in solutions if s is not None]
         self.wholes = [(s.objective, sum(1 for r in s.routes if r)) for s in found if not s.dropped]
         # Every visit served first, then the plan's own objective (distance here; not
@@ -874,13 +889,7 @@ class _Sectors:
         for visits, seconds, current in jobs:
             sub, warm = self._part(visits, current)
             tasks.append((sub, visits, seconds, warm, options, self.deadline, least))
-        if self.options.workers > 1 and len(jobs) > 1:
-            # Forked, so that a worker starts in milliseconds with OR-Tools loaded; the
-            # engine runs in the bench's process or a solve slot, neither with other threads.
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(self.options.workers, mp_context=context) as pool:
-                return list(pool.map(_solve_part, tasks))
-        return [_solve_part(task) for task in tasks]
+        return _in_processes(_solve_part, tasks, self.options.workers)
 
     def _regroup(self, routes: list[list[int]], per_group: float) -> None:
         inst, options = self.inst, self.options

@@ -15,7 +15,9 @@ recomputed in double precision. Best-known distances come from
 from the ``.sol`` beside each ``.vrp``. Instances in sub-folders count too.
 Per instance: gap, vehicles and their ratio to the best known's, when the
 first solution and the final one were first reached (``first_solution_s``,
-``final_reached_s``), whether a stall ended the search, feasibility.
+``final_reached_s``), whether a stall ended the search, feasibility, and for
+long routes solved whole the routes each whole solve ended with
+(``whole_solve_routes``: the usual start, then the load-capped one).
 
 City (the service's own path: model, matrix, solver, checker), with peak RSS:
 

@@ -131,7 +131,7 @@ after its first solution, then groups of its routes re-solved
 (``regroup_whole_share``; type 2 at 60 s: 11.45 -> 10.00%), and with two
 workers a second whole solve beside it from a load-capped first solution,
 the shorter of the two regrouped (``whole_alternative_load_share``: 9.75 ->
-8.13 / 8.35%). A sector's
+8.13 / 8.35 / 8.09%). A sector's
 first solve recreates without the descent
 (``sector_improve_perturbed``): on 200 visits, more and cheaper ruin and
 recreate iterations beat fewer full descents. Type 1 at 60 s on the quiet
@@ -322,7 +322,7 @@ class SearchOptions:
     # has 32 routes, started from 24 and ended 12.7% above it; capped at 0.6
     # it started from 33 and ended 8.9% above (0.5: 10.1%, 0.7: 9.8%). Where
     # capacity binds (C2_10_2) the capped start is far worse, so it is one of
-    # two. Type 2 at 60 s with two workers: 9.75 / 9.77% -> 8.13 / 8.35%.
+    # two. Type 2 at 60 s with two workers: 9.75 / 9.77% -> 8.13 / 8.35 / 8.09%.
     # None = one solve.
     whole_alternative_load_share: float | None = 0.6
 

@@ -20,6 +20,8 @@ tests/service/test_fuzz_api.py runs schemathesis itself against a live server.
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -267,3 +269,41 @@ def test_a_body_the_schema_takes_the_api_takes_or_refuses_only_by_a_stated_rule(
         answer = personas.merchant.patch("/api/v1/parcels/TRKDOC0003", json={field: None})
         assert answer.status_code == 422 and answer.get_json()["error"]["fields"][0]["field"] == field
     assert patch.is_valid({"recipient": None, "weight_kg": 2})
+
+
+#: White space to JSON Schema's regular expressions (ECMA-262 WhiteSpace and LineTerminator).
+ECMA_WHITE_SPACE = set("\t\n\v\f\r \xa0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff") | {
+    chr(c) for c in range(0x2000, 0x200B)
+}
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _patterns(value)
+
+
+def test_a_published_pattern_refuses_the_same_white_space_in_python_and_in_json_schema(
+    doc: dict[str, Any],
+) -> None:
+    # What the stateful fuzzer found: an email with U+0085 in it was valid by the published
+    # schema (not white space to ECMA-262's \s) and refused by the API (white space to
+    # Python's \s). A pattern that refuses white space must name the characters on which
+    # the two differ, so that it means one thing to a client's validator and to ours.
+    python_white_space = {chr(c) for c in range(0x10000) if re.fullmatch(r"\s", chr(c))}
+    differ = sorted(python_white_space ^ ECMA_WHITE_SPACE)
+    assert "\x85" in differ and "\ufeff" in differ
+    spaced = sorted({p for p in _patterns(doc) if "\\s" in p})
+    assert spaced, "no published pattern refuses white space"
+    for pattern in spaced:
+        without = pattern.replace("\\s", "")
+        for c in differ:
+            for text in (f"a{c}b@example.com", f"https://a{c}b.example.com/"):
+                if re.search(pattern, text.replace(c, "")):
+                    assert not re.search(without, text), (pattern, hex(ord(c)))

@@ -252,6 +252,7 @@ class Destination(_Strict):
         return self
 
 
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f\ufeff]"
 #: One pattern says it all (no control characters, no space, one @, a dot after it): the OpenAPI
 #: then documents exactly what is refused.
 Email = Annotated[
@@ -260,7 +261,9 @@ Email = Annotated[
         max_length=254,
         # No white space of any kind (the ideographic space too): the text is stripped before
         # this is checked, so an address the pattern took with a space at its end would fail it.
-        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
+        # \s alone means one set to Python and another to JSON Schema (ECMA-262: U+0085 is not
+        # white space there, U+FEFF is), so both are refused by name and the two agree.
+        pattern=rf"^{_EMAIL_PART}+@{_EMAIL_PART}+\.{_EMAIL_PART}+$",
         examples=["zhang@example.com"],
     ),
 ]

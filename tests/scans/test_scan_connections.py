@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, event, func, select, text
 
@@ -128,3 +129,38 @@ def test_a_connection_dropped_before_the_batch_runs_it_once_more(engine: Engine,
     assert len(backends) == 2 and backends[0] != backends[1]
     assert report.count("accepted") == 6
     assert _stored(engine, "D") == 6
+
+
+@ON_POSTGRES
+@pytest.mark.committing  # the app's own pools
+def test_scan_batches_and_public_reads_share_the_one_pool_without_a_ping(personas: Personas) -> None:
+    # One pool for both, so a worker keeps its idle connections once, not once per
+    # kind of request; the read still runs outside a transaction, the batch in one.
+    sent: list[tuple[int, bool, str]] = []
+    execute = psycopg.Cursor.execute
+
+    def recording(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append((cursor.connection.info.backend_pid, cursor.connection.autocommit, str(query)))
+        return execute(cursor, query, *args, **kwargs)
+
+    def requests(prefix: str) -> list[int]:
+        return [
+            personas.admin.post("/api/v1/scans", json={"events": _batch(prefix, parcels=2)}).status_code,
+            personas.admin.get(f"/api/v1/track/TRK{prefix}00000").status_code,
+            personas.admin.get(f"/track/TRK{prefix}00001").status_code,
+            personas.admin.post(
+                "/api/v1/scans", json={"events": _batch(prefix + "2", parcels=2)}
+            ).status_code,
+        ]
+
+    assert requests("W") == [200, 200, 200, 200]  # fills the caches (keys, ...) and opens the connection
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psycopg.Cursor, "execute", recording)
+        assert requests("X") == [200, 200, 200, 200]
+
+    assert len({pid for pid, _, _ in sent}) == 1, sent  # one backend: one connection, reused
+    reads = [
+        autocommit for _, autocommit, query in sent if query.lstrip().startswith("SELECT json_build_array")
+    ]
+    writes = [autocommit for _, autocommit, query in sent if query.lstrip().startswith("UPDATE parcels")]
+    assert (reads, writes) == ([True, True], [False, False])

@@ -124,6 +124,9 @@ def make_engine(url: str, *, prepared_statements: bool = True, **kwargs: Any) ->
     return engine
 
 
+_TWIN = "_tracker_without_ping"
+
+
 def without_ping(engine: Engine) -> Engine:
     """``engine`` with a pool of its own that does not ping a connection at checkout.
 
@@ -139,14 +142,22 @@ def without_ping(engine: Engine) -> Engine:
     opens its own connections, as many at once as its callers use (a request
     thread holds one for one statement), and closes them when ``engine`` is
     disposed of. An engine whose pool does not ping (SQLite, a test's) is
-    returned as it is.
+    returned as it is. Each engine has one twin, whoever asks (the scan
+    writes and the public reads share it), so a worker keeps its idle
+    connections without a ping once.
     """
     if not engine.pool._pre_ping:
         return engine
+    known: Engine | None = getattr(engine, _TWIN, None)
+    if known is not None:
+        return known
     twin = copy.copy(engine)
     twin.pool = engine.pool.recreate()
     # Pool has no public setter: the same attribute its constructor sets from pre_ping.
     twin.pool._pre_ping = False
+    # Kept on the engine itself, not in a registry keyed by it: the twin shares the
+    # engine's listeners, which hold the engine, so a registry would keep both alive.
+    setattr(engine, _TWIN, twin)
 
     # The twin shares the engine's events: disposing of either closes both pools' idle connections.
     @event.listens_for(engine, "engine_disposed")

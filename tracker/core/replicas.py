@@ -101,14 +101,11 @@ class ReadRouter:
         max_lag: timedelta = timedelta(seconds=5),
         check_every: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        primary_unpinged: Engine | None = None,
     ) -> None:
         #: The primary as it is (pinged at checkout), for :meth:`connect`'s pages of reads.
         self.primary = primary
-        #: The primary for :meth:`run`: no ping, no transaction (one retry instead), on
-        #: ``primary_unpinged`` (:func:`~tracker.core.db.without_ping` of ``primary``) when
-        #: the caller already has one, so that the primary has one pool without a ping.
-        self._primary_reader = _reader(primary, primary_unpinged)
+        #: The primary for :meth:`run`: no ping, no transaction (one retry instead).
+        self._primary_reader = _reader(primary)
         self._replicas = [_Replica(i, _reader(engine)) for i, engine in enumerate(replicas)]
         self._replica_engines = list(replicas)
         self.max_lag = max_lag.total_seconds()
@@ -218,14 +215,14 @@ def _measure(engine: Engine) -> float | None:
     return None if value is None else float(value)
 
 
-def _reader(engine: Engine, unpinged: Engine | None = None) -> Engine:
+def _reader(engine: Engine) -> Engine:
     # No ping at checkout (a round trip on every read: a failed read is retried or
     # moved instead), and on PostgreSQL no transaction of its own: a read of one
     # statement sees one snapshot, and autocommit spares the BEGIN and ROLLBACK
-    # round trips. SQLite's transactions cost no round trip. The isolation level is
-    # an execution option: set on each checkout and reset when the connection goes
-    # back, so the pool can be shared with writers that use transactions.
-    reader = unpinged if unpinged is not None else without_ping(engine)
+    # round trips. SQLite's transactions cost no round trip. The isolation level is an
+    # execution option, set on each checkout and reset at check-in: the twin's pool is
+    # the one the scan writes use too (without_ping gives an engine one twin).
+    reader = without_ping(engine)
     if engine.dialect.name == "postgresql":
         return reader.execution_options(isolation_level="AUTOCOMMIT")
     return reader

@@ -44,19 +44,15 @@ class Runtime:
     unpinged: Engine = field(init=False)
 
     def __post_init__(self) -> None:
-        self.unpinged = without_ping(self.engine)
         self.reads = self.read_router()
+        self.unpinged = without_ping(self.engine)
 
     def read_router(self) -> ReadRouter:
         replicas = [
             make_engine(url, prepared_statements=self.settings.database_prepared_statements)
             for url in self.settings.database_replica_url
         ]
-        # One no-ping pool for the primary, shared by scan writes and public reads:
-        # a twin each would let a worker keep twice the idle connections.
-        return ReadRouter(
-            self.engine, replicas, max_lag=self.settings.replica_max_lag, primary_unpinged=self.unpinged
-        )
+        return ReadRouter(self.engine, replicas, max_lag=self.settings.replica_max_lag)
 
     def now(self) -> datetime:
         return self.clock()

@@ -7,11 +7,12 @@ import re
 from typing import Any
 
 import pytest
+from jinja2.runtime import Context, Macro
 from sqlalchemy import Engine, select
 
 from tests.conftest import T0, FakeClock, Personas
 from tests.console.conftest import Console, add_case, add_parcel
-from tests.helpers import at
+from tests.helpers import at, cycles
 from tests.routing.service.conftest import STATION, Yard
 from tracker.console import labels
 from tracker.core.models import Case, Parcel, StationPlan
@@ -193,3 +194,13 @@ def test_the_case_page_lists_only_active_users_to_assign(
     assert refused.status_code == 422
     with engine.connect() as conn:
         assert conn.scalar(select(Case.assignee).where(Case.id == day["case_id"])) is None
+
+
+def test_no_page_leaves_its_render_in_a_reference_cycle(ops: Console, day: dict[str, Any]) -> None:
+    # Macros defined in a page are made on every render and close a cycle with
+    # its context; the collector then pauses the worker to free each page (see
+    # tests/tracking/test_garbage.py). Imported ones are made once.
+    for name, (path, _) in sorted(PAGES.items()):
+        with cycles() as found:
+            assert ops.get(path.format(**day) + ("&" if "?" in path else "?") + "lang=en").status_code == 200
+        assert not [o for o in found if isinstance(o, Context | Macro)], name

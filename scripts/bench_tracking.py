@@ -26,7 +26,9 @@
    psycopg's cursors, the read's own included; null on SQLite),
    the wall and CPU time per request, the time in each stage
    (:data:`STAGES`: rate limit, database round trip, facts, view, JSON or
-   page, ETag; ``other``: Flask's dispatch and hooks) and cProfile's top
+   page, ETag; ``other``: Flask's dispatch and hooks), the objects each
+   request leaves in reference cycles (:func:`_left_in_cycles`: they wait
+   for the cyclic collector, which pauses the worker) and cProfile's top
    functions by own time; beside them a floor route the bench adds to its
    own app (:func:`_add_floor`: the limiter and one indexed read, the least
    a tracking read can cost), and each one's time against ``/healthz``'s.
@@ -64,6 +66,7 @@ Loopback only; bounded by ``--duration`` (at most 30 s per endpoint).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -486,6 +489,7 @@ def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> d
             middle = runs[len(runs) // 2]  # the median round, whole (its stages add up)
             # cProfile on other parcels (none read twice), apart: it slows what it watches.
             others = [template.format(tn=tn) for tn in numbers[requests_each : 2 * requests_each]]
+            cycled = _left_in_cycles(call, others[:CYCLE_SAMPLE])
             profiler = cProfile.Profile()
             profiler.enable()
             for path in others:
@@ -502,6 +506,7 @@ def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> d
                 # This process's CPU (not the database's): less swayed by the machine's other work.
                 "cpu_us_per_request": round(middle["cpu_us"]),
                 "us_by_stage": {**per, "other": round(middle["us"]) - sum(per.values())},
+                "objects_left_in_cycles_per_request": round(cycled, 1),
                 "top_own_time_us_per_request (under cProfile)": {
                     f"{Path(f).name}:{line}({fn})": round(own / max(1, len(others)) * 1e6)
                     for (f, line, fn), (_, _, own, _, _) in top
@@ -521,6 +526,35 @@ def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> d
         runtime_engine = app.extensions["tracker"].engine
         runtime_engine.dispose()
     return out
+
+
+#: Requests per endpoint whose reference cycles are counted (see :func:`_left_in_cycles`).
+CYCLE_SAMPLE = 50
+
+
+def _left_in_cycles(call: Any, paths: list[str]) -> float:
+    """Objects per request that only CPython's cyclic collector frees (0 when ``paths`` is empty).
+
+    Counted with the collector off and ``DEBUG_SAVEALL``. What a request leaves
+    in cycles waits for a collection, which pauses the whole worker: a page
+    whose form macros were defined in its template left ~75 objects a render
+    and made the collector pause 75-155 ms every ~670 renders.
+    """
+    if not paths:
+        return 0.0
+    gc.collect()
+    saved = gc.get_debug()
+    gc.disable()
+    try:
+        for path in paths:
+            call(path)
+        gc.set_debug(saved | gc.DEBUG_SAVEALL)
+        gc.collect()
+        return len(gc.garbage) / len(paths)
+    finally:
+        gc.set_debug(saved)
+        gc.garbage.clear()
+        gc.enable()
 
 
 def measure(

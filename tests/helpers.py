@@ -84,7 +84,7 @@ def cycles() -> Iterator[list[Any]]:
     ``tests/tracking/test_garbage.py``).
     """
     gc.collect()
-    saved = gc.get_debug()
+    saved, enabled = gc.get_debug(), gc.isenabled()
     found: list[Any] = []
     gc.disable()
     try:
@@ -95,4 +95,5 @@ def cycles() -> Iterator[list[Any]]:
     finally:
         gc.set_debug(saved)
         gc.garbage.clear()
-        gc.enable()
+        if enabled:
+            gc.enable()

@@ -538,7 +538,7 @@ def _left_in_cycles(call: Any, paths: list[str]) -> float:
     Counted with the collector off and ``DEBUG_SAVEALL``. What a request leaves
     in cycles waits for a collection, which pauses the whole worker: a page
     whose form macros were defined in its template left ~75 objects a render
-    and made the collector pause 75-155 ms every ~670 renders.
+    and made the collector pause up to 155 ms every ~670 renders.
     """
     if not paths:
         return 0.0

@@ -3,7 +3,7 @@
 A page whose objects sit in a reference cycle lives on until CPython's cyclic
 collector runs, and that collection, holding the GIL, pauses every thread of
 the worker. At the young generation's threshold the server sets
-(:data:`tracker.server.YOUNG_GENERATION_THRESHOLD`) those pauses were 75-155
+(:data:`tracker.server.YOUNG_GENERATION_THRESHOLD`) those pauses took up to 155
 ms each, one about every 670 page renders: the tail of the page's latency.
 Jinja makes the macros a template defines anew on every render, and each
 closes a cycle with the render's context, which holds the view, the request

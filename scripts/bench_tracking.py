@@ -66,7 +66,6 @@ Loopback only; bounded by ``--duration`` (at most 30 s per endpoint).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
 import os
@@ -89,6 +88,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tracker.core import migrate  # noqa: E402  (the checkout, not an installed copy)
+from tracker.core.cycles import left_in_cycles  # noqa: E402
 from tracker.core.db import Base, make_engine  # noqa: E402
 from tracker.core.models import Parcel, ScanEvent  # noqa: E402
 from tracker.scans.ingest import IngestPolicy  # noqa: E402
@@ -535,26 +535,15 @@ CYCLE_SAMPLE = 50
 def _left_in_cycles(call: Any, paths: list[str]) -> float:
     """Objects per request that only CPython's cyclic collector frees (0 when ``paths`` is empty).
 
-    Counted with the collector off and ``DEBUG_SAVEALL``. What a request leaves
-    in cycles waits for a collection, which pauses the whole worker: a page
-    whose form macros were defined in its template left ~75 objects a render
-    and made the collector pause up to 155 ms every ~670 renders.
+    What a request leaves in cycles waits for a collection, which pauses the
+    whole worker (:mod:`tracker.core.cycles`).
     """
     if not paths:
         return 0.0
-    gc.collect()
-    saved = gc.get_debug()
-    gc.disable()
-    try:
+    with left_in_cycles() as found:
         for path in paths:
             call(path)
-        gc.set_debug(saved | gc.DEBUG_SAVEALL)
-        gc.collect()
-        return len(gc.garbage) / len(paths)
-    finally:
-        gc.set_debug(saved)
-        gc.garbage.clear()
-        gc.enable()
+    return len(found) / len(paths)
 
 
 def measure(

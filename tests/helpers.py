@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,29 +68,3 @@ def registration(tracking_number: str, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-@contextmanager
-def cycles() -> Iterator[list[Any]]:
-    """What CPython's cyclic collector finds unreachable in the block, kept to be looked at.
-
-    The collector is off inside the block; at its end one collection runs
-    with ``DEBUG_SAVEALL``, so the objects that only a cycle kept alive are
-    put in the list instead of freed. A request that leaves its objects in a
-    cycle makes the collector pause its worker later (see
-    ``tests/tracking/test_garbage.py``).
-    """
-    gc.collect()
-    saved, enabled = gc.get_debug(), gc.isenabled()
-    found: list[Any] = []
-    gc.disable()
-    try:
-        yield found
-        gc.set_debug(saved | gc.DEBUG_SAVEALL)
-        gc.collect()
-        found.extend(gc.garbage)
-    finally:
-        gc.set_debug(saved)
-        gc.garbage.clear()
-        if enabled:
-            gc.enable()

@@ -12,9 +12,10 @@ from sqlalchemy import Engine, select
 
 from tests.conftest import T0, FakeClock, Personas
 from tests.console.conftest import Console, add_case, add_parcel
-from tests.helpers import at, cycles
+from tests.helpers import at
 from tests.routing.service.conftest import STATION, Yard
 from tracker.console import labels
+from tracker.core.cycles import left_in_cycles
 from tracker.core.models import Case, Parcel, StationPlan
 from tracker.core.vocabulary import CaseType
 
@@ -47,12 +48,15 @@ PAGES = {
 }
 
 
+def _in(lang: str, url: str) -> str:
+    return url + ("&" if "?" in url else "?") + f"lang={lang}"
+
+
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 def test_every_page_renders_in_each_language(ops: Console, day: dict[str, Any], lang: str) -> None:
     # One day for every page of a language: a station plan is a solve.
     for name, (path, words) in sorted(PAGES.items()):
-        url = path.format(**day)
-        answer = ops.get(url + ("&" if "?" in url else "?") + f"lang={lang}")
+        answer = ops.get(_in(lang, path.format(**day)))
         assert answer.status_code == 200, (name, answer.get_data(as_text=True)[:2000])
         html = answer.get_data(as_text=True)
         assert f'<html lang="{lang}">' in html, name
@@ -201,6 +205,6 @@ def test_no_page_leaves_its_render_in_a_reference_cycle(ops: Console, day: dict[
     # its context; the collector then pauses the worker to free each page (see
     # tests/tracking/test_garbage.py). Imported ones are made once.
     for name, (path, _) in sorted(PAGES.items()):
-        with cycles() as found:
-            assert ops.get(path.format(**day) + ("&" if "?" in path else "?") + "lang=en").status_code == 200
+        with left_in_cycles() as found:
+            assert ops.get(_in("en", path.format(**day))).status_code == 200
         assert not [o for o in found if isinstance(o, Context | Macro)], name

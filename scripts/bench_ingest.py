@@ -18,6 +18,13 @@ Usage: python scripts/bench_ingest.py [--events 100000] [--clients 4] [--workers
    two ways it is measured). ``ratio_to_copy`` divides by the mean of the
    per-batch runs; ``ratio_to_single_transaction_copy`` by one big COPY.
 
+4. With ``--profile`` (see :func:`profile_in_process`): the same batches
+   posted again, one at a time, into the app in this process, on a copy of
+   the database as it was before step 2: the app's own CPU time per batch,
+   and the time it waited for PostgreSQL. Unlike the run through the server,
+   this figure does not depend on how the kernel dealt the clients'
+   connections to the workers.
+
 Prints one JSON object. Nothing here is timed by the test suite.
 """
 
@@ -349,6 +356,11 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also post the batches into the app in this process: CPU and database time per batch",
+    )
+    parser.add_argument(
         "--database-prefix", default="tracker_bench", help="scratch database name, before a suffix"
     )
     parser.add_argument(
@@ -372,6 +384,7 @@ def main() -> None:
         key = prepare(url, network, parcels, now)
         per_client = batches_for(events, args.clients, args.senders)
         bodies = [body for client in per_client for body in client]
+        in_process = profile_in_process(base, url, key, per_client) if args.profile else None
         copy_before = copy_baselines(url, bodies)
         elapsed, totals, stored, _kind = serve_and_post(url, key, per_client, args, log)
         copy_after = copy_baselines(url, bodies)
@@ -398,9 +411,55 @@ def main() -> None:
         "ratio_to_copy": round(events_per_second / per_batch, 3),
         "copy_single_transaction_rows_per_second": round(single),
         "ratio_to_single_transaction_copy": round(events_per_second / single, 3),
+        **({"in_process": in_process} if in_process else {}),
     }, indent=2))  # fmt: skip
     if stored != len(events) or totals["accepted"] != len(events):
         raise SystemExit("events were lost or doubled")
+
+
+def profile_in_process(base: str, url: str, key: str, per_client: list[list[bytes]]) -> dict[str, Any]:
+    """Every batch posted into the app in this process, on a copy of the database at ``url``.
+
+    The clients' batches interleaved (first of each client, second of each...),
+    one at a time, through the Flask test client, with the heap settled as a
+    server worker settles it (:func:`tracker.server.settle_heap`). ``cpu_ms``
+    is this process's CPU time per batch (validation, ingest's Python, the
+    driver), ``wall_ms`` the elapsed time; the difference is mostly waiting
+    for PostgreSQL (statements and the commit).
+    """
+    from tracker.app import create_app
+    from tracker.server import settle_heap
+    from tracker.settings import Settings
+
+    copy = create_database(base, "tracker_bench_profile", template=make_url(url).database)
+    saved = dict(os.environ)
+    os.environ.update(
+        {"TRACKER_DATABASE_URL": copy, "TRACKER_SWEEP_INTERVAL": "0", "TRACKER_LOG_LEVEL": "WARNING"}
+    )
+    try:
+        app = create_app(Settings.from_env())
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        order = [c[i] for i in range(max(map(len, per_client))) for c in per_client if i < len(c)]
+        settle_heap()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for body in order:
+            answer = client.post("/api/v1/scans", data=body, headers=headers)
+            if answer.status_code != 200:
+                raise SystemExit(f"in-process batch failed: {answer.status_code} {answer.data[:200]!r}")
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        app.extensions["tracker"].engine.dispose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        drop_database(base, copy)
+    n = len(order)
+    return {
+        "batches": n,
+        "cpu_ms_per_batch": round(cpu / n * 1000, 2),
+        "wall_ms_per_batch": round(wall / n * 1000, 2),
+        "waiting_ms_per_batch": round((wall - cpu) / n * 1000, 2),
+    }
 
 
 def plain_revision() -> str:

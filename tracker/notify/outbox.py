@@ -86,7 +86,7 @@ def enqueue(
     data: dict[str, Any] | None = None,
 ) -> str:
     """One notification, in the caller's transaction; its message id."""
-    notice = Notice(kind, occurred_at, tracking_number, parcel_id, case_id, data or {})
+    notice = Notice(kind, occurred_at, tracking_number, parcel_id, case_id, data)
     return enqueue_many(conn, [notice], now=now)[0]
 
 

@@ -165,62 +165,70 @@ def post_batches(
 ) -> tuple[float, dict[str, int]]:
     """Post each client's bodies on its own keep-alive connection; seconds and answer totals.
 
-    With ``server_pid`` and a list ``split``, ``split`` gets how many of the
-    client connections each worker holds (see :func:`connections_per_worker`).
+    A client whose answer says ``Connection: close`` (the server evens out its
+    workers' connections, see :class:`tracker.server.ConnectionBoard`) opens a
+    new one for its next batch, as keep-alive clients do. With ``server_pid``
+    and a dict ``split``, ``split`` gets how many of the client connections
+    each worker holds at the first moment all are open (``first``) and at the
+    last (``last``), read every 0.1 s (see :func:`connections_per_worker`), and
+    how many times clients connected again (``reconnections``).
     """
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
     lock = threading.Lock()
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    client_ports: list[int] = []
-    # Every client that sends anything, and this thread, meet once all connections are answered.
-    senders = sum(1 for bodies in per_client if bodies)
-    connected = threading.Barrier(senders + 1, timeout=120) if split is not None else None
+    #: Each client's local port now (not positive: between connections), and how often one changed.
+    ports = [0] * len(per_client)
+    reconnections = [0]
+    done = threading.Event()
 
-    def client(bodies: list[bytes]) -> None:
+    def client(k: int, bodies: list[bytes]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        for n, body in enumerate(bodies):
+        for body in bodies:
             conn.request("POST", "/api/v1/scans", body=body, headers=headers)
+            local = conn.sock.getsockname()[1]
+            if ports[k] != local:
+                with lock:
+                    reconnections[0] += ports[k] != 0
+                ports[k] = local
             response = conn.getresponse()
             data = response.read()
-            if n == 0 and connected is not None:
-                # Answered, so a worker has accepted it: the split is read once all
-                # are, and before any closes (the barrier's second round).
-                client_ports.append(conn.sock.getsockname()[1])
-                if _meet(connected):
-                    _meet(connected)
+            if conn.sock is None:  # closed after this answer: the next batch connects again
+                ports[k] = -local
             if response.status != 200:
                 errors.append(f"{response.status}: {data[:200]!r}")
                 continue
             answer = orjson.loads(data)
             with lock:
-                for k in totals:
-                    totals[k] += answer[k]
+                for name in totals:
+                    totals[name] += answer[name]
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(bodies,)) for bodies in per_client]
+    def watch() -> None:
+        clients = sum(1 for bodies in per_client if bodies)
+        while not done.wait(0.1):
+            now = connections_per_worker(server_pid, [p for p in ports if p > 0])
+            if now and sum(now) == clients:
+                split.setdefault("first", now)
+                split["last"] = now
+
+    senders = [threading.Thread(target=client, args=(k, bodies)) for k, bodies in enumerate(per_client)]
+    watcher = threading.Thread(target=watch) if split is not None and server_pid else None
     started = time.perf_counter()
-    for t in threads:
+    for t in senders:
         t.start()
-    if connected is not None and _meet(connected):
-        split.extend(connections_per_worker(server_pid, client_ports))
-        _meet(connected)
-    for t in threads:
+    if watcher is not None:
+        watcher.start()
+    for t in senders:
         t.join()
     elapsed = time.perf_counter() - started
+    done.set()
+    if watcher is not None:
+        watcher.join()
+        split["reconnections"] = reconnections[0]
     if errors:
         raise SystemExit(f"{len(errors)} failed requests, first: {errors[0]}")
     return elapsed, totals
-
-
-def _meet(barrier: threading.Barrier) -> bool:
-    """Wait at ``barrier``; False if it broke (a client failed first: the split stays unknown)."""
-    try:
-        barrier.wait()
-    except threading.BrokenBarrierError:
-        barrier.abort()
-        return False
-    return True
 
 
 def connections_per_worker(server_pid: int | None, client_ports: list[int]) -> list[int]:
@@ -479,7 +487,7 @@ def serve_and_post(
     port = free_port()
     server = start_server(url, port, args.workers, args.threads, log)
     try:
-        args.connections_per_worker = []
+        args.connections_per_worker = {}
         elapsed, totals = post_batches(port, key, per_client, server.pid, args.connections_per_worker)
     finally:
         server.terminate()

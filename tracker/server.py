@@ -23,6 +23,8 @@ import os
 import runpy
 import shutil
 import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +98,85 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
 
 
+class ConnectionBoard:
+    """How many busy connections each worker holds, in memory the master shares with its workers.
+
+    Each worker listens on a socket of its own (SO_REUSEPORT, see
+    :data:`DEFAULTS`) and the kernel deals each new connection to one of them
+    by a hash of its addresses: evenly over many connections, by luck over a
+    few. A client posting on four keep-alive connections found all four on
+    one of two workers one time in eight, and three on one half the time, so
+    one process and its one GIL did three quarters of the work while the
+    other waited. A worker that holds at least two busy connections (a
+    request in the last :data:`BUSY_WINDOW` seconds) more than the least
+    loaded one, and more than its fair share (:func:`should_shed`), closes the one asking after
+    its answer (``Connection: close``, so the client knows before it sends
+    again), at most one every :data:`SHED_INTERVAL`; the client's new
+    connection is dealt again. Keep-alive clients reconnect by themselves
+    (HTTP/1.1). Idle keep-alive connections are not counted: they hold no
+    work, and a worker holding a probe's would otherwise look as loaded as
+    one serving a client.
+
+    A fixed table of (taken, connections) slots in an anonymous shared
+    mapping made before the workers fork. The master hands each worker a
+    slot before forking it (:func:`_pre_fork`) and takes it back when the
+    worker exits (:func:`_child_exit`), so slots change hands in one process
+    only and need no lock; each worker writes only its own count. Reads are
+    unlocked: a count a moment old only delays a close.
+    """
+
+    def __init__(self, slots: int) -> None:
+        import multiprocessing
+
+        self._table = multiprocessing.RawArray("q", 2 * slots)  # taken (1) or free (0), connections
+        self.slots = slots
+
+    def take(self) -> int | None:
+        """A free slot, now taken (the master's); None when all are: that worker is not counted."""
+        for slot in range(self.slots):
+            if self._table[2 * slot] == 0:
+                self._table[2 * slot], self._table[2 * slot + 1] = 1, 0
+                return slot
+        return None
+
+    def free(self, slot: int) -> None:
+        self._table[2 * slot] = self._table[2 * slot + 1] = 0
+
+    def publish(self, slot: int, connections: int) -> None:
+        self._table[2 * slot + 1] = connections
+
+    def others(self, slot: int) -> list[int]:
+        """The connections of every other worker that holds a slot."""
+        table = self._table
+        return [table[2 * s + 1] for s in range(self.slots) if s != slot and table[2 * s] != 0]
+
+
+def should_shed(mine: int, others: list[int]) -> bool:
+    """Whether a worker holding ``mine`` busy connections should close one (see :class:`ConnectionBoard`).
+
+    Over its fair share, and at least two more than the least loaded worker
+    (one more is as even as an odd count gets), or a tenth of the share more
+    when there are many: each close costs its client a new connection, and a
+    few connections either way matter little among a hundred.
+    """
+    if not others:
+        return False
+    fair = -(-(mine + sum(others)) // (len(others) + 1))  # ceiling
+    return mine > fair and mine - min(others) >= max(2, fair // 10)
+
+
+#: Made by :func:`serve` in the master, inherited by its workers; None: nothing is balanced.
+_BOARD: ConnectionBoard | None = None
+#: A worker closes at most one connection this often, so that it sees where the last one went.
+SHED_INTERVAL = 0.05
+#: A connection that brought a request this recently is busy; idle keep-alive connections
+#: (a browser's, a probe's) hold no work, so they are not counted.
+BUSY_WINDOW = 1.0
+
+
 class TrackerWorker(ThreadWorker):  # type: ignore[misc]
-    """gunicorn's ``gthread`` worker, answering what gunicorn refuses itself in the API's JSON shape.
+    """gunicorn's ``gthread`` worker, answering what gunicorn refuses itself in the API's JSON shape,
+    and keeping its share of the keep-alive connections (:class:`ConnectionBoard`).
 
     A request gunicorn cannot hand to the app (a request line over
     ``limit_request_line``: 414; headers over ``limit_request_fields`` or
@@ -108,6 +187,58 @@ class TrackerWorker(ThreadWorker):  # type: ignore[misc]
     error and write its access-log line as always, and only writes the
     answer itself (:func:`refusal`).
     """
+
+    _slot: int | None = None
+
+    def init_process(self) -> None:
+        if _BOARD is not None:
+            self._slot = getattr(self, "board_slot", None)  # handed over by _pre_fork
+            #: When each connection last brought a request (by id), under its lock: request threads share it.
+            self._asked: dict[int, float] = {}
+            self._asked_lock = threading.Lock()
+            self._last_shed = 0.0
+        super().init_process()
+
+    def notify(self) -> None:
+        # The main loop's heartbeat (at least once a second): an idle worker's count falls to 0.
+        super().notify()
+        if self._slot is not None:
+            self._count(time.monotonic())
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        if self._slot is not None and self._shed(id(conn)):
+            req.must_close = True  # gunicorn answers "Connection: close" and closes after
+        return super().handle_request(req, conn)
+
+    def _count(self, now: float, asking: int | None = None) -> int:
+        """This worker's busy connections (a request in the last :data:`BUSY_WINDOW` s), published."""
+        assert _BOARD is not None and self._slot is not None
+        with self._asked_lock:
+            if asking is not None:
+                self._asked[asking] = now
+            for key in [k for k, at in self._asked.items() if now - at > BUSY_WINDOW]:
+                del self._asked[key]
+            busy = len(self._asked)
+        _BOARD.publish(self._slot, busy)
+        return busy
+
+    def _shed(self, asking: int) -> bool:
+        """Whether to close this connection after its answer, to even out the workers' busy connections."""
+        assert _BOARD is not None and self._slot is not None
+        now = time.monotonic()
+        busy = self._count(now, asking)
+        if now - self._last_shed < SHED_INTERVAL or not should_shed(busy, _BOARD.others(self._slot)):
+            return False
+        self._last_shed = now
+        with self._asked_lock:
+            self._asked.pop(asking, None)  # closing: counted no more
+        _BOARD.publish(self._slot, busy - 1)
+        # Imported in the worker: prometheus_client imported in the master, before serve()
+        # names PROMETHEUS_MULTIPROC_DIR, would keep every worker's counters in its memory.
+        from tracker.core import metrics
+
+        metrics.HTTP_CONNECTIONS_REBALANCED.inc()
+        return True
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         written = _Written(client)
@@ -183,6 +314,14 @@ def _child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+    slot = getattr(worker, "board_slot", None)
+    if _BOARD is not None and slot is not None:
+        _BOARD.free(slot)
+
+
+def _pre_fork(server: Any, worker: Any) -> None:
+    # In the master, before the fork: the worker's row of the ConnectionBoard.
+    worker.board_slot = _BOARD.take() if _BOARD is not None else None
 
 
 def _prepare_metrics_dir(settings: Settings) -> None:
@@ -222,7 +361,8 @@ DEFAULTS: dict[str, Any] = {
     # deals new connections among them. On one shared socket the worker that
     # woke first accepted every connection of a burst: the ingest benchmark's
     # four keep-alive clients all landed on one of two workers (103 requests
-    # to 0), so one process and its one GIL did all the work.
+    # to 0), so one process and its one GIL did all the work. What the hash
+    # deals unevenly, the workers even out (ConnectionBoard).
     "reuse_port": True,
 }
 
@@ -251,10 +391,11 @@ def serve(settings: Settings, host: str, port: int, **extra: Any) -> None:
     logs.configure(settings.log_level, settings.log_format)
     _announce_sweep_mode(settings)
     _prepare_metrics_dir(settings)
-    # These it may not: the metrics need the hook, each worker its own engine
+    # These it may not: the metrics and the ConnectionBoard need the hooks, each worker its own engine
     # (no preload), and TRACKER_* and the command line must mean what they say.
     options = {
         "child_exit": _child_exit,
+        "pre_fork": _pre_fork,
         "bind": f"{host}:{port}",
         "workers": settings.workers,
         "threads": settings.threads,
@@ -266,6 +407,9 @@ def serve(settings: Settings, host: str, port: int, **extra: Any) -> None:
     # Read here, like PROMETHEUS_MULTIPROC_DIR: gunicorn's business, not a setting of the app.
     config_file = os.environ.get("TRACKER_GUNICORN_CONFIG") or None
     server = TrackerServer(settings, options, DEFAULTS, config_file)
+    global _BOARD
+    # Room for more workers than configured (gunicorn's TTIN signal adds one at a time).
+    _BOARD = ConnectionBoard(2 * server.cfg.workers + 2)
     if server.cfg.reuse_port and not port_free(host, port):
         # With a socket per worker the arbiter binds nothing itself: each worker
         # would fail to bind, exit and be started again, forever (one shared

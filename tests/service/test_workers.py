@@ -7,18 +7,22 @@ too (freezing the test process's heap would change every later test).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import runpy
 import shutil
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.live import LiveServer
-from tracker.server import DEFAULTS, TrackerServer
+from tests.live import LiveServer, children
+from tracker.server import DEFAULTS, ConnectionBoard, TrackerServer, should_shed
 from tracker.settings import Settings
 
 CHILD = """
@@ -121,3 +125,77 @@ def test_what_gunicorn_refuses_before_the_app_is_answered_in_the_api_error_shape
     assert "4094 bytes" in json.loads(answers["line"][2])["error"]["message"]
     assert "at most 100 headers" in json.loads(answers["headers"][2])["error"]["message"]
     assert healthy[0] == 200, "the worker still serves"
+
+
+def test_a_worker_gives_up_a_connection_only_when_it_holds_two_more_than_another_and_over_its_share() -> None:
+    assert should_shed(3, [1]) and should_shed(4, [0]) and should_shed(3, [1, 2])
+    assert not should_shed(2, [2]) and not should_shed(2, [1]) and not should_shed(1, [3])
+    assert not should_shed(5, []), "a lone worker keeps every connection"
+    assert not should_shed(3, [1, 5]), "at its share (3 of 9 over three workers) it keeps them"
+    assert should_shed(112, [100]) and not should_shed(108, [100]), "among many, a tenth of the share is even"
+
+
+def test_the_board_counts_each_live_worker_once_and_forgets_one_that_exited() -> None:
+    board = ConnectionBoard(slots=3)
+    first, second = board.take(), board.take()
+    assert (first, second) == (0, 1)
+    assert first is not None and second is not None
+    board.publish(first, 3)
+    board.publish(second, 1)
+    assert board.others(first) == [1] and board.others(second) == [3]
+    board.free(second)
+    assert board.others(first) == [], "an exited worker's connections are not counted"
+    assert board.take() == 1, "its slot serves the worker that replaces it"
+    assert board.take() == 2 and board.take() is None
+
+
+def _held(workers: list[int], client_ports: set[int]) -> list[int]:
+    """How many of the clients' connections each worker holds (Linux: its socket fds against /proc/net/tcp)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].rsplit(":", 1)[1], 16) in client_ports:  # the server's side: remote is the client
+            inodes.add(fields[9])
+    held = []
+    for worker in workers:
+        fds = Path(f"/proc/{worker}/fd").iterdir()
+        held.append(sum(1 for fd in fds if os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes))
+    return sorted(held)
+
+
+def test_four_keep_alive_clients_end_on_two_workers_two_each_whichever_way_the_kernel_dealt_them(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    # The kernel deals each connection to a worker by a hash: 2/2 three times in
+    # eight, 3/1 four times, 4/0 once. A busy client posting on few keep-alive
+    # connections then had one process (one GIL) doing most of its work.
+    path = tmp_path / "tracker.db"
+    shutil.copy(sqlite_template, path)
+    live = LiveServer(f"sqlite:///{path}", tmp_path / "instance", TRACKER_WORKERS="2")
+    host, port = live.url.removeprefix("http://").split(":")
+    clients = [http.client.HTTPConnection(host, int(port), timeout=10) for _ in range(4)]
+    closes = 0
+    try:
+        until = time.monotonic() + 2
+        while time.monotonic() < until:
+            for conn in clients:  # each asks again (on a new connection if told to close)
+                conn.request("GET", "/healthz")
+                answer = conn.getresponse()
+                answer.read()
+                assert answer.status == 200
+                closes += answer.getheader("Connection") == "close"
+        while any(conn.sock is None for conn in clients):  # every client connected when counted
+            for conn in clients:
+                if conn.sock is None:
+                    conn.request("GET", "/healthz")
+                    conn.getresponse().read()
+        split = _held(children(live.process.pid), {conn.sock.getsockname()[1] for conn in clients})
+        with urllib.request.urlopen(f"{live.url}/metrics", timeout=10) as page:
+            exposition = page.read().decode()
+    finally:
+        for conn in clients:
+            conn.close()
+        live.stop()
+    assert split == [2, 2], f"{split} after {closes} connections closed to balance"
+    counted = re.search(r"^tracker_http_connections_rebalanced_total (\S+)$", exposition, re.M)
+    assert counted is not None and float(counted.group(1)) == closes, "each close is counted for ops"

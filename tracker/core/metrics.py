@@ -60,6 +60,10 @@ HTTP_REQUESTS = Counter(
     "HTTP requests by endpoint, method and status",
     ["endpoint", "method", "status"],
 )
+HTTP_CONNECTIONS_REBALANCED = Counter(
+    "tracker_http_connections_rebalanced_total",
+    "Keep-alive connections answered with Connection: close to even out the workers' busy connections",
+)
 HTTP_LATENCY = Histogram(
     "tracker_http_request_duration_seconds",
     "HTTP request latency by endpoint and method",

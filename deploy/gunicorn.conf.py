@@ -4,7 +4,8 @@ The image (``Dockerfile``) copies this file to ``/etc/tracker/gunicorn.conf.py``
 and points ``TRACKER_GUNICORN_CONFIG`` at it. ``tracker serve``
 (``tracker/server.py``) reads it over its own defaults and under what it
 decides itself: the address, ``TRACKER_WORKERS``, ``TRACKER_THREADS``, the
-worker class, the log level and the Prometheus hook always win, so this file
+worker class, the log level and the hooks (Prometheus, the workers' shared
+connection counts) always win, so this file
 holds only the choices a container adds. It is plain gunicorn syntax, the
 same as ``gunicorn -c`` reads; ``tests/service/test_deploy_files.py`` serves
 with it.

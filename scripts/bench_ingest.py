@@ -169,9 +169,10 @@ def post_batches(
     workers' connections, see :class:`tracker.server.ConnectionBoard`) opens a
     new one for its next batch, as keep-alive clients do. With ``server_pid``
     and a dict ``split``, ``split`` gets how many of the client connections
-    each worker holds at the first moment all are open (``first``) and at the
-    last (``last``), read every 0.1 s (see :func:`connections_per_worker`), and
-    how many times clients connected again (``reconnections``).
+    each worker holds as the kernel dealt them (``first``: the first reading
+    with all open, if no client had connected again by then) and at the last
+    reading (``last``), read every 0.1 s (see :func:`connections_per_worker`),
+    and how many times clients connected again (``reconnections``).
     """
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
     lock = threading.Lock()
@@ -209,7 +210,8 @@ def post_batches(
         while not done.wait(0.1):
             now = connections_per_worker(server_pid, [p for p in ports if p > 0])
             if now and sum(now) == clients:
-                split.setdefault("first", now)
+                if reconnections[0] == 0:  # still as the kernel dealt them
+                    split.setdefault("first", now)
                 split["last"] = now
 
     senders = [threading.Thread(target=client, args=(k, bodies)) for k, bodies in enumerate(per_client)]

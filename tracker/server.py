@@ -11,7 +11,8 @@ defaults (timeouts, logs), then an optional gunicorn config file named by
 ``TRACKER_GUNICORN_CONFIG`` (a deployment's own choices; the image ships
 ``deploy/gunicorn.conf.py``), then what tracker decides itself or reads from
 ``TRACKER_*`` and the command line (address, workers, threads, worker class,
-log level, the metrics hook). Without the variable no file is read.
+log level, the hooks for the metrics and the workers' shared connection
+counts). Without the variable no file is read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import mmap
 import os
 import runpy
 import shutil
@@ -108,61 +110,80 @@ class ConnectionBoard:
     one of two workers one time in eight, and three on one half the time, so
     one process and its one GIL did three quarters of the work while the
     other waited. A worker that holds at least two busy connections (a
-    request in the last :data:`BUSY_WINDOW` seconds) more than the least
-    loaded one, and more than its fair share (:func:`should_shed`), closes the one asking after
-    its answer (``Connection: close``, so the client knows before it sends
-    again), at most one every :data:`SHED_INTERVAL`; the client's new
-    connection is dealt again. Keep-alive clients reconnect by themselves
-    (HTTP/1.1). Idle keep-alive connections are not counted: they hold no
-    work, and a worker holding a probe's would otherwise look as loaded as
-    one serving a client.
+    request in flight, or one in the last :data:`BUSY_WINDOW` seconds) more
+    than the least loaded serving worker, and more than its fair share
+    (:func:`should_shed`), closes the one asking after its answer
+    (``Connection: close``, so the client knows before it sends again), at
+    most one every :data:`SHED_INTERVAL`; the client's new connection is
+    dealt again. Keep-alive clients reconnect by themselves (HTTP/1.1).
+    Idle keep-alive connections are not counted: they hold no work, and a
+    worker holding a probe's would otherwise look as loaded as one serving
+    a client. gunicorn closes such a connection as it closes any that asked
+    to be closed: it half-closes and waits for the client's side (a round
+    trip, at most 2 s), on the worker's main loop.
 
-    A fixed table of (taken, connections) slots in an anonymous shared
-    mapping made before the workers fork. The master hands each worker a
-    slot before forking it (:func:`_pre_fork`) and takes it back when the
-    worker exits (:func:`_child_exit`), so slots change hands in one process
-    only and need no lock; each worker writes only its own count. Reads are
-    unlocked: a count a moment old only delays a close.
+    A table of (state, connections) slots in an anonymous shared mapping
+    made before the workers fork. The master hands each worker a slot
+    before forking it and takes back every slot no live worker holds
+    (:func:`_pre_fork`, :func:`_child_exit`), so slots change hands in one
+    process only and need no lock; a worker marks its slot serving once it
+    runs its loop and not serving once it stops, and writes only its own
+    count. Only serving workers are compared: one still loading its app, or
+    finishing its requests before it exits, takes no connections from the
+    others. Reads are unlocked: a count a moment old only delays a close.
     """
 
-    def __init__(self, slots: int) -> None:
-        import multiprocessing
+    FREE, TAKEN, SERVING = 0, 1, 2
 
-        self._table = multiprocessing.RawArray("q", 2 * slots)  # taken (1) or free (0), connections
+    def __init__(self, slots: int) -> None:
+        # MAP_SHARED | MAP_ANONYMOUS: the workers forked after this see the same pages.
+        self._table = memoryview(mmap.mmap(-1, 16 * slots)).cast("q")
         self.slots = slots
 
-    def take(self) -> int | None:
-        """A free slot, now taken (the master's); None when all are: that worker is not counted."""
+    def take(self, keep: set[int]) -> int | None:
+        """A free slot, now taken, after freeing every one not in ``keep`` (the live workers' slots).
+
+        None when all are taken: that worker is neither counted nor balanced.
+        """
+        table = self._table
         for slot in range(self.slots):
-            if self._table[2 * slot] == 0:
-                self._table[2 * slot], self._table[2 * slot + 1] = 1, 0
+            if slot not in keep:
+                self.free(slot)
+        for slot in range(self.slots):
+            if table[2 * slot] == self.FREE:
+                table[2 * slot], table[2 * slot + 1] = self.TAKEN, 0
                 return slot
         return None
 
     def free(self, slot: int) -> None:
         self._table[2 * slot] = self._table[2 * slot + 1] = 0
 
+    def serving(self, slot: int, serving: bool) -> None:
+        self._table[2 * slot] = self.SERVING if serving else self.TAKEN
+
     def publish(self, slot: int, connections: int) -> None:
         self._table[2 * slot + 1] = connections
 
     def others(self, slot: int) -> list[int]:
-        """The connections of every other worker that holds a slot."""
+        """The busy connections of every other serving worker."""
         table = self._table
-        return [table[2 * s + 1] for s in range(self.slots) if s != slot and table[2 * s] != 0]
+        return [table[2 * s + 1] for s in range(self.slots) if s != slot and table[2 * s] == self.SERVING]
 
 
 def should_shed(mine: int, others: list[int]) -> bool:
     """Whether a worker holding ``mine`` busy connections should close one (see :class:`ConnectionBoard`).
 
     Over its fair share, and at least two more than the least loaded worker
-    (one more is as even as an odd count gets), or a tenth of the share more
-    when there are many: each close costs its client a new connection, and a
-    few connections either way matter little among a hundred.
+    (one more is as even as an odd count gets), or a fifth of the share more
+    when there are many: each close costs its client a new connection and
+    the worker's loop a round trip, and a few connections either way matter
+    little among dozens (32 ``wrk`` connections on two workers, 5 s: 4-19
+    closes a run at a tenth, 2-6 at a fifth).
     """
     if not others:
         return False
     fair = -(-(mine + sum(others)) // (len(others) + 1))  # ceiling
-    return mine > fair and mine - min(others) >= max(2, fair // 10)
+    return mine > fair and mine - min(others) >= max(2, fair // 5)
 
 
 #: Made by :func:`serve` in the master, inherited by its workers; None: nothing is balanced.
@@ -176,7 +197,7 @@ BUSY_WINDOW = 1.0
 
 class TrackerWorker(ThreadWorker):  # type: ignore[misc]
     """gunicorn's ``gthread`` worker, answering what gunicorn refuses itself in the API's JSON shape,
-    and keeping its share of the keep-alive connections (:class:`ConnectionBoard`).
+    and keeping its share of the busy keep-alive connections (:class:`ConnectionBoard`).
 
     A request gunicorn cannot hand to the app (a request line over
     ``limit_request_line``: 414; headers over ``limit_request_fields`` or
@@ -193,52 +214,89 @@ class TrackerWorker(ThreadWorker):  # type: ignore[misc]
     def init_process(self) -> None:
         if _BOARD is not None:
             self._slot = getattr(self, "board_slot", None)  # handed over by _pre_fork
-            #: When each connection last brought a request (by id), under its lock: request threads share it.
+            #: When each connection last brought a request (by id; those in flight too), and
+            #: those in flight; under the lock: request threads and the main loop share them.
             self._asked: dict[int, float] = {}
-            self._asked_lock = threading.Lock()
-            self._last_shed = 0.0
+            self._in_flight: set[int] = set()
+            self._board_lock = threading.Lock()
+            self._last_shed = self._counted_at = 0.0
         super().init_process()
 
+    def run(self) -> None:
+        # The app is loaded: from now on this worker takes its share.
+        if self._slot is not None:
+            _BOARD.serving(self._slot, True)  # type: ignore[union-attr]
+        try:
+            super().run()
+        finally:
+            if self._slot is not None:
+                _BOARD.serving(self._slot, False)  # type: ignore[union-attr]
+
     def notify(self) -> None:
-        # The main loop's heartbeat (at least once a second): an idle worker's count falls to 0.
+        # The main loop's heartbeat (at least once a second): an idle worker's count falls to 0,
+        # and a stopping worker (finishing its requests) is compared no more.
         super().notify()
         if self._slot is not None:
-            self._count(time.monotonic())
+            assert _BOARD is not None
+            if not self.alive:
+                _BOARD.serving(self._slot, False)
+            now = time.monotonic()
+            if now - self._counted_at < SHED_INTERVAL:
+                return  # the loop turns on every answer: a count per request cost 5% of /healthz
+            self._counted_at = now
+            with self._board_lock:
+                # Expired here, not on each request: a request only counts the table.
+                for key in [k for k, at in self._asked.items() if now - at > BUSY_WINDOW]:
+                    if key not in self._in_flight:
+                        del self._asked[key]
+                _BOARD.publish(self._slot, len(self._asked))
 
     def handle_request(self, req: Any, conn: Any) -> Any:
-        if self._slot is not None and self._shed(id(conn)):
+        if self._slot is None:
+            return super().handle_request(req, conn)
+        asking = id(conn)
+        # Not a connection that closes anyway (the client asked, or this worker is stopping).
+        if self._arrive(asking, may_shed=self.alive and not req.should_close()):
             req.must_close = True  # gunicorn answers "Connection: close" and closes after
-        return super().handle_request(req, conn)
+            self._count_shed()
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            with self._board_lock:
+                self._in_flight.discard(asking)
+                if req.should_close():
+                    self._asked.pop(asking, None)  # closed after this answer: busy no more
+                else:
+                    self._asked[asking] = time.monotonic()
 
-    def _count(self, now: float, asking: int | None = None) -> int:
-        """This worker's busy connections (a request in the last :data:`BUSY_WINDOW` s), published."""
-        assert _BOARD is not None and self._slot is not None
-        with self._asked_lock:
-            if asking is not None:
-                self._asked[asking] = now
-            for key in [k for k, at in self._asked.items() if now - at > BUSY_WINDOW]:
-                del self._asked[key]
-            busy = len(self._asked)
-        _BOARD.publish(self._slot, busy)
-        return busy
-
-    def _shed(self, asking: int) -> bool:
-        """Whether to close this connection after its answer, to even out the workers' busy connections."""
+    def _arrive(self, asking: int, *, may_shed: bool) -> bool:
+        """Count this request's connection as busy; whether to close it after its answer."""
         assert _BOARD is not None and self._slot is not None
         now = time.monotonic()
-        busy = self._count(now, asking)
-        if now - self._last_shed < SHED_INTERVAL or not should_shed(busy, _BOARD.others(self._slot)):
-            return False
-        self._last_shed = now
-        with self._asked_lock:
-            self._asked.pop(asking, None)  # closing: counted no more
-        _BOARD.publish(self._slot, busy - 1)
+        with self._board_lock:
+            self._in_flight.add(asking)
+            self._asked[asking] = now
+            busy = len(self._asked)  # in flight, or asked within BUSY_WINDOW (notify expires the rest)
+            shed = (
+                may_shed
+                and now - self._last_shed >= SHED_INTERVAL
+                and should_shed(busy, _BOARD.others(self._slot))
+            )
+            if shed:
+                self._last_shed = now
+                busy -= 1  # closing: counted no more once answered
+            _BOARD.publish(self._slot, busy)
+        return shed
+
+    def _count_shed(self) -> None:
         # Imported in the worker: prometheus_client imported in the master, before serve()
         # names PROMETHEUS_MULTIPROC_DIR, would keep every worker's counters in its memory.
-        from tracker.core import metrics
+        try:
+            from tracker.core import metrics
 
-        metrics.HTTP_CONNECTIONS_REBALANCED.inc()
-        return True
+            metrics.HTTP_CONNECTIONS_REBALANCED.inc()
+        except Exception:  # a metric must not fail the request it counts
+            log.exception("could not count a connection closed to balance the workers")
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         written = _Written(client)
@@ -320,8 +378,14 @@ def _child_exit(server: Any, worker: Any) -> None:
 
 
 def _pre_fork(server: Any, worker: Any) -> None:
-    # In the master, before the fork: the worker's row of the ConnectionBoard.
-    worker.board_slot = _BOARD.take() if _BOARD is not None else None
+    # In the master, before the fork: the worker's row of the ConnectionBoard. Rows no live
+    # worker holds are freed first (a fork that failed, a worker gunicorn dropped unreaped).
+    if _BOARD is None:
+        return
+    live = {w.board_slot for w in server.WORKERS.values() if getattr(w, "board_slot", None) is not None}
+    worker.board_slot = _BOARD.take(live)
+    if worker.board_slot is None:
+        log.warning("every ConnectionBoard slot is taken: this worker's connections are not balanced")
 
 
 def _prepare_metrics_dir(settings: Settings) -> None:

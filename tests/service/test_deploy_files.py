@@ -418,6 +418,7 @@ def test_the_gunicorn_file_sets_only_known_settings_that_tracker_leaves_open(com
         "threads",
         "worker_class",
         "child_exit",
+        "pre_fork",
         "preload_app",
         "loglevel",
     }

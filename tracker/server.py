@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import mmap
 import os
 import runpy
@@ -214,10 +215,9 @@ class TrackerWorker(ThreadWorker):  # type: ignore[misc]
     def init_process(self) -> None:
         if _BOARD is not None:
             self._slot = getattr(self, "board_slot", None)  # handed over by _pre_fork
-            #: When each connection last brought a request (by id; those in flight too), and
-            #: those in flight; under the lock: request threads and the main loop share them.
+            #: When each connection last brought a request (by id; infinity while one is in
+            #: flight); under the lock: request threads and the main loop share it.
             self._asked: dict[int, float] = {}
-            self._in_flight: set[int] = set()
             self._board_lock = threading.Lock()
             self._last_shed = self._counted_at = 0.0
         super().init_process()
@@ -247,8 +247,7 @@ class TrackerWorker(ThreadWorker):  # type: ignore[misc]
             with self._board_lock:
                 # Expired here, not on each request: a request only counts the table.
                 for key in [k for k, at in self._asked.items() if now - at > BUSY_WINDOW]:
-                    if key not in self._in_flight:
-                        del self._asked[key]
+                    del self._asked[key]
                 _BOARD.publish(self._slot, len(self._asked))
 
     def handle_request(self, req: Any, conn: Any) -> Any:
@@ -263,7 +262,6 @@ class TrackerWorker(ThreadWorker):  # type: ignore[misc]
             return super().handle_request(req, conn)
         finally:
             with self._board_lock:
-                self._in_flight.discard(asking)
                 if req.should_close():
                     self._asked.pop(asking, None)  # closed after this answer: busy no more
                 else:
@@ -274,8 +272,7 @@ class TrackerWorker(ThreadWorker):  # type: ignore[misc]
         assert _BOARD is not None and self._slot is not None
         now = time.monotonic()
         with self._board_lock:
-            self._in_flight.add(asking)
-            self._asked[asking] = now
+            self._asked[asking] = math.inf  # in flight: never expired until answered
             busy = len(self._asked)  # in flight, or asked within BUSY_WINDOW (notify expires the rest)
             shed = (
                 may_shed

@@ -32,6 +32,10 @@
    functions by own time; beside them a floor route the bench adds to its
    own app (:func:`_add_floor`: the limiter and one indexed read, the least
    a tracking read can cost), and each one's time against ``/healthz``'s.
+   With ``--instructions N``, also the instructions each of those routes
+   executes per request over N requests, counted under valgrind's callgrind
+   (:func:`instructions`): unlike times, the machine's other work does not
+   move them, so two versions of the read can be compared on a busy machine.
 3. Start the production server (``python -m tracker.cli serve``: gunicorn,
    ``--workers`` processes, TRACKER_THREADS threads) on a free loopback port.
 4. Run ``wrk`` (Debian: ``apt-get install wrk``) with ``--connections``
@@ -346,8 +350,8 @@ def _add_floor(app: Any) -> None:
 
     A route of the bench's own (never in the product) that counts the request
     against the public read budget, as the tracking views do, reads the
-    parcel's status by its tracking number (one indexed lookup on the same
-    no-ping, no-transaction reader and driver cursor as the tracking read) and
+    parcel's status by its tracking number (one indexed lookup through the
+    same read router, connection and driver cursor as the tracking read) and
     answers about 30 bytes of JSON. Its time per request next to ``/healthz``
     is the ceiling of the throughput ratio of any design that reads the
     database once per request, a per-parcel read model included.
@@ -360,32 +364,132 @@ def _add_floor(app: Any) -> None:
     postgres = reads.primary.dialect.name == "postgresql"
     statement = "SELECT status FROM parcels WHERE tracking_number = " + ("%(tn)s" if postgres else ":tn")
 
-    def status_only(conn: Any) -> Any:
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.execute(statement, {"tn": request.view_args["tn"]})
-            return cursor.fetchone()
-        finally:
-            cursor.close()
+    def status_only(reader: Any) -> Any:
+        return reader.first(statement, {"tn": request.view_args["tn"]})
 
     def floor(tn: str) -> Response:
         http._limit_public_request()
-        row, _ = reads.run(status_only)
-        return Response(json.dumps({"status": row[0] if row else None}), mimetype="application/json")
+        status, _ = reads.run(status_only)
+        return Response(json.dumps({"status": status}), mimetype="application/json")
 
     app.add_url_rule("/_bench_floor/<tn>", "bench_floor", floor)
 
 
-#: The stages of a tracking read timed by :func:`profile` (module, attribute), in request order.
+#: The stages of a tracking read timed by :func:`profile`, in request order: each the functions
+#: (module, attribute) whose time it adds up (the read's round trip is on the connection its
+#: thread keeps on PostgreSQL, on a pooled one on SQLite).
 STAGES = {
-    "rate_limit": ("tracker.tracking.counters", "PublicLimits.hit"),
-    "db_round_trip": ("tracker.tracking.store", "_fetch_one"),
-    "facts_from_row": ("tracker.tracking.store", "_facts"),
-    "view": ("tracker.tracking.http", "public_view"),
-    "json_dict": ("tracker.tracking.api", "view_to_dict"),
-    "page_render": ("tracker.tracking.pages", "render_template"),
-    "etag_headers": ("tracker.tracking.http", "conditional"),
+    "rate_limit": (("tracker.tracking.counters", "PublicLimits.hit"),),
+    "db_round_trip": (
+        ("tracker.core.replicas", "HeldConnections.first"),
+        ("tracker.core.replicas", "OnConnection.first"),
+    ),
+    "facts_from_row": (("tracker.tracking.store", "_facts"),),
+    "view": (("tracker.tracking.http", "public_view"),),
+    "json_dict": (("tracker.tracking.api", "view_to_dict"),),
+    "page_render": (("tracker.tracking.pages", "render_template"),),
+    "etag_headers": (("tracker.tracking.http", "conditional"),),
 }
+
+
+def _app_as_served(url: str, folder: Path) -> Any:
+    """The app as ``tracker serve`` makes it from the bench's environment, with the floor route."""
+    from tracker.app import create_app
+    from tracker.settings import Settings
+
+    saved = dict(os.environ)
+    os.environ.update(_server_env(url, folder, workers=1, storage="memory://"))
+    try:
+        app = create_app(Settings.from_env())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    _add_floor(app)
+    return app
+
+
+def _caller(app: Any) -> Any:
+    """``call(path)``: one GET through the app's WSGI callable, as from 127.0.0.1; its status."""
+    from werkzeug.test import EnvironBuilder
+
+    def call(path: str) -> int:
+        environ = EnvironBuilder(path=path, environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
+        status = []
+        body = app(environ, lambda s, h, e=None: status.append(s))
+        for _ in body:
+            pass
+        getattr(body, "close", lambda: None)()
+        return int(status[0].split()[0])
+
+    return call
+
+
+#: The routes whose instructions :func:`instructions` counts, by the name the JSON gives them.
+ROUTES = {HEALTHZ: "/healthz", FLOOR: "/_bench_floor/{tn}", JSON: JSON, PAGE: PAGE}
+
+
+def instructions(url: str, numbers: list[str], requests_each: int, folder: Path) -> dict[str, Any]:
+    """Instructions the app executes per request, by route: a figure the machine's load does not move.
+
+    Each route in a process of its own under ``valgrind --tool=callgrind``
+    (Debian: ``apt-get install valgrind``), made as :func:`profile` makes
+    the app, counting only while ``requests_each`` requests run (after a
+    warm-up of 30, each on a parcel of its own; ``callgrind_control``
+    switches the count on and off). It counts this process (Python, the
+    driver), not PostgreSQL's backend. Two runs of the same code give the
+    same figure within a few tenths of a percent, where times swing by tens
+    of percent on a shared machine: the way to compare two versions of
+    the path.
+    """
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("valgrind not found: apt-get install -y valgrind")
+    sample = folder / "instructions-sample.txt"
+    sample.write_text("\n".join(numbers[: requests_each + 30]))
+    out: dict[str, Any] = {"requests_each": requests_each, "per_request": {}}
+    for name in ROUTES:
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={folder / 'callgrind.out'}",
+                sys.executable,
+                __file__,
+                "--database-url",
+                url,
+                "--count-route",
+                name,
+                "--count-sample",
+                str(sample),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        counted = [line for line in done.stderr.splitlines() if "Collected :" in line]
+        if done.returncode != 0 or not counted:
+            raise SystemExit(f"counting {name} failed:\n{done.stderr[-2000:]}")
+        out["per_request"][name] = round(int(counted[-1].split()[-1]) / requests_each)
+    health = out["per_request"][HEALTHZ]
+    out["healthz_over_this"] = {
+        name: round(health / count, 3) for name, count in out["per_request"].items() if name != HEALTHZ
+    }
+    return out
+
+
+def _count_route(url: str, name: str, sample: Path, folder: Path) -> None:
+    """Inside valgrind (see :func:`instructions`): the route's requests, counted and nothing else."""
+    numbers = sample.read_text().split()
+    call = _caller(_app_as_served(url, folder))
+    paths = [ROUTES[name].format(tn=tn) for tn in numbers]
+    for path in paths[:30]:
+        call(path)
+    switch = ["callgrind_control", "--instr=on", str(os.getpid())]
+    subprocess.run(switch, check=True, capture_output=True)
+    codes = {call(path) for path in paths[30:]}
+    subprocess.run([*switch[:1], "--instr=off", switch[2]], check=True, capture_output=True)
+    if codes != {200}:
+        raise SystemExit(f"{name}: answers {sorted(codes)}")
 
 
 def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> dict[str, Any]:
@@ -403,19 +507,8 @@ def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> d
     import pstats
 
     import psycopg
-    from werkzeug.test import EnvironBuilder
 
-    from tracker.app import create_app
-    from tracker.settings import Settings
-
-    saved = dict(os.environ)
-    os.environ.update(_server_env(url, folder / "profile", workers=1, storage="memory://"))
-    try:
-        app = create_app(Settings.from_env())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    _add_floor(app)
+    app = _app_as_served(url, folder / "profile")
     postgres = url.startswith("postgresql")
     statements = [0]
     spent: dict[str, float] = dict.fromkeys(STAGES, 0.0)
@@ -431,13 +524,14 @@ def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> d
 
         return wrapper
 
-    for name, (module_name, attribute) in STAGES.items():
-        owner: Any = importlib.import_module(module_name)
-        *path, leaf = attribute.split(".")
-        for part in path:
-            owner = getattr(owner, part)
-        originals.append((owner, leaf, getattr(owner, leaf)))
-        setattr(owner, leaf, timed(name, getattr(owner, leaf)))
+    for name, targets in STAGES.items():
+        for module_name, attribute in targets:
+            owner: Any = importlib.import_module(module_name)
+            *path, leaf = attribute.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            originals.append((owner, leaf, getattr(owner, leaf)))
+            setattr(owner, leaf, timed(name, getattr(owner, leaf)))
     execute = psycopg.Cursor.execute  # ClientCursor's too (inherited)
 
     def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -447,14 +541,7 @@ def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> d
     originals.append((psycopg.Cursor, "execute", execute))
     psycopg.Cursor.execute = counting  # type: ignore[method-assign]
 
-    def call(path: str) -> int:
-        environ = EnvironBuilder(path=path, environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
-        status = []
-        body = app(environ, lambda s, h, e=None: status.append(s))
-        for _ in body:
-            pass
-        getattr(body, "close", lambda: None)()
-        return int(status[0].split()[0])
+    call = _caller(app)
 
     out: dict[str, Any] = {"requests_each": requests_each, "rounds": PROFILE_ROUNDS}
     endpoints = ((HEALTHZ, "/healthz"), (FLOOR, "/_bench_floor/{tn}"), (JSON, JSON), (PAGE, PAGE))
@@ -630,11 +717,23 @@ def main() -> int:
         "--database-url", help="a scratch PostgreSQL database (default: SQLite in a temp folder)"
     )
     parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        help="also count the instructions per request of each route under callgrind, over this many requests",
+    )
+    parser.add_argument("--count-route", help=argparse.SUPPRESS)  # inside valgrind: see instructions()
+    parser.add_argument("--count-sample", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
         "--ratelimit-storage-uri",
         default="memory://",
         help="TRACKER_RATELIMIT_STORAGE_URI, e.g. redis://127.0.0.1:6379",
     )
     args = parser.parse_args()
+    if args.count_route:
+        with tempfile.TemporaryDirectory(prefix="bench-tracking-count-") as scratch:
+            _count_route(args.database_url, args.count_route, args.count_sample, Path(scratch))
+        return 0
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -647,6 +746,7 @@ def main() -> int:
         filled = fill(url, args.parcels, seed_parcels=args.seed_parcels, reuse=args.reuse)
         numbers = sample_numbers(url, args.sample)
         profiled = profile(url, numbers, args.profile, folder) if args.profile else None
+        counted = instructions(url, numbers, args.instructions, folder) if args.instructions else None
         server, base = _start_server(url, folder, args.workers, args.ratelimit_storage_uri)
         sizes = _check_sample(base, numbers[0])
 
@@ -680,6 +780,7 @@ def main() -> int:
                     "tracking_numbers_rotated": len(numbers),
                     "answer_bytes": sizes,
                     "profile": profiled,
+                    "instructions": counted,
                     **measured,
                 },
                 indent=2,

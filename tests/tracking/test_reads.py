@@ -10,6 +10,7 @@ public read, which retries once instead (the ``committing`` tests below).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from sqlalchemy import Engine, event, select, text, update
 from tests.conftest import T0
 from tests.helpers import at, scan
 from tracker.app import create_app
+from tracker.core import replicas
 from tracker.core.db import write_transaction
 from tracker.core.models import Facility
 from tracker.tracking import store
@@ -130,7 +132,7 @@ def test_a_read_that_loses_the_database_answers_503(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(store, "_cursor", lambda conn: Failing())
+    monkeypatch.setattr(replicas, "driver_cursor", lambda conn: Failing())
     answer = client.get(f"/api/v1/track/{tn}")
     assert answer.status_code == 503 and answer.json["error"]["code"] == "database_unavailable"
     assert answer.headers["Retry-After"].isdigit()
@@ -172,25 +174,33 @@ def test_a_public_read_on_the_production_pool_sends_no_ping(
     assert _the_read(sent, engine) == 2
 
 
+def _read_once(parcels: Any, settings: Any, engine: Engine, clock: Any) -> tuple[str, Any, Any]:
+    """A parcel, a client of an app on the production pool, and the primary's reads after one read."""
+    tn = parcels.make("in_transit")
+    app = create_app(settings, engine=engine, clock=clock)
+    client = app.test_client()
+    assert client.get(f"/api/v1/track/{tn}").status_code == 200  # this thread's connection, kept
+    return tn, client, app.extensions["tracker"].reads._primary_reads
+
+
 @ON_POSTGRES
 @pytest.mark.committing  # the app's own pool, and connections the server drops
 def test_a_read_on_connections_the_server_dropped_is_served(
     parcels: Any, settings: Any, engine: Engine, clock: Any
 ) -> None:
     # Unpinged, a dropped connection is found dead by the read itself: the read
-    # is tried again, and not on the pool's other connection from before the drop.
-    tn = parcels.make("in_transit")
-    app = create_app(settings, engine=engine, clock=clock)
-    client = app.test_client()
-    reader = app.extensions["tracker"].reads._primary_reader
-    with reader.connect() as one, reader.connect() as two:  # two connections left in the pool
+    # is tried again, and not on another connection from before the drop.
+    tn, client, reads = _read_once(parcels, settings, engine, clock)
+    held = reads.held._held().driver_connection
+    with reads.engine.connect() as one, reads.engine.connect() as two:  # two connections left in the pool
         backends = [conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for conn in (one, two)]
+    backends.append(held.info.backend_pid)
     with engine.connect() as admin:
         dropped = admin.execute(
             text("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid) t"),
             {"pids": backends},
         ).scalar()
-    assert dropped == 2
+    assert dropped == 3
     answers = [
         client.get(f"/api/v1/track/{tn}"),
         client.get(f"/track/{tn}"),
@@ -198,3 +208,102 @@ def test_a_read_on_connections_the_server_dropped_is_served(
     ]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert answers[0].json["tracking_number"] == tn
+    assert held.closed and reads.held._held().driver_connection is not held
+
+
+@ON_POSTGRES
+@pytest.mark.committing  # the app's own pool (make_engine), not the rolled-back test engine
+def test_a_request_thread_reads_on_a_connection_it_keeps(
+    parcels: Any, settings: Any, engine: Engine, clock: Any
+) -> None:
+    # No checkout from a pool per read (it cost more CPU than the statement): each
+    # thread keeps one connection, in autocommit, and the engine's dispose closes them.
+    tn, client, reads = _read_once(parcels, settings, engine, clock)
+    checkouts: list[object] = []
+
+    def checkout(*_: Any) -> None:
+        checkouts.append(_)
+
+    pools = (engine.pool, reads.engine.pool)  # the engine's, and its twin without a ping
+    for pool in pools:
+        event.listen(pool, "checkout", checkout)
+    try:
+        with statements_sent(engine) as sent:
+            answers = [client.get(path.format(tn)) for path in ("/api/v1/track/{}", "/track/{}") * 3]
+        assert [a.status_code for a in answers] == [200] * 6
+        assert _the_read(sent, engine) == 6
+        assert checkouts == []
+        mine = reads.held._held().driver_connection
+        assert mine.autocommit
+
+        def other_thread() -> None:
+            assert client.get(f"/api/v1/track/{tn}").status_code == 200
+            theirs.append(reads.held._held().driver_connection)
+
+        theirs: list[Any] = []
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert theirs[0] is not mine and theirs[0].info.backend_pid != mine.info.backend_pid
+        assert not theirs[0].closed
+        # That thread has ended: the next thread to open a connection closes its one.
+        third = threading.Thread(target=lambda: client.get(f"/api/v1/track/{tn}"))
+        third.start()
+        third.join()
+        assert theirs[0].closed and not mine.closed
+    finally:
+        for pool in pools:
+            event.remove(pool, "checkout", checkout)
+    engine.dispose()
+    assert mine.closed and theirs[0].closed
+    assert client.get(f"/api/v1/track/{tn}").status_code == 200  # a new one after the dispose
+
+
+@ON_POSTGRES
+@pytest.mark.committing  # the app's own pool, and connections the server drops
+def test_once_a_thread_finds_its_connection_dropped_the_others_replace_theirs(
+    parcels: Any, settings: Any, engine: Engine, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A restart drops every connection: one failed read tells the others, who open
+    # a new one at their next read instead of failing on theirs first.
+    tn, client, reads = _read_once(parcels, settings, engine, clock)
+    held = reads.held
+    failed: list[BaseException] = []
+    forget = replicas.HeldConnections._forget
+
+    def counting(self: Any, fairy: Any, error: BaseException | None = None) -> None:
+        if error is not None:
+            failed.append(error)
+        forget(self, fairy, error)
+
+    monkeypatch.setattr(replicas.HeldConnections, "_forget", counting)
+    opened, go_on = threading.Event(), threading.Event()
+    theirs: list[Any] = []
+    answers: list[int] = []
+
+    def other_thread() -> None:
+        answers.append(client.get(f"/api/v1/track/{tn}").status_code)
+        theirs.append(held._held().driver_connection)
+        opened.set()
+        go_on.wait(10)
+        answers.append(client.get(f"/api/v1/track/{tn}").status_code)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    try:
+        assert opened.wait(10)
+        assert client.get(f"/api/v1/track/{tn}").status_code == 200
+        mine = held._held().driver_connection
+        with engine.connect() as admin:
+            admin.execute(
+                text("SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid"),
+                {"pids": [mine.info.backend_pid, theirs[0].info.backend_pid]},
+            )
+        assert client.get(f"/api/v1/track/{tn}").status_code == 200  # found dropped, tried again
+        assert len(failed) == 1
+    finally:
+        go_on.set()
+        thread.join()
+    assert answers == [200, 200]
+    assert len(failed) == 1  # the other thread did not fail on its dropped connection first
+    assert theirs[0].closed

@@ -20,6 +20,11 @@ decides (:data:`LAG_SQL`):
   call an idle, caught-up standby hours late);
 * otherwise: the age of the last replayed transaction.
 
+**Connections.** :meth:`ReadRouter.run` (the public tracking read, one
+statement) goes over a connection the request thread keeps to that server
+(:class:`HeldConnections`) on PostgreSQL; :meth:`ReadRouter.connect`
+(pages of reads) takes one from the server's pool.
+
 Each process checks each replica at most once per ``check_every`` seconds
 (one thread checks, the others use the last verdict), so the check costs a
 query a second, not one per read. A read that fails on a replica marks it
@@ -38,17 +43,19 @@ down or not streaming).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from tracker.core.db import without_ping
 
@@ -81,10 +88,197 @@ LAG_SQL = text(
 T = TypeVar("T")
 
 
+class OneStatement(Protocol):
+    """What a routed read is given: one statement at a time, its first row's first column."""
+
+    #: ``"postgresql"`` or ``"sqlite"``: which text of a statement to send.
+    dialect_name: str
+
+    def first(self, statement: str, params: Mapping[str, Any]) -> Any:
+        """The statement's first row's first column (None: no row); a ``DBAPIError`` if it fails."""
+        ...
+
+
+class OnConnection:
+    """:class:`OneStatement` on a SQLAlchemy connection (and in its transaction, if any).
+
+    The statement goes through the driver's own cursor: SQLAlchemy's execution
+    around one statement costs more than the driver's. A failure is raised as
+    SQLAlchemy would raise it (a ``DBAPIError``, parameters hidden), so a
+    database that is away is still a 503, and a connection that died is not
+    handed out again, nor are the others its pool opened before it (a
+    restarted server dropped them all).
+    """
+
+    __slots__ = ("conn", "dialect_name")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect_name = conn.dialect.name
+
+    def first(self, statement: str, params: Mapping[str, Any]) -> Any:
+        conn = self.conn
+        cursor = driver_cursor(conn)
+        try:
+            return _first_column(cursor, statement, params)
+        except conn.dialect.loaded_dbapi.Error as error:
+            lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
+            if lost:
+                conn.engine.pool._invalidate(conn.connection, error)
+                conn.invalidate()
+            raise _as_sqlalchemy(conn.dialect, statement, params, error, lost) from error
+
+
+def driver_cursor(conn: Connection) -> Any:
+    """The driver's own cursor, on the connection (and transaction) SQLAlchemy holds."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+class HeldConnections:
+    """Each thread's own autocommit driver connection to one PostgreSQL server, for routed reads.
+
+    The public tracking read is the request the service answers most, and
+    one statement. Taking a connection from the pool for it (SQLAlchemy's
+    ``Connection``, the pool's checkout and check-in, autocommit set and
+    reset) cost more CPU than the statement: about 150 against 70 µs per
+    read, in process (see the README's Benchmarks). So a thread that reads
+    keeps a connection of its own and reuses it; a request thread runs one
+    request at a time, so nothing else uses it meanwhile.
+
+    The connections come from a pool of their own that holds none
+    (``NullPool``: the engine's connect arguments and "connect" hooks, such as
+    the UTC session; no limit, one per reading thread, so the engine's pool
+    keeps its size for everything else) and stay checked out. They are in
+    autocommit: a read of one statement sees one snapshot, with no BEGIN or
+    ROLLBACK. One that the server dropped fails its statement (nothing pings
+    it): it is closed and forgotten, and the caller tries once more on a new
+    one, as with the no-ping pool (:func:`tracker.core.db.without_ping`). A
+    forked child does not use its parent's. All are closed when the engine
+    is disposed of.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect
+        self.dialect_name = engine.dialect.name
+        # Pool has no public way to copy its creator and hooks; recreate() passes the same ones.
+        self._pool = NullPool(
+            engine.pool._creator,
+            reset_on_return=None,
+            dialect=engine.dialect,
+            _dispatch=engine.pool.dispatch,
+        )
+        self._local = threading.local()
+        #: When a thread last found its connection dropped: the others' older ones are replaced.
+        self._lost_at = float("-inf")
+        #: Every thread's connection, with the process and thread that opened it (a forked
+        #: child leaves its parent's alone).
+        self._all: dict[Any, tuple[int, threading.Thread]] = {}
+        self._lock = threading.Lock()
+        event.listen(engine, "engine_disposed", self._on_dispose)
+
+    def first(self, statement: str, params: Mapping[str, Any]) -> Any:
+        held = self._held()
+        cursor = held.driver_connection.cursor()
+        try:
+            return _first_column(cursor, statement, params)
+        except self.dialect.loaded_dbapi.Error as error:
+            lost = self.dialect.is_disconnect(error, held.dbapi_connection, cursor)
+            if lost:
+                self._forget(held, error)
+            raise _as_sqlalchemy(self.dialect, statement, params, error, lost) from error
+
+    def _held(self) -> Any:
+        local = self._local
+        held = getattr(local, "fairy", None)
+        if held is not None:
+            ours = local.pid == os.getpid()
+            if ours and held.dbapi_connection is not None and local.opened > self._lost_at:
+                return held
+            if ours:
+                # Closed by dispose, or opened before another thread found the server had
+                # dropped its connection (a restart drops all: as the engine's pool does).
+                self._forget(held)
+        held = self._pool.connect()
+        held.driver_connection.autocommit = True
+        me = threading.current_thread()
+        with self._lock:
+            # A thread that ended left its connection here (a server may start a thread per
+            # request): closed when another thread opens one, so they never pile up.
+            ended = [f for f, (pid, t) in self._all.items() if not t.is_alive() and pid == os.getpid()]
+            for fairy in ended:
+                del self._all[fairy]
+            self._all[held] = (os.getpid(), me)
+        for fairy in ended:
+            if fairy.dbapi_connection is not None:
+                fairy.invalidate()
+        local.fairy, local.pid, local.opened = held, os.getpid(), time.monotonic()
+        return held
+
+    def _forget(self, held: Any, error: BaseException | None = None) -> None:
+        if error is not None:
+            self._lost_at = time.monotonic()
+        with self._lock:
+            self._all.pop(held, None)
+        if held.dbapi_connection is not None:
+            held.invalidate(error)  # closes the driver connection
+
+    def close(self) -> None:
+        """Close every thread's connection (each opens a new one on its next read)."""
+        with self._lock:
+            held, self._all = self._all, {}
+        for fairy, (pid, _) in held.items():
+            if pid == os.getpid() and fairy.dbapi_connection is not None:
+                fairy.invalidate()
+
+    def _on_dispose(self, _engine: Engine) -> None:
+        self.close()
+
+
+def _first_column(cursor: Any, statement: str, params: Mapping[str, Any]) -> Any:
+    try:
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if row is None else row[0]
+
+
+def _as_sqlalchemy(
+    dialect: Any, statement: str, params: Mapping[str, Any], error: Exception, lost: bool
+) -> DBAPIError:
+    return DBAPIError.instance(
+        statement,
+        params,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
+
+
+class _Reads:
+    """Where :meth:`ReadRouter.run` reads from one server: held connections, or the no-ping pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        #: For pages of reads and the lag check: no ping, no transaction (see _reader).
+        self.engine = _reader(engine)
+        # A pool that does not ping is a test's, bound to one connection in a transaction
+        # that is rolled back: reads go through it, to see what the test wrote.
+        production = engine.dialect.name == "postgresql" and engine.pool._pre_ping
+        self.held = HeldConnections(engine) if production else None
+
+    def once(self, read: Callable[[OneStatement], T]) -> T:
+        if self.held is not None:
+            return read(self.held)
+        with self.engine.connect() as conn:
+            return read(OnConnection(conn))
+
+
 @dataclass
 class _Replica:
     index: int
-    engine: Engine
+    reads: _Reads
     checked_at: float = float("-inf")
     #: Seconds behind when last checked; None: down or not streaming.
     lag: float | None = None
@@ -104,9 +298,9 @@ class ReadRouter:
     ) -> None:
         #: The primary as it is (pinged at checkout), for :meth:`connect`'s pages of reads.
         self.primary = primary
-        #: The primary for :meth:`run`: no ping, no transaction (one retry instead).
-        self._primary_reader = _reader(primary)
-        self._replicas = [_Replica(i, _reader(engine)) for i, engine in enumerate(replicas)]
+        #: The primary for :meth:`run`: held connections, no ping, no transaction (one retry instead).
+        self._primary_reads = _Reads(primary)
+        self._replicas = [_Replica(i, _Reads(engine)) for i, engine in enumerate(replicas)]
         self._replica_engines = list(replicas)
         self.max_lag = max_lag.total_seconds()
         self.check_every = check_every
@@ -127,23 +321,24 @@ class ReadRouter:
             if lag is None:
                 continue
             if lag <= self.max_lag:
-                return replica.engine, "healthy", replica
+                return replica.reads.engine, "healthy", replica
             reason = "lagging"
         return self.primary, reason, None
 
-    def run(self, read: Callable[[Connection], T]) -> tuple[T, str]:
-        """``read`` on a chosen connection; ``(its result, "replica" or "primary")``.
+    def run(self, read: Callable[[OneStatement], T]) -> tuple[T, str]:
+        """``read`` on a chosen server; ``(its result, "replica" or "primary")``.
 
-        A connection the server dropped since its last use (neither pool pings
-        at checkout) fails the read: on a replica, the replica is marked down
-        and the read goes to the primary; on the primary it is tried once more,
-        on a new connection, as :func:`tracker.tracking.http.read` always did.
+        On PostgreSQL the statements go over this thread's own connection to
+        that server (:class:`HeldConnections`), elsewhere over a connection of
+        the no-ping pool. A connection the server dropped since its last use
+        (nothing pings it) fails the read: on a replica, the replica is marked
+        down and the read goes to the primary; on the primary it is tried once
+        more, on a new connection, as :func:`tracker.tracking.http.read` always did.
         """
-        engine, reason, replica = self.choose()
+        _, reason, replica = self.choose()
         if replica is not None:
             try:
-                with engine.connect() as conn:
-                    result = read(conn)
+                result = replica.reads.once(read)
             except DBAPIError as error:
                 log.warning(
                     "replica read failed, reading from the primary",
@@ -156,7 +351,7 @@ class ReadRouter:
                 return result, "replica"
         if self._replicas:
             self._count("primary", reason)
-        return _retry_once(self._primary_reader, read), "primary"
+        return _retry_once(self._primary_reads, read), "primary"
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -183,7 +378,7 @@ class ReadRouter:
             return replica.lag  # checked lately, or another thread is checking: its last verdict
         try:
             replica.checked_at = now
-            replica.lag = _measure(replica.engine)
+            replica.lag = _measure(replica.reads.engine)
             REPLICA_LAG.labels(str(replica.index)).set(-1 if replica.lag is None else replica.lag)
         finally:
             self._lock.release()
@@ -228,12 +423,10 @@ def _reader(engine: Engine) -> Engine:
     return reader
 
 
-def _retry_once(engine: Engine, read: Callable[[Connection], T]) -> T:
+def _retry_once(reads: _Reads, read: Callable[[OneStatement], T]) -> T:
     try:
-        with engine.connect() as conn:
-            return read(conn)
+        return reads.once(read)
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
-    with engine.connect() as conn:
-        return read(conn)
+    return reads.once(read)

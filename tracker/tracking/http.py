@@ -249,15 +249,16 @@ def read(tracking_number: str) -> ParcelFacts | None:
     """The public read of one parcel (:func:`tracker.tracking.store.read_parcel`): one statement.
 
     Through the app's :class:`~tracker.core.replicas.ReadRouter`: a streaming
-    replica when one is healthy and close enough behind, else the primary;
-    neither pool pings a connection before handing it out (a round trip on
-    every read), so a connection the server dropped since its last use (a
-    restart, a failover) is found dead by the read itself, which is then tried
-    once more (on the primary). A database still away fails that try too,
-    which the web answers 503 (:mod:`tracker.web.errors`). Where the read went
-    is in the request's log line (``db``).
+    replica when one is healthy and close enough behind, else the primary, on
+    a connection this thread keeps for such reads (on PostgreSQL); nothing
+    pings it before the read (a round trip on every read), so a connection
+    the server dropped since its last use (a restart, a failover) is found
+    dead by the read itself, which is then tried once more (on the primary).
+    A database still away fails that try too, which the web answers 503
+    (:mod:`tracker.web.errors`). Where the read went is in the request's log
+    line (``db``).
     """
-    facts, g.read_from = runtime().reads.run(lambda conn: read_parcel(conn, tracking_number))
+    facts, g.read_from = runtime().reads.run(lambda reader: read_parcel(reader, tracking_number))
     return facts
 
 

@@ -1,7 +1,9 @@
 """The tracking page's reads: the facts of one parcel, as :mod:`tracker.tracking.view` wants them.
 
 A store module: every function takes the caller's SQLAlchemy ``Connection``
-and never begins, commits or opens anything itself; the transaction belongs
+(:func:`read_parcel` also what a routed read is given, which is on a
+connection the request thread keeps) and never begins, commits or opens
+anything itself; the transaction belongs
 to the views (:mod:`tracker.tracking.http`, :mod:`tracker.tracking.api`,
 :mod:`tracker.tracking.pages`), and :mod:`tracker.tracking.feedback` writes
 in the same one the facts were read in.
@@ -24,9 +26,11 @@ point it was not registered to). One text column is the cheapest thing for
 the driver to hand over, and orjson parses it in C. The statement text is
 constant, so PostgreSQL's driver prepares it once per connection and the
 server plans it once. It is sent through the driver's cursor (see
-:func:`_fetch_one`). The events are put in the timeline's order here, in
-Python, by :func:`tracker.scans.timeline.event_key` (the one definition of
-that order), not by the database.
+:class:`tracker.core.replicas.OneStatement`: the public read on a
+connection its thread keeps, the writes in their transaction). The events
+are put in the timeline's order here, in Python, by
+:func:`tracker.scans.timeline.event_key` (the one definition of that
+order), not by the database.
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
+from tracker.core.replicas import OnConnection, OneStatement
 from tracker.core.vocabulary import EventType, ParcelStatus
 from tracker.tracking.view import ParcelFacts, PickupPoint, TrackedEvent
 
@@ -92,63 +96,25 @@ STATEMENTS = {
 }
 
 
-def read_parcel(conn: Connection, tracking_number: str) -> ParcelFacts | None:
+def read_parcel(conn: Connection | OneStatement, tracking_number: str) -> ParcelFacts | None:
     """The facts for one tracking number (as typed, else upper-cased), or None.
 
+    ``conn``: a SQLAlchemy connection (the read is in its transaction), or what
+    :meth:`tracker.core.replicas.ReadRouter.run` gives a routed read.
     One statement for a number found as typed (the common case: numbers are
     printed and linked as the network spells them), a second one only for a
     number typed in lower case: one equality on the unique index, where
     ``IN (typed, upper)`` needed an ``ORDER BY`` to prefer the typed one (a
     sort node on every read).
     """
-    statement = STATEMENTS[conn.dialect.name]
-    found = _fetch_one(conn, statement, {"number": tracking_number})
+    reader = OnConnection(conn) if isinstance(conn, Connection) else conn
+    statement = STATEMENTS[reader.dialect_name]
+    found = reader.first(statement, {"number": tracking_number})
     if found is None:
         upper = tracking_number.upper()
         if upper != tracking_number:
-            found = _fetch_one(conn, statement, {"number": upper})
+            found = reader.first(statement, {"number": upper})
     return _facts(orjson.loads(found)) if found is not None else None
-
-
-def _fetch_one(conn: Connection, statement: str, params: dict[str, str]) -> str | None:
-    """The first column of the statement's first row, through the driver's own cursor.
-
-    On the connection (and in the transaction, if any) the caller holds. SQLAlchemy's
-    execution around one statement costs more than the driver's (about 70 of 110 µs
-    of CPU per read): this read skips it, and raises what SQLAlchemy would
-    (a ``DBAPIError``, parameters hidden), so a database that is away is still a 503.
-    """
-    dialect = conn.dialect
-    dbapi = dialect.loaded_dbapi
-    cursor = _cursor(conn)
-    try:
-        try:
-            cursor.execute(statement, params)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-    except dbapi.Error as error:
-        # As SQLAlchemy would: a connection that died is not handed out again, and
-        # nor are the others the pool opened before it (a restarted server dropped them all).
-        lost = dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
-        if lost:
-            conn.engine.pool._invalidate(conn.connection, error)
-            conn.invalidate()
-        raise DBAPIError.instance(
-            statement,
-            params,
-            error,
-            dbapi.Error,
-            hide_parameters=True,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from error
-    return None if row is None else row[0]
-
-
-def _cursor(conn: Connection) -> Any:
-    # The driver's own cursor, on the connection (and transaction) SQLAlchemy holds.
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
 def _facts(p: list[Any]) -> ParcelFacts:

@@ -443,6 +443,8 @@ def instructions(url: str, numbers: list[str], requests_each: int, folder: Path)
     """
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind not found: apt-get install -y valgrind")
+    if len(numbers) < requests_each + 30:
+        raise SystemExit(f"--instructions {requests_each} needs {requests_each + 30} parcels in --sample")
     sample = folder / "instructions-sample.txt"
     sample.write_text("\n".join(numbers[: requests_each + 30]))
     out: dict[str, Any] = {"requests_each": requests_each, "per_request": {}}

@@ -143,24 +143,31 @@ class HeldConnections:
     reset) cost more CPU than the statement: about 150 against 70 µs per
     read, in process (see the README's Benchmarks). So a thread that reads
     keeps a connection of its own and reuses it; a request thread runs one
-    request at a time, so nothing else uses it meanwhile.
+    request at a time, so nothing else uses it meanwhile. (A server that
+    starts a thread per request, such as the development server, pays a
+    connect per read instead.)
 
     The connections come from a pool of their own that holds none
-    (``NullPool``: the engine's connect arguments and "connect" hooks, such as
-    the UTC session; no limit, one per reading thread, so the engine's pool
-    keeps its size for everything else) and stay checked out. They are in
-    autocommit: a read of one statement sees one snapshot, with no BEGIN or
-    ROLLBACK. One that the server dropped fails its statement (nothing pings
-    it): it is closed and forgotten, and the caller tries once more on a new
-    one, as with the no-ping pool (:func:`tracker.core.db.without_ping`). A
-    forked child does not use its parent's. All are closed when the engine
-    is disposed of.
+    (``NullPool``: the engine's connect arguments and the "connect" hooks it
+    has when this is made, such as the UTC session; no limit, one per
+    reading thread, so the engine's pool keeps its size for everything else)
+    and stay checked out. They are in autocommit: a read of one statement
+    sees one snapshot, with no BEGIN or ROLLBACK. One that the server dropped
+    fails its statement (nothing pings it): it is closed and forgotten, the
+    other threads replace theirs opened before it at their next read, and
+    the statement fails as SQLAlchemy's would (a ``DBAPIError``, which
+    :class:`ReadRouter` answers by trying the primary once more, or by
+    moving a replica's read to the primary). A connect that fails raises a
+    ``DBAPIError`` too, as ``Engine.connect`` would. Disposing of the
+    engine closes this process's connections; a forked child leaves its
+    parent's alone.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.dialect = engine.dialect
         self.dialect_name = engine.dialect.name
-        # Pool has no public way to copy its creator and hooks; recreate() passes the same ones.
+        # Pool has no public way to copy its creator and hooks; recreate() passes the same
+        # ones. The hooks are copied now: a listener added to the engine later is not run.
         self._pool = NullPool(
             engine.pool._creator,
             reset_on_return=None,
@@ -170,36 +177,43 @@ class HeldConnections:
         self._local = threading.local()
         #: When a thread last found its connection dropped: the others' older ones are replaced.
         self._lost_at = float("-inf")
-        #: Every thread's connection, with the process and thread that opened it (a forked
-        #: child leaves its parent's alone).
+        #: Every thread's connection, with the process and thread that opened it.
         self._all: dict[Any, tuple[int, threading.Thread]] = {}
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self._on_dispose)
 
     def first(self, statement: str, params: Mapping[str, Any]) -> Any:
-        held = self._held()
-        cursor = held.driver_connection.cursor()
+        held, driver = self._held()
         try:
-            return _first_column(cursor, statement, params)
+            # The driver connection itself, not the pool's handle on it: closed by a dispose
+            # meanwhile, it fails here as a lost connection would (and is replaced).
+            return _first_column(driver.cursor(), statement, params)
         except self.dialect.loaded_dbapi.Error as error:
-            lost = self.dialect.is_disconnect(error, held.dbapi_connection, cursor)
+            lost = self.dialect.is_disconnect(error, driver, None)
             if lost:
                 self._forget(held, error)
             raise _as_sqlalchemy(self.dialect, statement, params, error, lost) from error
 
-    def _held(self) -> Any:
+    def _held(self) -> tuple[Any, Any]:
         local = self._local
         held = getattr(local, "fairy", None)
         if held is not None:
             ours = local.pid == os.getpid()
             if ours and held.dbapi_connection is not None and local.opened > self._lost_at:
-                return held
+                return held, local.driver
             if ours:
                 # Closed by dispose, or opened before another thread found the server had
                 # dropped its connection (a restart drops all: as the engine's pool does).
                 self._forget(held)
-        held = self._pool.connect()
-        held.driver_connection.autocommit = True
+        try:
+            held = self._pool.connect()
+        except self.dialect.loaded_dbapi.Error as error:
+            # What Engine.connect raises: the web answers it 503, the router moves a replica's read.
+            raise DBAPIError.instance(
+                None, None, error, self.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=self.dialect
+            ) from error
+        driver = held.driver_connection
+        driver.autocommit = True
         me = threading.current_thread()
         with self._lock:
             # A thread that ended left its connection here (a server may start a thread per
@@ -211,8 +225,8 @@ class HeldConnections:
         for fairy in ended:
             if fairy.dbapi_connection is not None:
                 fairy.invalidate()
-        local.fairy, local.pid, local.opened = held, os.getpid(), time.monotonic()
-        return held
+        local.fairy, local.driver, local.pid, local.opened = held, driver, os.getpid(), time.monotonic()
+        return held, driver
 
     def _forget(self, held: Any, error: BaseException | None = None) -> None:
         if error is not None:
@@ -223,11 +237,18 @@ class HeldConnections:
             held.invalidate(error)  # closes the driver connection
 
     def close(self) -> None:
-        """Close every thread's connection (each opens a new one on its next read)."""
+        """Close this process's connections (each thread opens a new one on its next read).
+
+        A forked child's dispose leaves the parent's connections it inherited
+        alone, and keeps them referenced: closing one, or letting the collector
+        close it, would end the parent's session on the socket they share.
+        """
         with self._lock:
-            held, self._all = self._all, {}
-        for fairy, (pid, _) in held.items():
-            if pid == os.getpid() and fairy.dbapi_connection is not None:
+            mine = {f: owner for f, owner in self._all.items() if owner[0] == os.getpid()}
+            for fairy in mine:
+                del self._all[fairy]
+        for fairy in mine:
+            if fairy.dbapi_connection is not None:
                 fairy.invalidate()
 
     def _on_dispose(self, _engine: Engine) -> None:

@@ -133,9 +133,10 @@ def test_a_connection_dropped_before_the_batch_runs_it_once_more(engine: Engine,
 
 @ON_POSTGRES
 @pytest.mark.committing  # the app's own pools
-def test_scan_batches_and_public_reads_share_the_one_pool_without_a_ping(personas: Personas) -> None:
-    # One pool for both, so a worker keeps its idle connections once, not once per
-    # kind of request; the read still runs outside a transaction, the batch in one.
+def test_scan_batches_reuse_one_connection_and_public_reads_keep_their_own(personas: Personas) -> None:
+    # The batches share the pool without a ping (a worker keeps its idle connections
+    # once), in a transaction; the public reads go over the connection the request
+    # thread keeps (tracker.core.replicas.HeldConnections), outside one.
     sent: list[tuple[int, bool, str]] = []
     execute = psycopg.Cursor.execute
 
@@ -153,14 +154,14 @@ def test_scan_batches_and_public_reads_share_the_one_pool_without_a_ping(persona
             ).status_code,
         ]
 
-    assert requests("W") == [200, 200, 200, 200]  # fills the caches (keys, ...) and opens the connection
+    assert requests("W") == [200, 200, 200, 200]  # fills the caches (keys, ...) and opens the connections
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(psycopg.Cursor, "execute", recording)
         assert requests("X") == [200, 200, 200, 200]
 
-    assert len({pid for pid, _, _ in sent}) == 1, sent  # one backend: one connection, reused
-    reads = [
-        autocommit for _, autocommit, query in sent if query.lstrip().startswith("SELECT json_build_array")
-    ]
-    writes = [autocommit for _, autocommit, query in sent if query.lstrip().startswith("UPDATE parcels")]
-    assert (reads, writes) == ([True, True], [False, False])
+    reads = [(pid, ac) for pid, ac, query in sent if query.lstrip().startswith("SELECT json_build_array")]
+    writes = [(pid, ac) for pid, ac, query in sent if query.lstrip().startswith("UPDATE parcels")]
+    assert len(reads) == 2 and len(writes) == 2, sent
+    assert len({pid for pid, _ in reads}) == 1 and len({pid for pid, _ in writes}) == 1, sent  # reused
+    assert reads[0][0] != writes[0][0]
+    assert [ac for _, ac in reads] == [True, True] and [ac for _, ac in writes] == [False, False]

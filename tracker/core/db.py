@@ -133,8 +133,9 @@ def without_ping(engine: Engine) -> Engine:
     ``pool_pre_ping`` (on for PostgreSQL, above) costs one round trip on every
     checkout, so that a connection the server dropped (a restart, a failover)
     is replaced before a statement fails on it. A caller that instead retries
-    once when its statement finds the connection dead (the public tracking
-    read, :func:`tracker.tracking.http.read`; a scan batch, :func:`run_write`)
+    once when its statement finds the connection dead (a scan batch,
+    :func:`run_write`; the routed reads of :mod:`tracker.core.replicas`, whose
+    public tracking read on PostgreSQL keeps a connection per thread instead)
     can skip it. The pool is
     ``engine``'s recreated, as :meth:`~sqlalchemy.engine.Engine.dispose` does
     (same connect arguments, sizes and "connect" hooks: the UTC session); the
@@ -143,7 +144,7 @@ def without_ping(engine: Engine) -> Engine:
     thread holds one for one statement), and closes them when ``engine`` is
     disposed of. An engine whose pool does not ping (SQLite, a test's) is
     returned as it is. Each engine has one twin, whoever asks (the scan
-    writes and the public reads share it), so a worker keeps its idle
+    writes and the routed reads share it), so a worker keeps its idle
     connections without a ping once.
     """
     if not engine.pool._pre_ping:

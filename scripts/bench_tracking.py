@@ -436,8 +436,8 @@ def instructions(url: str, numbers: list[str], requests_each: int, folder: Path)
     the app, counting only while ``requests_each`` requests run (after a
     warm-up of 30, each on a parcel of its own; ``callgrind_control``
     switches the count on and off). It counts this process (Python, the
-    driver), not PostgreSQL's backend. Two runs of the same code give the
-    same figure within a few tenths of a percent, where times swing by tens
+    driver), not PostgreSQL's backend. Two runs of the same code on other
+    parcels gave figures within 1% of each other, where times swing by tens
     of percent on a shared machine: the way to compare two versions of
     the path.
     """
@@ -546,7 +546,7 @@ def profile(url: str, numbers: list[str], requests_each: int, folder: Path) -> d
     call = _caller(app)
 
     out: dict[str, Any] = {"requests_each": requests_each, "rounds": PROFILE_ROUNDS}
-    endpoints = ((HEALTHZ, "/healthz"), (FLOOR, "/_bench_floor/{tn}"), (JSON, JSON), (PAGE, PAGE))
+    endpoints = tuple(ROUTES.items())
     timed_runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in endpoints}
     try:
         for _, template in endpoints:  # warm-up: connections, prepared statements, templates

@@ -214,18 +214,12 @@ class HeldConnections:
             ) from error
         driver = held.driver_connection
         driver.autocommit = True
-        me = threading.current_thread()
-        with self._lock:
-            # A thread that ended left its connection here (a server may start a thread per
-            # request): closed when another thread opens one, so they never pile up.
-            ended = [f for f, (pid, t) in self._all.items() if not t.is_alive() and pid == os.getpid()]
-            for fairy in ended:
-                del self._all[fairy]
-            self._all[held] = (os.getpid(), me)
-        for fairy in ended:
-            if fairy.dbapi_connection is not None:
-                fairy.invalidate()
-        local.fairy, local.driver, local.pid, local.opened = held, driver, os.getpid(), time.monotonic()
+        pid = os.getpid()
+        # A thread that ended left its connection here (a server may start a thread per
+        # request): closed when another thread opens one, so they never pile up.
+        mine = (held, (pid, threading.current_thread()))
+        self._close_where(lambda owner: not owner[1].is_alive(), also=mine)
+        local.fairy, local.driver, local.pid, local.opened = held, driver, pid, time.monotonic()
         return held, driver
 
     def _forget(self, held: Any, error: BaseException | None = None) -> None:
@@ -243,11 +237,20 @@ class HeldConnections:
         alone, and keeps them referenced: closing one, or letting the collector
         close it, would end the parent's session on the socket they share.
         """
+        self._close_where(lambda owner: True)
+
+    def _close_where(
+        self, closing: Callable[[tuple[int, threading.Thread]], bool], also: tuple[Any, Any] | None = None
+    ) -> None:
+        """Close this process's connections whose owner ``closing`` picks; ``also``: one to add."""
+        pid = os.getpid()
         with self._lock:
-            mine = {f: owner for f, owner in self._all.items() if owner[0] == os.getpid()}
-            for fairy in mine:
+            picked = [f for f, owner in self._all.items() if owner[0] == pid and closing(owner)]
+            for fairy in picked:
                 del self._all[fairy]
-        for fairy in mine:
+            if also is not None:
+                self._all[also[0]] = also[1]
+        for fairy in picked:
             if fairy.dbapi_connection is not None:
                 fairy.invalidate()
 

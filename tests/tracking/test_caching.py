@@ -65,3 +65,19 @@ def test_it_answers_304_for_an_unchanged_page_too(parcels: Any, client: Any) -> 
     page = client.get(f"/track/{tn}")
     assert page.status_code == 200 and page.headers["ETag"]
     assert client.get(f"/track/{tn}", headers={"If-None-Match": page.headers["ETag"]}).status_code == 304
+
+
+def test_each_caching_and_language_header_is_written_once(parcels: Any, client: Any) -> None:
+    # A cache or proxy that meets two Cache-Control or two ETag lines may keep either.
+    tn = parcels.make("in_transit")
+    for path in (f"/api/v1/track/{tn}", f"/track/{tn}"):
+        first = client.get(path, headers={"Accept-Language": "en"})
+        again = client.get(path, headers={"Accept-Language": "en", "If-None-Match": first.headers["ETag"]})
+        assert (first.status_code, again.status_code) == (200, 304), path
+        for name in ("Cache-Control", "ETag", "Last-Modified", "Vary", "Content-Language"):
+            assert len(first.headers.getlist(name)) == 1, (path, name)
+        # A 304 carries what RFC 9110 asks of it (werkzeug drops the entity headers).
+        for name in ("Cache-Control", "ETag", "Vary"):
+            assert len(again.headers.getlist(name)) == 1, (path, 304, name)
+        assert first.headers["Vary"] == "Accept-Language, Cookie"
+        assert first.headers["Content-Language"] == "en"

@@ -81,7 +81,7 @@ def get_tracking(path: TrackingPath):  # type: ignore[no-untyped-def]
                 "hold_points": [hold_point(p) for p in http.hold_points(facts)],
             }
     body = current_app.json.dumps(answer).encode()
-    response = Response(body, mimetype="application/json")
+    response = Response(body, mimetype="application/json", headers=http.language_headers(words))
     return http.conditional(response, body, view)
 
 

@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
@@ -164,11 +164,7 @@ def _render(template: str, status: int = 200, **context: Any) -> Response:
         keep=_keep_lang(),
         **context,
     )
-    response = make_response(html, status)
-    response.headers.update(PAGE_SECURITY_HEADERS)
-    response.headers["Vary"] = ", ".join(http.VARY)  # a new answer: nothing to merge with
-    response.headers["Content-Language"] = words.tag
-    return response
+    return Response(html, status, headers={**PAGE_SECURITY_HEADERS, **http.language_headers(words)})
 
 
 @dataclass(frozen=True, slots=True)

@@ -389,7 +389,7 @@ def language_headers(words: i18n.Words) -> dict[str, str]:
     """``Vary`` and ``Content-Language`` of a new public answer in ``words``' language.
 
     Given to the response as it is made: setting headers one by one on a made
-    response searches its list each time (a tracking read set seven).
+    response searches its list each time (a tracking read set five).
     """
     return {"Vary": VARY_VALUE, "Content-Language": words.tag}
 

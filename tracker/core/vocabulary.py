@@ -39,6 +39,13 @@ class ParcelStatus(StrEnum):
 #: Statuses after which a parcel needs no more watching for staleness or promises.
 FINAL_STATUSES = frozenset({ParcelStatus.DELIVERED, ParcelStatus.RETURNED})
 
+#: The two vocabularies by stored value, for the hot reads (ingest's fold, the tracking
+#: read): a dict lookup, where calling the enum (``EventType(value)``) runs Enum's Python
+#: ``__call__``. The columns are CHECK-constrained to these values, so a KeyError is a
+#: schema out of step with the code.
+EVENT_TYPES = {t.value: t for t in EventType}
+STATUSES = {s.value: s for s in ParcelStatus}
+
 
 class FacilityKind(StrEnum):
     WAREHOUSE = "warehouse"

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracker.core.vocabulary import EventType, ParcelStatus
+from tracker.core.vocabulary import EVENT_TYPES, ParcelStatus
 from tracker.scans import timeline
-
-_EVENT_TYPES = {t.value: t for t in EventType}
 
 
 def state_from_row(row: Any) -> timeline.ParcelState:
@@ -26,12 +24,12 @@ def state_from_row(row: Any) -> timeline.ParcelState:
     status_event = last_event = None
     if row.status_event_id is not None:
         status_event = timeline.TimelineEvent(
-            row.status_event_id, _EVENT_TYPES[row.status_event_type], row.status_event_at
+            row.status_event_id, EVENT_TYPES[row.status_event_type], row.status_event_at
         )
     if row.last_event_id is not None:
         last_event = timeline.TimelineEvent(
             row.last_event_id,
-            _EVENT_TYPES[row.last_event_type],
+            EVENT_TYPES[row.last_event_type],
             row.last_event_at,
             row.last_facility,
             row.last_lat,

@@ -42,7 +42,7 @@ import orjson
 from sqlalchemy import Connection
 
 from tracker.core.replicas import OnConnection, OneStatement
-from tracker.core.vocabulary import EventType, ParcelStatus
+from tracker.core.vocabulary import EVENT_TYPES, STATUSES, EventType
 from tracker.tracking.view import ParcelFacts, PickupPoint, TrackedEvent
 
 #: The facts as one JSON array (see :func:`_facts`); each event an array of
@@ -117,13 +117,6 @@ def read_parcel(conn: Connection | OneStatement, tracking_number: str) -> Parcel
     return _facts(orjson.loads(found)) if found is not None else None
 
 
-#: The vocabularies by stored value: a dict lookup, where calling the enum (``EventType(value)``)
-#: runs Enum's Python ``__call__`` for each of a read's events. The columns are constrained
-#: to these values, so a KeyError here is a schema out of step with the code.
-_STATUSES = {status.value: status for status in ParcelStatus}
-_EVENT_TYPES = {kind.value: kind for kind in EventType}
-
-
 def _facts(p: list[Any]) -> ParcelFacts:
     (
         id_, tracking_number, registered, status, service_level,
@@ -140,7 +133,7 @@ def _facts(p: list[Any]) -> ParcelFacts:
         id=id_,
         tracking_number=tracking_number,
         registered=bool(registered),
-        status=_STATUSES[status],
+        status=STATUSES[status],
         service_level=service_level,
         recipient_name=recipient_name,
         recipient_phone=recipient_phone,
@@ -171,7 +164,7 @@ _Details = dict[str, tuple[str | None, str | None]]
 def _events(raw: list[list[Any]] | None) -> tuple[list[TrackedEvent], _Details]:
     events, ready = [], {}
     for event_id, type_, occurred, received, facility, name, courier, reason, relation, *details in raw or ():
-        kind = _EVENT_TYPES[type_]
+        kind = EVENT_TYPES[type_]
         events.append(
             TrackedEvent(
                 event_id,

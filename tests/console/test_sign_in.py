@@ -173,3 +173,22 @@ def test_the_session_ends_after_its_lifetime(
     expires = parsedate_to_datetime(cookie.split("Expires=", 1)[1].split(";", 1)[0])
     # Flask signs the cookie with the real clock and refuses it once the lifetime has passed.
     assert abs(expires - datetime.now(UTC) - timedelta(hours=1)) < timedelta(minutes=1)
+
+
+def test_only_an_answer_that_touched_the_session_sets_its_cookie_or_varies_on_it(app: Any) -> None:
+    # No cookie and no session use (every request outside /ops): nothing about the session.
+    plain = app.test_client().get("/healthz")
+    assert plain.status_code == 200
+    assert "Set-Cookie" not in plain.headers and "Cookie" not in plain.headers.get("Vary", "")
+    # The sign-in form keeps its CSRF token in the session: cookie set, answer varies on it.
+    form = app.test_client().get("/ops/login")
+    assert any(c.startswith("tracker_ops=") for c in form.headers.getlist("Set-Cookie"))
+    assert "Cookie" in form.headers["Vary"]
+    # A console page read the (empty) session to find nobody signed in: its redirect varies on it.
+    anonymous = app.test_client().get("/ops/cases")
+    assert anonymous.status_code == 303 and "Cookie" in anonymous.headers["Vary"]
+    # A cookie that was not signed with the console's key opens an empty session: back to sign-in.
+    forged = app.test_client()
+    forged.set_cookie("tracker_ops", "eyJ1aWQiOjF9.forged.signature", path="/ops")
+    answer = forged.get("/ops/cases")
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("/ops/login")

@@ -155,8 +155,9 @@ def _register_request_hooks(app: TrackerOpenAPI) -> None:
         elapsed = time.perf_counter() - started
         # The endpoint name, not the path: a bounded label set.
         endpoint = request.endpoint or "unmatched"
-        metrics.HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        metrics.HTTP_LATENCY.labels(endpoint, request.method).observe(elapsed)
+        method = metrics.method_label(request.method)
+        metrics.HTTP_REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(endpoint, method).observe(elapsed)
         # Checked first: the fields cost more to build than the line costs to drop.
         if log.isEnabledFor(logging.INFO) and request.endpoint not in ("system.metrics", "system.healthz"):
             log.info(

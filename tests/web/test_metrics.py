@@ -61,6 +61,18 @@ def test_it_never_labels_a_metric_with_a_tracking_number_courier_or_customer(per
     assert {k for k, _ in labels} <= ours | python_runtime
 
 
+def test_a_made_up_http_method_starts_no_series_of_its_own(personas: Personas) -> None:
+    client = personas.anonymous
+    for method in ("FOOBAR", "ZZZ1", "QQQQQ"):
+        assert client.open("/healthz", method=method).status_code == 405
+    text = client.get("/metrics").get_data(as_text=True)
+    methods = set(re.findall(r'^tracker_http_requests_total\{[^}]*method="([^"]*)"', text, re.M))
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert (
+        sample(text, "tracker_http_requests_total", endpoint="unmatched", method="other", status="405") >= 3
+    )
+
+
 def test_it_reports_parcels_by_status_and_open_cases_from_the_database(personas: Personas) -> None:
     personas.admin.post("/api/v1/scans", json={"events": journey("TRKM000002", T0 - timedelta(hours=7))[:3]})
 

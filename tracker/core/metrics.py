@@ -55,6 +55,16 @@ from tracker.core.vocabulary import CaseState, CaseType, ComplaintKind, EventTyp
 SCANS = Counter(
     "tracker_scans_total", "Scan events received, by type, source and result", ["type", "source", "result"]
 )
+#: The HTTP methods the service routes, each its own ``method`` label; any other is ``other``.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label of a request: a client may send any token as its method
+    (gunicorn passes ``FOOBAR`` through, answered 405), and each would start new series."""
+    return method if method in HTTP_METHODS else "other"
+
+
 HTTP_REQUESTS = Counter(
     "tracker_http_requests_total",
     "HTTP requests by endpoint, method and status",

@@ -348,12 +348,12 @@ def words() -> i18n.Words:
     profile. Were that attribute renamed, Flask-Babel would only choose
     again, the same way.
     """
-    current = request._get_current_object()  # type: ignore[attr-defined]
-    made: i18n.Words | None = current.__dict__.get("tracking_words")
+    # On the request, not in g: an app context (a test's, a command's) may outlive one request.
+    made: i18n.Words | None = getattr(request, "tracking_words", None)
     if made is None:
-        if getattr(current, "babel_locale", None) is None:
-            current.babel_locale = select_locale()
-        made = current.tracking_words = _words(
+        if getattr(request, "babel_locale", None) is None:
+            request.babel_locale = select_locale()
+        made = request.tracking_words = _words(
             g.get("tracking_locale", i18n.DEFAULT_LOCALE), runtime().settings.timezone
         )
     return made

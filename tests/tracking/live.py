@@ -1,8 +1,8 @@
 """A real ``tracker serve`` (gunicorn) on a database filled by the simulator.
 
 Used by the browser tests; ``scripts/bench_tracking.py`` starts its server
-the same way. The day is simulated up to the real current time, because the
-server runs on the real clock.
+the same way, with one route of its own added. The day is simulated up to the
+real current time, because the server runs on the real clock.
 """
 
 from __future__ import annotations

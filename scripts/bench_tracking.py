@@ -716,7 +716,7 @@ def measure(
             runs[name].append(_wrk(base, paths, args.connections, args.threads, seconds, folder))
     totals = {name: _total(results) for name, results in runs.items()}
     ratios = {}
-    for name in [n for n in (JSON, PAGE, FLOOR) if n in runs]:
+    for name in (JSON, PAGE, FLOOR):
         per_round = [
             {
                 "throughput": round(mine["requests_per_second"] / health["requests_per_second"], 3),

@@ -822,10 +822,8 @@ def main() -> int:
         sizes = _check_sample(base, numbers[0])
 
         endpoints = {
-            HEALTHZ: ["/healthz"],
-            JSON: [f"/api/v1/track/{tn}" for tn in numbers],
-            PAGE: [f"/track/{tn}" for tn in numbers],
-            FLOOR: [ROUTES[FLOOR].format(tn=tn) for tn in numbers],
+            HEALTHZ: [ROUTES[HEALTHZ]],
+            **{name: [ROUTES[name].format(tn=tn) for tn in numbers] for name in (JSON, PAGE, FLOOR)},
         }
         measured = measure(base, endpoints, args, duration, folder)
         print(

@@ -53,7 +53,9 @@
    warm per-parcel cache.
 5. Print one JSON object (the profile under ``profile``): per endpoint, requests per second over all its
    rounds, the p99 of each round and errors (``status``: answers of 400 and
-   above); every run (p50/p90/p99/max latency in milliseconds); and the
+   above), and on Linux the CPU microseconds each request cost the server,
+   PostgreSQL, wrk and the whole machine (``cpu_us_per_request``, from
+   ``/proc``: :class:`CpuMeter`); every run (p50/p90/p99/max latency in milliseconds); and the
    ratios to ``/healthz``: throughput over all rounds, p99 the median of
    the rounds' ratios (a p99 does not add up over runs). The floor's ratio
    is the ceiling of the reads' (no read that goes to the database can pass
@@ -78,6 +80,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -696,14 +699,20 @@ def _left_in_cycles(call: Any, paths: list[str]) -> float:
 
 
 def measure(
-    base: str, endpoints: dict[str, list[str]], args: argparse.Namespace, duration: float, folder: Path
+    base: str,
+    endpoints: dict[str, list[str]],
+    args: argparse.Namespace,
+    duration: float,
+    folder: Path,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     """``args.rounds`` rounds, each running every endpoint for ``duration / rounds`` seconds.
 
     The machine may be shared: interleaving puts each tracking run next to a
     ``/healthz`` run under the same background load. Each run reads its own
     slice of the tracking numbers (no parcel is read twice), and each round
-    starts with a different endpoint.
+    starts with a different endpoint. With ``server_pid``, each run also
+    counts the CPU time the server, PostgreSQL and wrk used (:class:`CpuMeter`).
     """
     names = list(endpoints)
     seconds = duration / args.rounds
@@ -713,7 +722,11 @@ def measure(
     for r in range(args.rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             paths = _slice(endpoints[name], r + 1, args.rounds + 1)
-            runs[name].append(_wrk(base, paths, args.connections, args.threads, seconds, folder))
+            meter = CpuMeter.start(server_pid)
+            run = _wrk(base, paths, args.connections, args.threads, seconds, folder)
+            if meter is not None:
+                run["cpu_seconds"] = meter.stop()
+            runs[name].append(run)
     totals = {name: _total(results) for name, results in runs.items()}
     ratios = {}
     for name in (JSON, PAGE, FLOOR):
@@ -759,7 +772,106 @@ def _total(results: list[dict[str, Any]]) -> dict[str, Any]:
         "p99_ms_per_round": [r["latency_ms"]["p99"] for r in results],
         "p99_ms_median_round": statistics.median(r["latency_ms"]["p99"] for r in results),
         "errors": {k: sum(r["errors"][k] for r in results) for k in results[0]["errors"]},
+        **_cpu_per_request(results, requests),
     }
+
+
+def _cpu_per_request(results: list[dict[str, Any]], requests: int) -> dict[str, Any]:
+    """Over all rounds: CPU microseconds per request of each kind of process (see :class:`CpuMeter`)."""
+    if not requests or any("cpu_seconds" not in r for r in results):
+        return {}
+    kinds = results[0]["cpu_seconds"]
+    return {
+        "cpu_us_per_request": {
+            kind: round(sum(r["cpu_seconds"][kind] for r in results) / requests * 1e6) for kind in kinds
+        }
+    }
+
+
+class CpuMeter:
+    """CPU time used during one wrk run: by the server, by PostgreSQL, by wrk, and by the machine.
+
+    What a request costs the machine, not only the server: on the shared
+    cores the database's work for a read and wrk's own work for each request
+    come out of the same budget as the server's, so the throughput ratio of
+    two routes follows the ratio of their whole costs. Read from Linux's
+    ``/proc``: the server's process and its descendants (the gunicorn
+    workers), every ``postgres`` process (the database's backends; another
+    client of the same PostgreSQL server would be counted too, so the
+    machine must be otherwise quiet), wrk as this process's waited-for
+    children, and ``machine``: all cores' busy time (``/proc/stat``), which
+    also holds the kernel's work for the sockets. A process that exits
+    during the run loses what it used in it. None where there is no
+    ``/proc`` (:meth:`start`).
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.ticks = self._processes()
+        self.busy = self._busy()
+        self.children = self._children()
+
+    @classmethod
+    def start(cls, server_pid: int | None) -> CpuMeter | None:
+        if server_pid is None or not os.path.exists("/proc/stat"):
+            return None
+        return cls(server_pid)
+
+    def stop(self) -> dict[str, float]:
+        after = self._processes()
+        used = {"server": 0, "postgres": 0}
+        for pid, (kind, ticks) in after.items():
+            before = self.ticks.get(pid)
+            used[kind] += ticks - (before[1] if before and before[0] == kind else 0)
+        hertz = os.sysconf("SC_CLK_TCK")
+        return {
+            "server": round(used["server"] / hertz, 3),
+            "postgres": round(used["postgres"] / hertz, 3),
+            "wrk": round(self._children() - self.children, 3),
+            "machine": round((self._busy() - self.busy) / hertz, 3),
+        }
+
+    def _processes(self) -> dict[int, tuple[str, int]]:
+        """Per pid: ``server`` or ``postgres``, and its user + system clock ticks so far."""
+        stats: dict[int, tuple[str, int, int]] = {}  # pid: (command name, parent, ticks)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            name = raw[raw.index("(") + 1 : raw.rindex(")")]
+            fields = raw[raw.rindex(")") + 2 :].split()
+            # After the name: state, ppid (index 1), ..., utime (11), stime (12).
+            stats[int(entry)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+        found: dict[int, tuple[str, int]] = {}
+        for pid, (name, _, ticks) in stats.items():
+            if name.startswith("postgres"):
+                found[pid] = ("postgres", ticks)
+            elif self._descends(pid, stats):
+                found[pid] = ("server", ticks)
+        return found
+
+    def _descends(self, pid: int, stats: dict[int, tuple[str, int, int]]) -> bool:
+        seen = 0
+        while pid in stats and seen < 64:
+            if pid == self.server_pid:
+                return True
+            pid, seen = stats[pid][1], seen + 1
+        return False
+
+    @staticmethod
+    def _busy() -> int:
+        """Clock ticks all cores spent on anything but idle and I/O wait so far."""
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values) - values[3] - values[4]
+
+    @staticmethod
+    def _children() -> float:
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return used.ru_utime + used.ru_stime
 
 
 def main() -> int:
@@ -825,7 +937,7 @@ def main() -> int:
             HEALTHZ: [ROUTES[HEALTHZ]],
             **{name: [ROUTES[name].format(tn=tn) for tn in numbers] for name in (JSON, PAGE, FLOOR)},
         }
-        measured = measure(base, endpoints, args, duration, folder)
+        measured = measure(base, endpoints, args, duration, folder, server.pid)
         print(
             json.dumps(
                 {

@@ -863,10 +863,14 @@ class CpuMeter:
 
     @staticmethod
     def _busy() -> int:
-        """Clock ticks all cores spent on anything but idle and I/O wait so far."""
+        """Clock ticks all cores spent working so far: user, nice, system, irq and softirq.
+
+        Not idle, I/O wait or steal (another guest's time), nor guest time, which
+        ``user`` already holds.
+        """
         with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        return sum(values) - values[3] - values[4]
+            user, nice, system, _idle, _iowait, irq, softirq, *_ = (int(v) for v in f.readline().split()[1:])
+        return user + nice + system + irq + softirq
 
     @staticmethod
     def _children() -> float:

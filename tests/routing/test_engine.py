@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import resource
 from dataclasses import replace
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import load_script
 from tracker.routing.checker import check_vrptw
 from tracker.routing.engine import DEFAULT_SEARCH, SearchOptions, solve_instance
 from tracker.sim.vrptw import read_instance, route_distance, to_instance
@@ -87,17 +87,8 @@ def test_fast_checks_keep_a_thousand_customer_plan_feasible(benchmarks):
     assert check_vrptw(data, routes) == []
 
 
-def load_bench():
-    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_routing.py"
-    spec = importlib.util.spec_from_file_location("bench_routing", script)
-    assert spec and spec.loader
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
 def test_the_bench_reports_vehicles_ratio_timing_and_stall(benchmarks, capsys):
-    bench = load_bench()
+    bench = load_script("bench_routing")
     bench.main(
         [
             "--instances",
@@ -119,7 +110,7 @@ def test_the_bench_reports_vehicles_ratio_timing_and_stall(benchmarks, capsys):
 
 
 def test_the_bench_reads_type_folders_of_the_thousand_customer_instances(benchmarks):
-    bench = load_bench()
+    bench = load_script("bench_routing")
     for kind in ("type1", "type2"):
         folder = benchmarks / "homberger-1000" / kind
         names = sorted(p.stem for p in folder.glob("*.vrp"))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers import load_script
 from tracker.routing.checker import check_vrptw
 from tracker.routing.engine import SearchOptions, solve_instance
 from tracker.sim.vrptw import read_instance, read_solomon, read_vrplib, route_distance, to_instance
@@ -69,11 +68,7 @@ def test_it_rejects_unknown_search_names():
 
 
 def test_it_benchmarks_from_the_command_line(benchmarks, capsys):
-    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_routing.py"
-    spec = importlib.util.spec_from_file_location("bench_routing", script)
-    assert spec and spec.loader
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench_routing")
     bench.main(["--instances", str(benchmarks / "solomon"), "--only", "C101", "--time-limit", "1"])
     report = json.loads(capsys.readouterr().out)
     (row,) = report["results"]

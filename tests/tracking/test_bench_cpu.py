@@ -9,15 +9,15 @@ server, would put the cost of a read in the wrong place.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests.helpers import load_script
 
 pytestmark = pytest.mark.skipif(not Path("/proc/stat").exists(), reason="reads Linux's /proc")
 
@@ -35,15 +35,6 @@ time.sleep(120)
 SERVER = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', sys.argv[1]]).wait()"
 
 
-def bench() -> ModuleType:
-    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_tracking.py"
-    spec = importlib.util.spec_from_file_location("bench_tracking", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def started(*command: str) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
@@ -54,7 +45,7 @@ def test_the_server_is_charged_for_its_workers_and_not_for_a_stranger() -> None:
     stranger = started(sys.executable, "-c", burn)
     workers: list[int] = []
     try:
-        meter = bench().CpuMeter.start(server.pid)
+        meter = load_script("bench_tracking").CpuMeter.start(server.pid)
         assert meter is not None
         for process in (server, stranger):
             assert process.stdin is not None

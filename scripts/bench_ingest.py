@@ -17,6 +17,10 @@ Usage: python scripts/bench_ingest.py [--events 100000] [--clients 4] [--workers
    once before and once after step 2 (see :func:`copy_baselines` for the
    two ways it is measured). ``ratio_to_copy`` divides by the mean of the
    per-batch runs; ``ratio_to_single_transaction_copy`` by one big COPY.
+   While the clients post, ``cpu`` counts what each kind of process used
+   (the server and its workers, PostgreSQL, this process's sender threads,
+   the whole machine; read from ``/proc``, see :func:`cpu_figures`): whether
+   the run was CPU-bound, and where an event's cost lies.
 
 4. With ``--profile`` (see :func:`profile_in_process`): the same batches
    posted again, one at a time, into the app in this process, on a copy of
@@ -37,6 +41,7 @@ import http.client
 import json
 import os
 import platform
+import resource
 import socket
 import subprocess
 import sys
@@ -64,6 +69,9 @@ from tracker.scans.ingest import IngestPolicy  # noqa: E402
 from tracker.scans.parcels import register_parcel  # noqa: E402
 from tracker.scans.schemas import ParcelIn  # noqa: E402
 from tracker.sim.simulator import simulate_day  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))  # its siblings, also when loaded by path (the tests)
+from cpu_meter import CpuMeter  # noqa: E402
 
 BATCH = 500
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -415,7 +423,7 @@ def main() -> None:
         "connections_per_worker": args.connections_per_worker,
         "load": {"start": load_start, "end": os.getloadavg()},
         "results": totals, "stored": stored, "parcel_updates": args.parcel_updates,
-        "seconds": round(elapsed, 2),
+        "seconds": round(elapsed, 2), "cpu": args.cpu,
         "events_per_second": round(events_per_second),
         "copy_rows_per_second": round(per_batch),
         "copy_rows_per_second_runs": [round(copy_before["per_batch"]), round(copy_after["per_batch"])],
@@ -490,7 +498,10 @@ def serve_and_post(
     server = start_server(url, port, args.workers, args.threads, log)
     try:
         args.connections_per_worker = {}
+        # The senders are this process's threads: the client's CPU is this process's.
+        meter = CpuMeter.start(server.pid, client_name="client", client_usage=resource.RUSAGE_SELF)
         elapsed, totals = post_batches(port, key, per_client, server.pid, args.connections_per_worker)
+        args.cpu = cpu_figures(meter.stop(), elapsed, sum(map(len, per_client))) if meter else None
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -508,6 +519,23 @@ def serve_and_post(
     return elapsed, totals, stored, kind
 
 
+def cpu_figures(seconds: dict[str, float], elapsed: float, batches: int) -> dict[str, Any]:
+    """What the posting cost each kind of process (see :class:`CpuMeter`), per event and in all.
+
+    ``machine_busy_share``: the machine's busy time over its cores' time
+    while the clients posted. Near 1, the run is CPU-bound and only less
+    work per event makes it faster; well under 1, something waits (locks,
+    commits, the clients' turns).
+    """
+    events = batches * BATCH  # within one batch of the truth: the last batch may be short
+    cores = os.cpu_count() or 1
+    return {
+        "seconds": seconds,
+        "us_per_event": {kind: round(used / events * 1e6, 1) for kind, used in seconds.items()},
+        "machine_busy_share": round(seconds["machine"] / (elapsed * cores), 3),
+    }
+
+
 def api_run(url: str, key: str, per_client: list[list[bytes]], args: Any, log: Path) -> dict[str, Any]:
     elapsed, totals, stored, kind = serve_and_post(url, key, per_client, args, log)
     total = sum(len(client) for client in per_client)
@@ -519,6 +547,7 @@ def api_run(url: str, key: str, per_client: list[list[bytes]], args: Any, log: P
         "batches": total,
         "stored": stored,
         "events_per_second": round(stored / elapsed),
+        "cpu": args.cpu,
     }
 
 

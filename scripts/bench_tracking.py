@@ -80,7 +80,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -106,6 +105,9 @@ from tracker.core.models import Parcel, ScanEvent  # noqa: E402
 from tracker.scans.ingest import IngestPolicy  # noqa: E402
 from tracker.sim import demo  # noqa: E402
 from tracker.sim.simulator import simulate_day  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))  # its siblings, also when loaded by path (the tests)
+from cpu_meter import CpuMeter  # noqa: E402
 
 #: The limit the bench gives the one client wrk is (see the module docstring).
 READ_BUDGET = "100000000/minute"
@@ -786,96 +788,6 @@ def _cpu_per_request(results: list[dict[str, Any]], requests: int) -> dict[str, 
             kind: round(sum(r["cpu_seconds"][kind] for r in results) / requests * 1e6) for kind in kinds
         }
     }
-
-
-class CpuMeter:
-    """CPU time used during one wrk run: by the server, by PostgreSQL, by wrk, and by the machine.
-
-    What a request costs the machine, not only the server: on the shared
-    cores the database's work for a read and wrk's own work for each request
-    come out of the same budget as the server's, so the throughput ratio of
-    two routes follows the ratio of their whole costs. Read from Linux's
-    ``/proc``: the server's process and its descendants (the gunicorn
-    workers), every ``postgres`` process (the database's backends; another
-    client of the same PostgreSQL server would be counted too, so the
-    machine must be otherwise quiet), wrk as this process's waited-for
-    children, and ``machine``: all cores' busy time (``/proc/stat``), which
-    also holds the kernel's work for the sockets. A process that exits
-    during the run loses what it used in it. None where there is no
-    ``/proc`` (:meth:`start`).
-    """
-
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
-        self.ticks = self._processes()
-        self.busy = self._busy()
-        self.children = self._children()
-
-    @classmethod
-    def start(cls, server_pid: int | None) -> CpuMeter | None:
-        if server_pid is None or not os.path.exists("/proc/stat"):
-            return None
-        return cls(server_pid)
-
-    def stop(self) -> dict[str, float]:
-        after = self._processes()
-        used = {"server": 0, "postgres": 0}
-        for pid, (kind, ticks) in after.items():
-            before = self.ticks.get(pid)
-            used[kind] += ticks - (before[1] if before and before[0] == kind else 0)
-        hertz = os.sysconf("SC_CLK_TCK")
-        return {
-            "server": round(used["server"] / hertz, 3),
-            "postgres": round(used["postgres"] / hertz, 3),
-            "wrk": round(self._children() - self.children, 3),
-            "machine": round((self._busy() - self.busy) / hertz, 3),
-        }
-
-    def _processes(self) -> dict[int, tuple[str, int]]:
-        """Per pid: ``server`` or ``postgres``, and its user + system clock ticks so far."""
-        stats: dict[int, tuple[str, int, int]] = {}  # pid: (command name, parent, ticks)
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                raw = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue  # gone meanwhile
-            name = raw[raw.index("(") + 1 : raw.rindex(")")]
-            fields = raw[raw.rindex(")") + 2 :].split()
-            # After the name: state, ppid (index 1), ..., utime (11), stime (12).
-            stats[int(entry)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
-        found: dict[int, tuple[str, int]] = {}
-        for pid, (name, _, ticks) in stats.items():
-            if name.startswith("postgres"):
-                found[pid] = ("postgres", ticks)
-            elif self._descends(pid, stats):
-                found[pid] = ("server", ticks)
-        return found
-
-    def _descends(self, pid: int, stats: dict[int, tuple[str, int, int]]) -> bool:
-        seen = 0
-        while pid in stats and seen < 64:
-            if pid == self.server_pid:
-                return True
-            pid, seen = stats[pid][1], seen + 1
-        return False
-
-    @staticmethod
-    def _busy() -> int:
-        """Clock ticks all cores spent working so far: user, nice, system, irq and softirq.
-
-        Not idle, I/O wait or steal (another guest's time), nor guest time, which
-        ``user`` already holds.
-        """
-        with open("/proc/stat") as f:
-            user, nice, system, _idle, _iowait, irq, softirq, *_ = (int(v) for v in f.readline().split()[1:])
-        return user + nice + system + irq + softirq
-
-    @staticmethod
-    def _children() -> float:
-        used = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return used.ru_utime + used.ru_stime
 
 
 def main() -> int:

@@ -501,7 +501,7 @@ def serve_and_post(
         # The senders are this process's threads: the client's CPU is this process's.
         meter = CpuMeter.start(server.pid, client_name="client", client_usage=resource.RUSAGE_SELF)
         elapsed, totals = post_batches(port, key, per_client, server.pid, args.connections_per_worker)
-        args.cpu = cpu_figures(meter.stop(), elapsed, sum(map(len, per_client))) if meter else None
+        args.cpu = cpu_figures(meter.stop(), elapsed, sum(totals.values())) if meter else None
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -519,7 +519,7 @@ def serve_and_post(
     return elapsed, totals, stored, kind
 
 
-def cpu_figures(seconds: dict[str, float], elapsed: float, batches: int) -> dict[str, Any]:
+def cpu_figures(seconds: dict[str, float], elapsed: float, events: int) -> dict[str, Any]:
     """What the posting cost each kind of process (see :class:`CpuMeter`), per event and in all.
 
     ``machine_busy_share``: the machine's busy time over its cores' time
@@ -527,7 +527,6 @@ def cpu_figures(seconds: dict[str, float], elapsed: float, batches: int) -> dict
     work per event makes it faster; well under 1, something waits (locks,
     commits, the clients' turns).
     """
-    events = batches * BATCH  # within one batch of the truth: the last batch may be short
     cores = os.cpu_count() or 1
     return {
         "seconds": seconds,

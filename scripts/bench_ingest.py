@@ -60,6 +60,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cpu_meter import CpuMeter  # noqa: E402  (a sibling: Python puts scripts/ on sys.path)
+
 from tracker.core import migrate  # noqa: E402
 from tracker.core.db import create_database, drop_database, make_engine, write_transaction  # noqa: E402
 from tracker.core.vocabulary import Role  # noqa: E402
@@ -69,9 +71,6 @@ from tracker.scans.ingest import IngestPolicy  # noqa: E402
 from tracker.scans.parcels import register_parcel  # noqa: E402
 from tracker.scans.schemas import ParcelIn  # noqa: E402
 from tracker.sim.simulator import simulate_day  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "scripts"))  # its siblings, also when loaded by path (the tests)
-from cpu_meter import CpuMeter  # noqa: E402
 
 BATCH = 500
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -98,6 +98,8 @@ from sqlalchemy import Connection, Engine, func, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cpu_meter import CpuMeter  # noqa: E402  (a sibling: Python puts scripts/ on sys.path)
+
 from tracker.core import migrate  # noqa: E402  (the checkout, not an installed copy)
 from tracker.core.cycles import left_in_cycles  # noqa: E402
 from tracker.core.db import Base, make_engine  # noqa: E402
@@ -105,9 +107,6 @@ from tracker.core.models import Parcel, ScanEvent  # noqa: E402
 from tracker.scans.ingest import IngestPolicy  # noqa: E402
 from tracker.sim import demo  # noqa: E402
 from tracker.sim.simulator import simulate_day  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "scripts"))  # its siblings, also when loaded by path (the tests)
-from cpu_meter import CpuMeter  # noqa: E402
 
 #: The limit the bench gives the one client wrk is (see the module docstring).
 READ_BUDGET = "100000000/minute"

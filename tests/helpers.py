@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -14,7 +15,13 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
 def load_script(name: str) -> ModuleType:
-    """``scripts/<name>.py``, loaded by path (the scripts are not a package), as module ``name``."""
+    """``scripts/<name>.py``, loaded by path (the scripts are not a package), as module ``name``.
+
+    With ``scripts/`` on ``sys.path``, as Python puts it when it runs a script
+    there, so that the script imports its siblings (``cpu_meter``) as it does then.
+    """
+    if str(SCRIPTS) not in sys.path:
+        sys.path.append(str(SCRIPTS))
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -183,6 +183,26 @@ def test_it_answers_duplicate_for_a_replay_and_conflict_for_different_content(pe
     assert "conflict" in _errors(changed)["event_id"]
 
 
+def test_a_batch_mixing_stored_and_new_events_stores_the_new_ones_and_judges_the_rest(
+    personas: Personas, engine: Any
+) -> None:
+    # On PostgreSQL the batch's plain insert fails on the stored ids and is done again
+    # with ON CONFLICT (tracker.core.bulk.insert_events): nothing new may be lost there.
+    first = scan("m1", "TRKF000003", "arrived", at(T0, -30), facility="SC-SH-01")
+    second = scan("m2", "TRKF000003", "departed", at(T0, -25), facility="SC-SH-01")
+    assert personas.admin.post("/api/v1/scans", json={"events": [first, second]}).json["accepted"] == 2
+    new = scan("m3", "TRKF000003", "arrived", at(T0, -10), facility="ST-SH-01")
+    body = {"events": [new, first, {**second, "facility": "ST-SH-01"}]}
+
+    answer = personas.admin.post("/api/v1/scans", json=body)
+    parcel = personas.ops.get("/api/v1/parcels/TRKF000003").json
+
+    assert [r["result"] for r in answer.json["results"]] == ["accepted", "duplicate", "rejected"]
+    assert _count_events(engine) == 3
+    assert [e["event_id"] for e in parcel["events"]] == ["m1", "m2", "m3"]
+    assert parcel["last_facility"] == "ST-SH-01"
+
+
 def test_it_judges_an_event_id_repeated_within_one_batch(personas: Personas, engine: Any) -> None:
     event = scan("w1", "TRKF000002", "arrived", at(T0, -10))
     body = {"events": [event, event, {**event, "type": "departed"}]}

@@ -288,23 +288,23 @@ def _insert_events(
     for i in ordered:
         e: ScanEventIn = events[i]
         rows.append(
-            {
-                "event_id": e.event_id,
-                "parcel_id": ids[e.tracking_number],
-                "type": e.type.value,
-                "occurred_at": e.occurred_at,
-                "facility_code": e.facility,
-                "courier_code": e.courier_id,
-                "lat": e.lat,
-                "lon": e.lon,
-                "accuracy_m": e.accuracy_m,
-                "temperature_c": e.temperature_c,
-                "pod": e.pod.model_dump(exclude_none=True) if e.pod else None,
-                "damage": e.damage.model_dump(exclude_none=True) if e.damage else None,
-                "reason": e.reason,
-                "note": e.note,
-                "content_hash": hashes[i],
-            }
+            (  # in the order of bulk.EVENT_COLUMNS
+                e.event_id,
+                ids[e.tracking_number],
+                e.type.value,
+                e.occurred_at,
+                e.facility,
+                e.courier_id,
+                e.lat,
+                e.lon,
+                e.accuracy_m,
+                e.temperature_c,
+                e.pod.model_dump(exclude_none=True) if e.pod else None,
+                e.damage.model_dump(exclude_none=True) if e.damage else None,
+                e.reason,
+                e.note,
+                hashes[i],
+            )
         )
     new_ids = bulk.insert_events(conn, rows, received_at=now, source=source)
     return [i for i in candidates if events[i].event_id in new_ids]

@@ -147,6 +147,9 @@ def insert_events(
     """
     if not rows:
         return set()
+    if len(rows[0]) != len(EVENT_COLUMNS):
+        # Positional rows: a missing value would shift every column after it.
+        raise ValueError(f"an event row holds {len(rows[0])} values for {len(EVENT_COLUMNS)} columns")
     if conn.dialect.name == "postgresql":
         from psycopg import errors
 

@@ -12,9 +12,11 @@ the caller owns; it never commits. The steps:
 2. Make sure a parcel row exists for every tracking number (a scan for a
    parcel nobody registered is a fact: the parcel is created unregistered),
    in tracking-number order; its id is all step 3 needs.
-3. Insert the events with ``ON CONFLICT (event_id) DO NOTHING``. The unique
-   index decides idempotency, also between concurrent requests; an event
-   that was not inserted is a ``duplicate`` if its content hash matches the
+3. Insert the events, skipping ids already stored (``ON CONFLICT (event_id)
+   DO NOTHING``, on PostgreSQL only after a plain insert met one: see
+   :func:`tracker.core.bulk.insert_events`). The unique index decides
+   idempotency, also between concurrent requests; an event that was not
+   inserted is a ``duplicate`` if its content hash matches the
    stored one and a conflict otherwise. A later copy in the same batch is
    judged the same way, against what is stored once the first copy is
    settled: ``duplicate`` only if that is what it holds.

@@ -56,9 +56,8 @@ EVENT_COLUMNS = (
 def _wire(table: Table, columns: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
     """The short JSON key of each of ``columns``, and the matching ``json_to_recordset`` column list.
 
-    Keys are ``c0``, ``c1``... in the order of ``columns`` (not names a reader
-    of the statement must decode: the statement renames them back, see
-    :func:`_select_as`); types as PostgreSQL spells the columns' own.
+    Keys are ``c0``, ``c1``... in the order of ``columns`` (the statement names
+    them back, see :func:`_select_as`); types as PostgreSQL spells the columns' own.
     """
     dialect = postgresql.dialect()
     keys = tuple(f"c{i}" for i in range(len(columns)))
@@ -68,9 +67,9 @@ def _wire(table: Table, columns: tuple[str, ...]) -> tuple[tuple[str, ...], str]
     return keys, spec
 
 
-def _select_as(columns: tuple[str, ...], source: str = "u") -> str:
-    """``u.c0 AS event_id, u.c1 AS parcel_id, ...``: the short keys under their columns' names."""
-    return ", ".join(f"{source}.c{i} AS {c}" for i, c in enumerate(columns))
+def _select_as(keys: tuple[str, ...], columns: tuple[str, ...], source: str) -> str:
+    """``r.c0 AS event_id, r.c1 AS parcel_id, ...``: the short keys under their columns' names."""
+    return ", ".join(f"{source}.{k} AS {c}" for k, c in zip(keys, columns, strict=True))
 
 
 def _compact(keys: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
@@ -93,9 +92,9 @@ _EVENT_KEYS, _EVENT_SPEC = _wire(ScanEvent.__table__, EVENT_COLUMNS)
 #: ids take the unique index's locks in the same order.
 _PG_ROWS = f"""
 WITH u AS MATERIALIZED (
-    SELECT DISTINCT ON (r.c0) {_select_as(EVENT_COLUMNS, "r")}, r.ordinality
+    SELECT DISTINCT ON (event_id) {_select_as(_EVENT_KEYS, EVENT_COLUMNS, "r")}, r.ordinality
     FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS ({_EVENT_SPEC})) WITH ORDINALITY AS r
-    ORDER BY r.c0, r.ordinality
+    ORDER BY event_id, r.ordinality
 )"""
 
 _PG_INSERT_EVENTS = f"""{_PG_ROWS}
@@ -172,10 +171,7 @@ def insert_events(
         .on_conflict_do_nothing(index_elements=["event_id"])
         .returning(ScanEvent.event_id)
     )
-    full = [
-        {**dict(zip(EVENT_COLUMNS, r, strict=True)), "received_at": received_at, "source": source}
-        for r in rows
-    ]
+    full = [dict(zip(EVENT_COLUMNS, r, strict=True), received_at=received_at, source=source) for r in rows]
     return set(conn.scalars(statement, full))
 
 

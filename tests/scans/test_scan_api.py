@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import T0, FakeClock, Personas
 from tests.helpers import at, journey, registration, scan
+from tracker.core import bulk
 from tracker.core.models import Parcel, ScanEvent
 
 
@@ -201,6 +202,30 @@ def test_a_batch_mixing_stored_and_new_events_stores_the_new_ones_and_judges_the
     assert _count_events(engine) == 3
     assert [e["event_id"] for e in parcel["events"]] == ["m1", "m2", "m3"]
     assert parcel["last_facility"] == "ST-SH-01"
+
+
+def test_the_bulk_lookups_never_split_one_tracking_number_into_two(personas: Personas, engine: Any) -> None:
+    # On PostgreSQL the batch's tracking numbers and ids go to the server as one
+    # comma-separated text (tracker.core.bulk._joined): a comma inside a value
+    # would look up two parcels. The API refuses such numbers; the store must too.
+    for n in (1, 2):
+        answer = personas.admin.post(
+            "/api/v1/scans", json=scan(f"k{n}", f"TRKK00000{n}", "arrived", at(T0, -30), facility="SC-SH-01")
+        )
+        assert answer.status_code == 201
+    with engine.begin() as conn:
+        ids = bulk.parcel_ids(conn, ["TRKK000001", "TRKK000002"])
+        assert len(ids) == 2
+        assert not _looked_up(lambda: bulk.parcel_ids(conn, ["TRKK000001,TRKK000002"]))
+        assert [r.id for r in bulk.lock_parcels(conn, ["id"], sorted(ids.values()))] == sorted(ids.values())
+
+
+def _looked_up(lookup: Any) -> Any:
+    """What ``lookup`` found; nothing when it refused its input."""
+    try:
+        return lookup()
+    except ValueError:
+        return None
 
 
 def test_it_judges_an_event_id_repeated_within_one_batch(personas: Personas, engine: Any) -> None:

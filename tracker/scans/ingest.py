@@ -440,10 +440,12 @@ def _pickup_codes(
     and two statements a batch, however many parcels they touch.
     A parcel the same news shows collected already gets no code (nobody could use it).
     """
-    codes = {number: row.pickup_code for number, row in parcels.items()}
+    involved = [i for i in inserted if events[i].type in _PICKUP_TYPES]
+    if not involved:
+        return  # most batches: nothing to issue or check
+    codes = {events[i].tracking_number: parcels[events[i].tracking_number].pickup_code for i in involved}
     ready: list[tuple[int, str | None]] = []
     collected: list[tuple[int, str | None, str | None]] = []  # parcel, code known then, code given
-    involved = [i for i in inserted if events[i].type in _PICKUP_TYPES]
     for i in sorted(involved, key=lambda i: events[i].occurred_at):
         e: ScanEventIn = events[i]
         row = parcels[e.tracking_number]

@@ -6,12 +6,15 @@ import random
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from psycopg.errors import DataError
 from sqlalchemy import func, select
 
 from tests.conftest import T0, FakeClock, Personas
 from tests.helpers import at, journey, registration, scan
 from tracker.core import bulk
-from tracker.core.models import Parcel, ScanEvent
+from tracker.core.models import NotificationEvent, Parcel, ScanEvent
+from tracker.scans import ingest
 
 
 def _count_events(engine: Any) -> int:
@@ -334,3 +337,29 @@ def test_it_refuses_an_oversized_batch_and_an_oversized_body(
     assert too_many.status_code == 413 and "5000" in too_many.json["error"]["message"]
     assert too_big.status_code == 413
     assert _count_events(engine) == 0
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_parcel_write_the_server_refuses_undoes_the_whole_batch(
+    personas: Personas, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parcels' UPDATE is sent pipelined (tracker.core.bulk.pipelined): its error
+    # reaches ingest after it has gone on to build the outbox rows. It must still
+    # fail the batch, leaving no event, parcel state or notification behind.
+    body = {"events": journey("TRKP000001", T0 - timedelta(hours=8))[:3]}
+    real = ingest.state_columns
+    monkeypatch.setattr(ingest, "state_columns", lambda state: {**real(state), "event_count": "three"})
+
+    with pytest.raises(DataError, match="integer"):
+        personas.admin.post("/api/v1/scans", json=body)
+
+    assert _count_events(engine) == 0
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(NotificationEvent)) == 0
+        assert conn.scalar(select(Parcel.event_count).where(Parcel.tracking_number == "TRKP000001")) is None
+    monkeypatch.setattr(ingest, "state_columns", real)
+    again = personas.admin.post("/api/v1/scans", json=body)
+    assert again.json["accepted"] == 3
+    assert personas.ops.get("/api/v1/parcels/TRKP000001").json["status"] == "in_transit"

@@ -27,12 +27,17 @@ databases:
 * :func:`update_parcels` writes new column values by parcel id;
 * :func:`insert_rows` inserts plain rows into any table (the outbox's
   notifications: a batch of scans changes hundreds of statuses).
+
+:func:`pipelined` lets the caller go on while the server runs what it was
+sent: a write whose answer nobody reads (:func:`update_parcels`) need not
+hold the request thread.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -120,11 +125,33 @@ ORDER BY u.ordinality
 RETURNING event_id
 """
 
+#: The plain inserts (see :func:`insert_events`): when one succeeds, every row of ``u`` was
+#: inserted, so nothing is returned (500 ids a batch, each a row for the driver to build) and
+#: the ledger's insert needs no join to the events'. A data-modifying ``WITH`` runs whether or
+#: not the statement reads it.
+_PG_PLAIN_INSERT_EVENTS = f"""{_PG_ROWS}
+INSERT INTO scan_events ({", ".join(EVENT_COLUMNS)}, received_at, source)
+SELECT {", ".join(f"u.{c}" for c in EVENT_COLUMNS)}, %(received_at)s, %(source)s
+FROM u
+"""
+_PG_PLAIN_INSERT_EVENTS_PARTITIONED = f"""{_PG_ROWS}, ledger AS (
+    INSERT INTO scan_event_ids (event_id, received_at)
+    SELECT event_id, %(received_at)s FROM u
+)
+INSERT INTO scan_events ({", ".join(EVENT_COLUMNS)}, received_at, source)
+SELECT {", ".join(f"u.{c}" for c in EVENT_COLUMNS)}, %(received_at)s, %(source)s
+FROM u
+ORDER BY u.ordinality
+"""
+
 #: Each statement as a plain insert, and with ``ON CONFLICT (event_id) DO NOTHING`` (see
 #: :func:`insert_events`), by whether ``scan_events`` is partitioned.
 _PG_EVENT_STATEMENTS = {
-    partitioned: (sql.format(conflict=""), sql.format(conflict="ON CONFLICT (event_id) DO NOTHING"))
-    for partitioned, sql in ((False, _PG_INSERT_EVENTS), (True, _PG_INSERT_EVENTS_PARTITIONED))
+    partitioned: (plain, sql.format(conflict="ON CONFLICT (event_id) DO NOTHING"))
+    for partitioned, plain, sql in (
+        (False, _PG_PLAIN_INSERT_EVENTS, _PG_INSERT_EVENTS),
+        (True, _PG_PLAIN_INSERT_EVENTS_PARTITIONED, _PG_INSERT_EVENTS_PARTITIONED),
+    )
 }
 
 
@@ -165,7 +192,8 @@ def insert_events(
             except errors.UniqueViolation:
                 cur.execute("ROLLBACK TO SAVEPOINT insert_events")
                 cur.execute(skipping_stored, params)
-            return {row[0] for row in cur.fetchall()}
+                return {row[0] for row in cur.fetchall()}
+            return {row[0] for row in rows}
     statement = (
         upsert(conn, ScanEvent)
         .on_conflict_do_nothing(index_elements=["event_id"])
@@ -269,6 +297,27 @@ def lock_parcels(conn: Connection, columns: list[str], ids: list[int]) -> list[A
     table = Parcel.__table__
     query = select(*(table.c[c] for c in columns)).where(table.c.id.in_(ids))
     return list(conn.execute(query.order_by(table.c.id)).all())
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Statements sent inside the block are not waited for before its end (PostgreSQL).
+
+    PostgreSQL's pipeline mode: the driver sends each statement and returns
+    at once; the server runs it meanwhile, and the block's end waits for every
+    answer and raises the first error, as the statement itself would have.
+    So Python work that needs none of those answers (ingest builds the outbox
+    rows while the server writes the batch's parcels: 4.3 ms of the server's
+    time for about 340 rows) runs beside the statement, not after it, and the
+    batch's transaction, with its parcel locks, ends that much sooner. Only the
+    driver's cursors may be used inside (as this module does); nothing there
+    may read an answer, which would wait for it. Elsewhere the block changes nothing.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+        yield
 
 
 def _partitioned(conn: Connection) -> bool:

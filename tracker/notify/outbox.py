@@ -12,7 +12,9 @@ scan's transaction.
 Hook points (one call each, so the owners of those modules keep their code):
 
 * :func:`enqueue_parcel_changes`: scan ingest, once per request (one
-  INSERT, whatever the batch size: ingest hands over the states it wrote);
+  INSERT, whatever the batch size: ingest hands over the states it wrote;
+  on its hot path as :func:`parcel_change_notices`, :func:`outbox_rows` and
+  :func:`write_rows`, the same steps apart);
 * :func:`enqueue_sweep_changes`: the sweep's chunk (ETA changes, newly at risk);
 * :func:`enqueue_case_event`: a case's history (opened, answered, resolved);
 * :func:`enqueue`: anything else, one notification.
@@ -52,8 +54,17 @@ class Notice(NamedTuple):
 
 def enqueue_many(conn: Connection, notices: Sequence[Notice], *, now: datetime) -> list[str]:
     """Write the notices (one INSERT statement); their message ids."""
-    if not notices:
-        return []
+    rows = outbox_rows(notices, now=now)
+    write_rows(conn, rows)
+    return [r["message_id"] for r in rows]
+
+
+def outbox_rows(notices: Sequence[Notice], *, now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of ``notices``, each with its new message id, not written yet (pure).
+
+    Apart from :func:`write_rows` so that scan ingest can build them while the
+    server is still writing the batch's parcels (:func:`tracker.core.bulk.pipelined`).
+    """
     rows = []
     for n, message_id in zip(notices, new_message_ids(len(notices)), strict=True):
         if n.occurred_at.tzinfo is None:
@@ -70,8 +81,12 @@ def enqueue_many(conn: Connection, notices: Sequence[Notice], *, now: datetime) 
                 "created_at": now,
             }
         )
+    return rows
+
+
+def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write rows made by :func:`outbox_rows` (one statement; none for no rows)."""
     bulk.insert_rows(conn, NotificationEvent.__table__, rows)
-    return [r["message_id"] for r in rows]
 
 
 def enqueue(
@@ -121,6 +136,15 @@ def enqueue_parcel_changes(
     ``places`` holds the name and city of each facility a parcel was last
     seen at (by code), for the notice's ``place``.
     """
+    notices = parcel_change_notices(news, places=places)
+    enqueue_many(conn, notices, now=now)
+    return len(notices)
+
+
+def parcel_change_notices(
+    news: Iterable[ParcelNews], *, places: Mapping[str, tuple[str, str | None]]
+) -> list[Notice]:
+    """The notices of :func:`enqueue_parcel_changes`, not written yet (pure)."""
     notices = []
     for n in news:
         status, was, at = n.status, n.previous_status, n.status_event_at
@@ -142,8 +166,7 @@ def enqueue_parcel_changes(
         if status is ParcelStatus.DELIVERED:
             delivered = {**data, "delivered_at": utc_text(n.delivered_at or at)}
             notices.append(Notice(Kind.DELIVERED, at, n.tracking_number, n.parcel_id, data=delivered))
-    enqueue_many(conn, notices, now=now)
-    return len(notices)
+    return notices
 
 
 def _eta_moved(old: tuple[datetime | None, datetime | None], new: tuple[datetime, datetime]) -> bool:

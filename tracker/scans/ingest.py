@@ -24,7 +24,9 @@ the caller owns; it never commits. The steps:
    batches touching the same parcels queue instead of deadlocking), fold the
    inserted events into each one's stored state
    (:func:`tracker.scans.timeline.apply` is order-independent, so no history is
-   reloaded) and write the changed parcels back.
+   reloaded) and write the changed parcels back, with the outbox's notices of
+   the statuses that changed (built while the server writes the parcels:
+   :func:`tracker.core.bulk.pipelined`).
 
 The parcel locks come after the insert, so a batch sharing parcels with
 another (one time-ordered stream dealt to several senders) waits only for
@@ -123,9 +125,14 @@ def store_scans(
     _sort_out_existing(conn, events, candidates, inserted, copies, hashes, outcomes)
 
     parcels = _lock_parcels(conn, sorted({ids[events[i].tracking_number] for i in inserted}))
-    news, deliveries = _fold_into_parcels(conn, events, inserted, parcels, now, policy)
+    news, deliveries, updates = _fold_into_parcels(conn, events, inserted, parcels, now, policy)
     places = policy.directory.labels(conn, {n.last_facility for n in news if n.last_facility})
-    outbox.enqueue_parcel_changes(conn, news, places=places, now=now)
+    with bulk.pipelined(conn):
+        bulk.update_parcels(conn, updates, updated_at=now)
+        # Built while the server writes the parcels: nothing here waits for it.
+        notes = outbox.outbox_rows(outbox.parcel_change_notices(news, places=places), now=now)
+    _pickup_codes(conn, events, inserted, parcels, updates, now)
+    outbox.write_rows(conn, notes)
     changed = [n.parcel_id for n in news]
     final = [o for o in outcomes if o is not None]
     assert len(final) == len(events)
@@ -369,8 +376,9 @@ def _fold_into_parcels(
     parcels: dict[str, Any],
     now: datetime,
     policy: IngestPolicy,
-) -> tuple[list[outbox.ParcelNews], list[promises.Delivery]]:
-    """Step 4: new state for each parcel that got events; their news (for the outbox), and deliveries."""
+) -> tuple[list[outbox.ParcelNews], list[promises.Delivery], dict[int, dict[str, Any]]]:
+    """Step 4: new state for each parcel that got events; their news (for the outbox), deliveries,
+    and the columns to write by parcel id (not written yet)."""
     by_parcel: dict[str, list[timeline.TimelineEvent]] = {}
     for i in inserted:
         e: ScanEventIn = events[i]
@@ -420,9 +428,7 @@ def _fold_into_parcels(
                 after.delivered_at,
             )
         )
-    bulk.update_parcels(conn, updates, updated_at=now)
-    _pickup_codes(conn, events, inserted, parcels, updates, now)
-    return news, deliveries
+    return news, deliveries, updates
 
 
 def _pickup_codes(

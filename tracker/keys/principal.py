@@ -85,42 +85,48 @@ def require(principal: Principal, *roles: Role) -> None:
 def check_scan_binding(
     principal: Principal, index: int, event_id: str, courier: str | None, facility: str | None
 ) -> None:
-    """Refuse a scan that a bound key reports on someone else's behalf, or somewhere not its own."""
-    where = f"event {index} ({event_id!r})"
+    """Refuse a scan that a bound key reports on someone else's behalf, or somewhere not its own.
+
+    Called for every event of a batch: the event's description is only written for a refusal.
+    """
     if principal.role is Role.COURIER:
-        _check_courier_key(principal, where, index, courier, facility)
+        _check_courier_key(principal, index, event_id, courier, facility)
     elif principal.role is Role.FACILITY:
-        _check_facility_key(principal, where, index, courier, facility)
+        _check_facility_key(principal, index, event_id, courier, facility)
+
+
+def _where(index: int, event_id: str) -> str:
+    return f"event {index} ({event_id!r})"
 
 
 def _check_courier_key(
-    principal: Principal, where: str, index: int, courier: str | None, facility: str | None
+    principal: Principal, index: int, event_id: str, courier: str | None, facility: str | None
 ) -> None:
     if courier not in (None, principal.courier_code):
         raise Forbidden(
-            f"{where}: a {principal.describe()} cannot report scans as courier {courier}",
+            f"{_where(index, event_id)}: a {principal.describe()} cannot report scans as courier {courier}",
             [FieldError(f"events.{index}.courier_id", f"must be {principal.courier_code}")],
         )
     if facility is not None and facility not in principal.scan_places:
         places = ", ".join(sorted(principal.scan_places)) or "none: the courier has no station"
         raise Forbidden(
-            f"{where}: a {principal.describe()} cannot scan at facility {facility}; "
+            f"{_where(index, event_id)}: a {principal.describe()} cannot scan at facility {facility}; "
             f"courier {principal.courier_code} scans at its station and the places it serves ({places})",
             [FieldError(f"events.{index}.facility", f"must be one of: {places}")],
         )
 
 
 def _check_facility_key(
-    principal: Principal, where: str, index: int, courier: str | None, facility: str | None
+    principal: Principal, index: int, event_id: str, courier: str | None, facility: str | None
 ) -> None:
     if facility not in (None, principal.facility_code):
         raise Forbidden(
-            f"{where}: a {principal.describe()} cannot scan at facility {facility}",
+            f"{_where(index, event_id)}: a {principal.describe()} cannot scan at facility {facility}",
             [FieldError(f"events.{index}.facility", f"must be {principal.facility_code}")],
         )
     if courier is not None and courier not in principal.own_couriers:
         raise Forbidden(
-            f"{where}: a {principal.describe()} cannot name courier {courier}, "
+            f"{_where(index, event_id)}: a {principal.describe()} cannot name courier {courier}, "
             f"who is not a courier of {principal.facility_code}",
             [FieldError(f"events.{index}.courier_id", f"must be a courier of {principal.facility_code}")],
         )

@@ -396,8 +396,11 @@ def _fold_into_parcels(
         # The promise depends on the registration and the clock-start times:
         # recomputed only when one of those times moved (or none is stored yet).
         if row.registered and (promised_by is None or _clock_moved(before, after)):
-            journey = journey_of(conn, row, policy.directory)
-            promised_by = promises.promise(policy.levels, journey, after)
+            if promises.not_started(policy.levels, row.service_level, after):
+                promised_by = None  # what promise() answers, without building the journey
+            else:
+                journey = journey_of(conn, row, policy.directory)
+                promised_by = promises.promise(policy.levels, journey, after)
         if _handed_over(before, after):
             journey = journey_of(conn, row, policy.directory)
             # Counted on time by the promise, or by a later window the customer chose.

@@ -11,10 +11,10 @@ scan's transaction.
 
 Hook points (one call each, so the owners of those modules keep their code):
 
-* :func:`enqueue_parcel_changes`: scan ingest, once per request (one
-  INSERT, whatever the batch size: ingest hands over the states it wrote;
-  on its hot path as :func:`parcel_change_notices`, :func:`outbox_rows` and
-  :func:`write_rows`, the same steps apart);
+* :func:`parcel_change_notices`, then :func:`outbox_rows` and
+  :func:`write_rows`: scan ingest, once per request (one INSERT, whatever
+  the batch size: ingest hands over the states it wrote; the rows are built
+  while the server writes the parcels);
 * :func:`enqueue_sweep_changes`: the sweep's chunk (ETA changes, newly at risk);
 * :func:`enqueue_case_event`: a case's history (opened, answered, resolved);
 * :func:`enqueue`: anything else, one notification.
@@ -124,27 +124,16 @@ class ParcelNews(NamedTuple):
     delivered_at: datetime | None
 
 
-def enqueue_parcel_changes(
-    conn: Connection,
-    news: Iterable[ParcelNews],
-    *,
-    places: Mapping[str, tuple[str, str | None]],
-    now: datetime,
-) -> int:
-    """Status changes (and deliveries) of the parcels a scan batch changed; how many notices.
-
-    ``places`` holds the name and city of each facility a parcel was last
-    seen at (by code), for the notice's ``place``.
-    """
-    notices = parcel_change_notices(news, places=places)
-    enqueue_many(conn, notices, now=now)
-    return len(notices)
-
-
 def parcel_change_notices(
     news: Iterable[ParcelNews], *, places: Mapping[str, tuple[str, str | None]]
 ) -> list[Notice]:
-    """The notices of :func:`enqueue_parcel_changes`, not written yet (pure)."""
+    """Status changes (and deliveries) of the parcels a scan batch changed, not written yet (pure).
+
+    ``places`` holds the name and city of each facility a parcel was last
+    seen at (by code), for the notice's ``place``. Scan ingest writes them
+    with :func:`outbox_rows` and :func:`write_rows`, building the rows while
+    the server writes the parcels.
+    """
     notices = []
     for n in news:
         status, was, at = n.status, n.previous_status, n.status_event_at

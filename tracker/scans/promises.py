@@ -69,12 +69,12 @@ def not_started(levels: ServiceLevels, service_level: str | None, state: ParcelS
     level = levels.get(service_level) if service_level is not None else None
     if level is None:
         return True
-    start = level.clock_starts_at
-    if start == "outbound":
-        return state.outbound_at is None
-    if start == "ordered":
-        return False  # the order time is the journey's
-    return state.first_event_at is None
+    # Only an order-time clock reads the journey; every other clock_start reads the scans alone.
+    return level.clock_starts_at != "ordered" and clock_start(level, _NO_JOURNEY, state) is None
+
+
+#: The journey :func:`not_started` hands :func:`clock_start` for clocks that do not read it.
+_NO_JOURNEY = Journey(service_level=None, ordered_at=None, origin=None, destination=None)
 
 
 #: Stands for an unknown end of a journey where the level's promise does not depend on it.

@@ -402,11 +402,13 @@ def main() -> None:
         type=int,
         default=1,
         help="whole runs, each on a fresh database with its own COPY baselines; with more than one, "
-        "each run's JSON under runs and the median of their ratios to COPY",
+        "each run's JSON under runs and the median of their ratios to COPY (not with --compare-partitioned)",
     )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.compare_partitioned and args.runs != 1:
+        parser.error("--compare-partitioned is one run of each schema; --runs does not apply")
     if args.compare_partitioned:
         compare_partitioned(args)
         return

@@ -28,6 +28,7 @@ The first batches of each round are a warm-up, not counted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -74,8 +75,7 @@ def backend_cpu(databases: list[str]) -> dict[str, float]:
 def child(tree: str, data_path: str, base_url: str, label: str) -> None:
     """Serve the parent's batches (by index, one per line on stdin) with the ``tracker`` of ``tree``."""
     sys.path.insert(0, tree)
-    import gc
-
+    import tracker
     from tracker.app import create_app
     from tracker.core import migrate
     from tracker.core.db import create_database, drop_database, make_engine, write_transaction
@@ -86,6 +86,7 @@ def child(tree: str, data_path: str, base_url: str, label: str) -> None:
     from tracker.scans.network import CourierSpec, FacilitySpec
     from tracker.scans.parcels import register_parcel
     from tracker.scans.schemas import ParcelIn
+    from tracker.server import settle_heap
     from tracker.settings import Settings
 
     data = json.loads(Path(data_path).read_text())
@@ -110,10 +111,7 @@ def child(tree: str, data_path: str, base_url: str, label: str) -> None:
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         bodies = [body.encode() for body in data["bodies"]]
         del data
-        gc.collect()
-        gc.freeze()  # as a server worker settles its heap (tracker.server.settle_heap)
-        import tracker
-
+        settle_heap()  # the collector as a server worker sets it
         print(json.dumps({"database": url.rsplit("/", 1)[1], "tracker": tracker.__file__}), flush=True)
         for line in sys.stdin:
             k = int(line)
@@ -201,7 +199,8 @@ def one_round(trees: dict[str, Path], data: Path, url: str, batches: int, round_
     finally:
         for process, _ in sides.values():
             assert process.stdin is not None
-            process.stdin.close()
+            with contextlib.suppress(BrokenPipeError):  # a side that failed has gone already
+                process.stdin.close()
             process.wait(timeout=120)
     counted = batches - WARM_UP
     out: dict[str, Any] = {}
@@ -236,6 +235,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.events <= WARM_UP * 500:
+        parser.error(f"--events must give more than the {WARM_UP} warm-up batches of 500")
     url = os.environ.get("TRACKER_BENCH_DATABASE_URL", DEFAULT_URL)
     scratch = Path(tempfile.mkdtemp(prefix="tracker-pair-"))
     try:

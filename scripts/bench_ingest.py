@@ -474,6 +474,11 @@ def run_once(args: Any, base: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def interleaved(per_client: list[list[bytes]]) -> list[bytes]:
+    """The clients' bodies one after another: the first of each client, then the second of each..."""
+    return [c[i] for i in range(max(map(len, per_client))) for c in per_client if i < len(c)]
+
+
 def profile_in_process(base: str, url: str, key: str, per_client: list[list[bytes]]) -> dict[str, Any]:
     """Every batch posted into the app in this process, on a copy of the database at ``url``.
 
@@ -494,7 +499,7 @@ def profile_in_process(base: str, url: str, key: str, per_client: list[list[byte
         app = create_app(Settings.from_env(database_url=copy, sweep_interval=0, log_level="WARNING"))
         client = app.test_client()
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        order = [c[i] for i in range(max(map(len, per_client))) for c in per_client if i < len(c)]
+        order = interleaved(per_client)
         settle_heap()
         cpu, wall = time.process_time(), time.perf_counter()
         for body in order:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import platform
@@ -39,11 +40,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from cpu_meter import process_stats  # noqa: E402  (a sibling: Python puts scripts/ on sys.path)
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 WARM_UP = 5
 
@@ -52,20 +58,17 @@ def backend_cpu(databases: list[str]) -> dict[str, float]:
     """Seconds of CPU used so far by the PostgreSQL backends connected to each of ``databases``."""
     used = dict.fromkeys(databases, 0.0)
     hertz = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for pid, (name, _parent, ticks) in process_stats().items():
+        if not name.startswith("postgres"):
             continue
         try:
-            command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0].decode()
-            raw = Path(f"/proc/{entry}/stat").read_text()
+            # A backend's title: "postgres: 15/main: <user> <database> <client> <state>".
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
         except OSError:
             continue  # gone meanwhile
-        # A backend's title: "postgres: 15/main: <user> <database> <client> <state>".
-        words = command.split()
-        name = next((w for w in words if w in used), None) if command.startswith("postgres:") else None
-        if name is not None:
-            fields = raw[raw.rindex(")") + 2 :].split()
-            used[name] += (int(fields[11]) + int(fields[12])) / hertz
+        database = next((w for w in title.split() if w in used), None)
+        if database is not None:
+            used[database] += ticks / hertz
     return used
 
 
@@ -77,35 +80,27 @@ def child(tree: str, data_path: str, base_url: str, label: str) -> None:
     sys.path.insert(0, tree)
     import tracker
     from tracker.app import create_app
-    from tracker.core import migrate
-    from tracker.core.db import create_database, drop_database, make_engine, write_transaction
-    from tracker.core.vocabulary import Role
-    from tracker.keys.store import create_key
-    from tracker.scans.directory import load_network
-    from tracker.scans.ingest import IngestPolicy
+    from tracker.core.db import create_database, drop_database
     from tracker.scans.network import CourierSpec, FacilitySpec
-    from tracker.scans.parcels import register_parcel
-    from tracker.scans.schemas import ParcelIn
     from tracker.server import settle_heap
     from tracker.settings import Settings
 
+    # The tree's own bench_ingest sets its database up, as that version's bench would.
+    spec = importlib.util.spec_from_file_location(
+        "tree_bench_ingest", Path(tree) / "scripts" / "bench_ingest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
     data = json.loads(Path(data_path).read_text())
-    now = datetime.fromisoformat(data["now"])
+    network = types.SimpleNamespace(
+        facilities=[FacilitySpec(**f) for f in data["facilities"]],
+        couriers=[CourierSpec(**c) for c in data["couriers"]],
+    )
     url = create_database(base_url, f"tracker_pair_{label}")
     try:
-        engine = make_engine(url)
-        migrate.upgrade(engine, "heads")
-        policy = IngestPolicy(clock_skew=timedelta(minutes=5))
-        with write_transaction(engine) as conn:
-            load_network(
-                conn,
-                [FacilitySpec(**f) for f in data["facilities"]],
-                [CourierSpec(**c) for c in data["couriers"]],
-            )
-            for body in data["parcels"]:
-                register_parcel(conn, ParcelIn.model_validate(body), now=now, policy=policy)
-            key = create_key(conn, Role.ADMIN, now=now, label="bench")
-        engine.dispose()
+        key = bench.prepare(url, network, data["parcels"], datetime.fromisoformat(data["now"]))
         app = create_app(Settings.from_env(database_url=url, sweep_interval=0, log_level="WARNING"))
         client = app.test_client()
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -133,13 +128,12 @@ def child(tree: str, data_path: str, base_url: str, label: str) -> None:
 def simulate(path: Path, events: int) -> int:
     """Write the scans (four partitioned senders' batches, interleaved) and their parcels; the batch count."""
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_ingest import batches_for, simulated
+    from bench_ingest import batches_for, interleaved, simulated
 
     now = datetime.now(UTC) + timedelta(minutes=1)
     network, parcels, scans = simulated(events, now)
     per_client = batches_for(scans, 4, "partitioned")
-    order = [c[i] for i in range(max(map(len, per_client))) for c in per_client if i < len(c)]
+    order = interleaved(per_client)
     data = {
         "now": now.isoformat(),
         "facilities": [dataclasses.asdict(f) for f in network.facilities],

@@ -14,6 +14,23 @@ import resource
 from pathlib import Path
 
 
+def process_stats() -> dict[int, tuple[str, int, int]]:
+    """Every process now: its command name, its parent's pid, and its user + system clock ticks so far."""
+    stats: dict[int, tuple[str, int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # After the name: state, ppid (index 1), ..., utime (11), stime (12).
+        stats[int(entry)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+    return stats
+
+
 class CpuMeter:
     """CPU time used during one run: by the server, by PostgreSQL, by the client, and by the machine.
 
@@ -60,18 +77,7 @@ class CpuMeter:
 
     def _processes(self) -> dict[int, tuple[str, int]]:
         """Per pid: ``server`` or ``postgres``, and its user + system clock ticks so far."""
-        stats: dict[int, tuple[str, int, int]] = {}  # pid: (command name, parent, ticks)
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                raw = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue  # gone meanwhile
-            name = raw[raw.index("(") + 1 : raw.rindex(")")]
-            fields = raw[raw.rindex(")") + 2 :].split()
-            # After the name: state, ppid (index 1), ..., utime (11), stime (12).
-            stats[int(entry)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+        stats = process_stats()
         found: dict[int, tuple[str, int]] = {}
         for pid, (name, _, ticks) in stats.items():
             if name.startswith("postgres"):

@@ -102,10 +102,15 @@ WITH u AS MATERIALIZED (
     ORDER BY event_id, r.ordinality
 )"""
 
-_PG_INSERT_EVENTS = f"""{_PG_ROWS}
-INSERT INTO scan_events ({", ".join(EVENT_COLUMNS)}, received_at, source)
+#: The events' and the ledger's inserts from ``u``, which each statement below completes.
+_EVENTS_FROM_U = f"""INSERT INTO scan_events ({", ".join(EVENT_COLUMNS)}, received_at, source)
 SELECT {", ".join(f"u.{c}" for c in EVENT_COLUMNS)}, %(received_at)s, %(source)s
-FROM u
+FROM u"""
+_LEDGER_FROM_U = """INSERT INTO scan_event_ids (event_id, received_at)
+    SELECT event_id, %(received_at)s FROM u"""
+
+_PG_INSERT_EVENTS = f"""{_PG_ROWS}
+{_EVENTS_FROM_U}
 {{conflict}}
 RETURNING event_id
 """
@@ -113,14 +118,11 @@ RETURNING event_id
 #: The same on a partitioned ``scan_events`` (tracker.core.partitions): ``event_id`` is
 #: unique through the ledger, written in the same statement.
 _PG_INSERT_EVENTS_PARTITIONED = f"""{_PG_ROWS}, fresh AS (
-    INSERT INTO scan_event_ids (event_id, received_at)
-    SELECT event_id, %(received_at)s FROM u
+    {_LEDGER_FROM_U}
     {{conflict}}
     RETURNING event_id
 )
-INSERT INTO scan_events ({", ".join(EVENT_COLUMNS)}, received_at, source)
-SELECT {", ".join(f"u.{c}" for c in EVENT_COLUMNS)}, %(received_at)s, %(source)s
-FROM u JOIN fresh ON fresh.event_id = u.event_id
+{_EVENTS_FROM_U} JOIN fresh ON fresh.event_id = u.event_id
 ORDER BY u.ordinality
 RETURNING event_id
 """
@@ -130,17 +132,12 @@ RETURNING event_id
 #: the ledger's insert needs no join to the events'. A data-modifying ``WITH`` runs whether or
 #: not the statement reads it.
 _PG_PLAIN_INSERT_EVENTS = f"""{_PG_ROWS}
-INSERT INTO scan_events ({", ".join(EVENT_COLUMNS)}, received_at, source)
-SELECT {", ".join(f"u.{c}" for c in EVENT_COLUMNS)}, %(received_at)s, %(source)s
-FROM u
+{_EVENTS_FROM_U}
 """
 _PG_PLAIN_INSERT_EVENTS_PARTITIONED = f"""{_PG_ROWS}, ledger AS (
-    INSERT INTO scan_event_ids (event_id, received_at)
-    SELECT event_id, %(received_at)s FROM u
+    {_LEDGER_FROM_U}
 )
-INSERT INTO scan_events ({", ".join(EVENT_COLUMNS)}, received_at, source)
-SELECT {", ".join(f"u.{c}" for c in EVENT_COLUMNS)}, %(received_at)s, %(source)s
-FROM u
+{_EVENTS_FROM_U}
 ORDER BY u.ordinality
 """
 

@@ -213,12 +213,36 @@ def test_long_routes_with_two_workers_regroup_the_cheaper_of_two_whole_solves(be
 
     round_trip = _vehicle_cost(to_instance(data), replace(DEFAULT_SEARCH, vehicle_cost_round_trips=1.0))
     costs = [objectives[n] + round_trip * stats[f"whole_{n}_routes"] for n in (0, 1)]
-    assert stats["whole_cost"] == costs[int(np.argmin(objectives))], (objectives, costs, stats["whole_cost"])
+    cheaper = int(np.argmin(objectives))
+    assert stats["whole_cost"] == costs[cheaper], (objectives, costs, stats["whole_cost"])
+    # Regrouping keeps a group only when it costs less, and never adds a route.
+    assert stats["regrouped_cost"] <= stats["whole_cost"]
+    assert len(routes) <= stats[f"whole_{cheaper}_routes"], (len(routes), stats)
     assert not solution.dropped and sorted(v for r in routes for v in r) == list(range(1, 1001))
     assert check_vrptw(data, routes) == []
 
 
 REGROUP = replace(DEFAULT_SEARCH, regroup_whole_share=0.5)
+
+
+@pytest.mark.parametrize(("warm", "extra"), [(False, 0), (False, 1), (True, 0)])
+def test_a_group_of_routes_is_re_solved_from_scratch_with_no_more_vehicles_than_it_has_routes(
+    benchmarks, warm, extra
+):
+    # From scratch (the default), a group of 2 routes is a sub-instance of 2 vehicles (plus
+    # regroup_extra_routes) with no start; warm, the whole fleet starting from its routes.
+    from tracker.routing.engine import _Sectors
+
+    inst = to_instance(read_instance(next((benchmarks / "homberger-1000").rglob("R2_10_2.vrp"))))
+    options = replace(DEFAULT_SEARCH, regroup_warm=warm, regroup_extra_routes=extra)
+    group = [[5, 9, 2], [40, 7]]
+    sub, start = _Sectors(inst, options, 0.0, 1.0, 200)._part(np.array([5, 9, 2, 40, 7]), group)
+    assert sub.num_nodes == 6 and sub.first_visit == 1
+    if warm:
+        assert sub.num_vehicles == inst.num_vehicles
+        assert start is not None and start[:2] == [[1, 2, 3], [4, 5]] and not any(start[2:])
+    else:
+        assert sub.num_vehicles == 2 + extra and start is None
 
 
 def test_a_courier_s_day_is_never_cut_into_sectors_or_regrouped(benchmarks):

@@ -154,6 +154,30 @@ quiet 2-core machine, one instance at a time, three runs each: one worker
 after the other: 4.91 and 4.86% (R1 at 1.105x the vehicles). A sector share of 0.25
 or 0.6 instead of 0.4 (one worker, one run each): 5.09 and 5.71%.
 
+**Regrouping from scratch.** Regrouping improved each group of routes
+from its current routes with guided local search, which at about 200
+visits does worse than a fresh iterated local search (the table above, at
+100). On one R2_10_2 group of 5 routes and 237 visits, 8 s each: from
+87,496, guided local search from the routes 84,891, iterated local search
+from scratch 79,885 (with 6 routes); two more groups alike (78,934: 78,666
+against 77,713; 75,031: 72,784 against 71,893). With the whole fleet, the
+searches from scratch open routes and the plans ended with more vehicles
+(RC2_10_2 28, 1.12x the best known's 25), so a group from scratch gets as
+many vehicles as it has routes (``regroup_extra_routes`` 0): regrouping
+never adds a route. Type 2 at 60 s, two workers, the 2-core machine quiet,
+one session: guided from the routes (the old default) 8.03%; from scratch
+6.18, 6.77 and 6.61% (C2 5.21-5.24, R2 6.24-8.02, RC2 7.08%; vehicles
+0.84-1.08x the best known's, R2 ending on 27-29 routes of a 33-route whole
+solve). Tried beside it, one run each: the whole fleet 8.04%, or judged at a
+quarter or half a round trip a route 6.52 and 7.27% (RC2 1.12x); one extra
+route a group, at half a round trip a route, 6.49% (RC2 1.12x); no route
+cost in the judging 6.42 and 6.58%, and with it groups of 170 or 250 visits
+6.37 and 6.15%, a group time share (``sector_share``) of 0.25 or 0.6 6.42
+and 6.85%, a whole share of 0.15 or 0.45 7.24 and 6.70%: within the noise
+or worse. Type 1 regroups its sectors the same way: 4.63% guided, 4.24%
+from scratch in the same session. (An early engine had found groups from
+scratch worse, above; today's runs reverse that.)
+
 ``stall_seconds`` stops a search that stopped improving: OR-Tools' ILS only
 stops at its time limit, so with it the metaheuristic (GLS) searches
 instead, and the sectors stop after a pass without gain.
@@ -279,9 +303,13 @@ class SearchOptions:
     # each recreate (improve_perturbed for the sectors' first solve only):
     # many more, cheaper iterations on 200 visits. Regrouping keeps its own.
     sector_improve_perturbed: bool = False
-    # Re-solve a group of routes from scratch (False) or improve it from its
-    # current routes with the metaheuristic (True).
-    regroup_warm: bool = True
+    # Re-solve a group of routes from scratch with iterated local search, with
+    # as many vehicles as the group has routes plus regroup_extra_routes
+    # (False), or improve it from its current routes with the metaheuristic,
+    # the fleet trimmed as for any warm start (True). See "Regrouping from
+    # scratch" in the module docstring.
+    regroup_warm: bool = False
+    regroup_extra_routes: int = 0
     # Long routes (too few per sector to cut the instance, e.g. Gehring &
     # Homberger type 2): solve whole for this share of the time left after its
     # first solution, then re-solve groups of neighbouring routes of that
@@ -870,10 +898,20 @@ class _Sectors:
     def _part(
         self, visits: np.ndarray, current: list[list[int]] | None
     ) -> tuple[Instance, list[list[int]] | None]:
-        """The sub-instance of ``visits`` (the whole fleet) and ``current`` routes in its nodes."""
-        sub = _sub_instance(self.inst, visits, self.inst.num_vehicles)
+        """The sub-instance of ``visits`` and the routes to start its search from (None: its own).
+
+        A sector (no ``current`` routes) gets the whole fleet. A group of
+        ``current`` routes re-solved from scratch (``regroup_warm`` off) gets
+        as many vehicles as it has routes (plus ``regroup_extra_routes``), so
+        regrouping never adds routes; warm, the whole fleet and its routes in
+        the sub-instance's nodes.
+        """
         if current is None:
-            return sub, None
+            return _sub_instance(self.inst, visits, self.inst.num_vehicles), None
+        if not self.options.regroup_warm:
+            fleet = min(self.inst.num_vehicles, len(current) + self.options.regroup_extra_routes)
+            return _sub_instance(self.inst, visits, fleet), None
+        sub = _sub_instance(self.inst, visits, self.inst.num_vehicles)
         position = {int(v): i + 1 for i, v in enumerate(visits)}
         warm = [[position[v] for v in r] for r in current]
         return sub, warm + [[] for _ in range(sub.num_vehicles - len(warm))]
@@ -908,10 +946,7 @@ class _Sectors:
                 visits += len(ring[index])
             shift += max(1, len(groups[0]) // 2)
             olds = [[ring[i] for i in group] for group in groups]
-            jobs = [
-                (np.array([v for r in old for v in r]), per_group, old if options.regroup_warm else None)
-                for old in olds
-            ]
+            jobs = [(np.array([v for r in old for v in r]), per_group, old) for old in olds]
             changed: dict[int, list[list[int]]] = {}
             for group, old, found in zip(groups, olds, self._map(jobs, 0.5, self.sub_options), strict=True):
                 if found is not None and self._cost(found) < self._cost(old):

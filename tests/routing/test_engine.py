@@ -245,6 +245,11 @@ def test_a_group_of_routes_is_re_solved_from_scratch_with_no_more_vehicles_than_
         assert sub.num_vehicles == 2 + extra and start is None
 
 
+def test_a_group_cannot_be_given_fewer_vehicles_than_it_has_routes():
+    with pytest.raises(ValueError, match="regroup_extra_routes"):
+        replace(DEFAULT_SEARCH, regroup_extra_routes=-1)
+
+
 def test_a_courier_s_day_is_never_cut_into_sectors_or_regrouped(benchmarks):
     # A sector's sub-instance carries neither the shift-start departure, the time a
     # route costs, nor the parcels already loaded on a courier's van.

@@ -365,6 +365,8 @@ class SearchOptions:
             raise ValueError("check_solution_period must be at least 1")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.regroup_extra_routes < 0:
+            raise ValueError("regroup_extra_routes must be 0 or more")
         for name in ("first_load_share", "whole_alternative_load_share"):
             share = getattr(self, name)
             if share is not None and not 0 < share <= 1:

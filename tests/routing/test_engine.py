@@ -225,29 +225,111 @@ def test_long_routes_with_two_workers_regroup_the_cheaper_of_two_whole_solves(be
 REGROUP = replace(DEFAULT_SEARCH, regroup_whole_share=0.5)
 
 
-@pytest.mark.parametrize(("warm", "extra"), [(False, 0), (False, 1), (True, 0)])
-def test_a_group_of_routes_is_re_solved_from_scratch_with_no_more_vehicles_than_it_has_routes(
-    benchmarks, warm, extra
-):
-    # From scratch (the default), a group of 2 routes is a sub-instance of 2 vehicles (plus
-    # regroup_extra_routes) with no start; warm, the whole fleet starting from its routes.
+@pytest.mark.parametrize(("search", "extra"), [("ruin", 0), ("scratch", 0), ("scratch", 1), ("guided", 0)])
+def test_a_group_of_routes_is_re_solved_with_no_more_vehicles_than_it_has_routes(benchmarks, search, extra):
+    # Ruin and recreate (the default): a group of 2 routes is a sub-instance of 2 vehicles
+    # starting from its routes; from scratch, 2 vehicles (plus regroup_extra_routes) and no
+    # start; guided, the whole fleet starting from its routes.
     from tracker.routing.engine import _Sectors
 
     inst = to_instance(read_instance(next((benchmarks / "homberger-1000").rglob("R2_10_2.vrp"))))
-    options = replace(DEFAULT_SEARCH, regroup_warm=warm, regroup_extra_routes=extra)
+    options = replace(DEFAULT_SEARCH, regroup_search=search, regroup_extra_routes=extra)
     group = [[5, 9, 2], [40, 7]]
     sub, start = _Sectors(inst, options, 0.0, 1.0, 200)._part(np.array([5, 9, 2, 40, 7]), group)
     assert sub.num_nodes == 6 and sub.first_visit == 1
-    if warm:
+    if search == "ruin":
+        assert sub.num_vehicles == 2 and start == [[1, 2, 3], [4, 5]]
+    elif search == "scratch":
+        assert sub.num_vehicles == 2 + extra and start is None
+    else:
         assert sub.num_vehicles == inst.num_vehicles
         assert start is not None and start[:2] == [[1, 2, 3], [4, 5]] and not any(start[2:])
-    else:
-        assert sub.num_vehicles == 2 + extra and start is None
 
 
-def test_a_group_cannot_be_given_fewer_vehicles_than_it_has_routes():
-    with pytest.raises(ValueError, match="regroup_extra_routes"):
-        replace(DEFAULT_SEARCH, regroup_extra_routes=-1)
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("regroup_extra_routes", -1),
+        ("regroup_search", "tabu"),
+        ("regroup_ruin_visits", 0),
+        ("regroup_ruin_threshold", -0.01),
+        ("regroup_ruin_threshold", 1.0),
+        ("regroup_descent_every", 0),
+        ("regroup_share", 0),
+        ("regroup_share", 1.5),
+    ],
+)
+def test_regrouping_options_that_would_break_a_solve_are_refused(name, value):
+    # A negative regroup_extra_routes would give a group fewer vehicles than routes.
+    with pytest.raises(ValueError, match=name):
+        replace(DEFAULT_SEARCH, **{name: value})
+
+
+def test_a_ruin_cuts_one_string_of_consecutive_visits_from_each_route_it_touches():
+    import random
+
+    from tracker.routing.engine import _ruin_strings
+
+    # Visits 1-40 on a line, four routes of ten in order; the depot (0) far away.
+    points = np.array([[1000.0, 0.0], *[[float(i), 0.0] for i in range(1, 41)]])
+    near = np.argsort(np.abs(points[:, None, 0] - points[None, :, 0]), axis=1, kind="stable")
+    routes = [list(range(1 + 10 * k, 11 + 10 * k)) for k in range(4)]
+    for seed in range(50):
+        removed = _ruin_strings(routes, near, 8, random.Random(seed))
+        assert 8 <= len(removed) <= 8 + 9 or len(removed) == 40
+        for route in routes:
+            cut = [i for i, v in enumerate(route) if v in removed]
+            assert cut == list(range(cut[0], cut[-1] + 1)) if cut else True, (seed, route, removed)
+
+
+def test_an_insertion_keeps_every_window_shift_and_load(benchmarks):
+    # R101's windows are tight: ten visits taken out of a plan and put back where they add
+    # least either fit (and the independent checker agrees) or the insertion says None.
+    import random
+
+    from tracker.routing.engine import _Insertion, _sub_instance
+
+    data, _solution, routes = solve(benchmarks, "R101", 1.0)
+    inst = to_instance(data)
+    insertion = _Insertion(_sub_instance(inst, np.arange(1, 101), len(routes)))
+    assert insertion.feasible(routes)
+    fitted = 0
+    for seed in range(20):
+        removed = random.Random(seed).sample(range(1, 101), 10)
+        found = insertion.insert([[v for v in r if v not in removed] for r in routes], removed)
+        if found is not None:
+            fitted += 1
+            assert sorted(v for r in found for v in r) == list(range(1, 101))
+            assert check_vrptw(data, [r for r in found if r]) == [] and insertion.feasible(found)
+    assert fitted >= 10, fitted
+    # A route driven backwards breaks its windows: both judges say so.
+    longest = max(range(len(routes)), key=lambda k: len(routes[k]))
+    backwards = [r[::-1] if k == longest else r for k, r in enumerate(routes)]
+    assert not insertion.feasible(backwards) and check_vrptw(data, backwards) != []
+    # Too much load for one vehicle is refused too.
+    assert not insertion.feasible([[v for r in routes for v in r], *[[] for _ in routes[1:]]])
+
+
+def test_ruin_and_recreate_improves_a_plan_and_never_returns_a_worse_one(benchmarks):
+    # From parallel cheapest insertion's first solution of R201 (no local search), two
+    # seconds of ruin and recreate: every customer served once, every window kept, shorter.
+    from tracker.routing.engine import _fleet_to_keep, _route_cost, _ruin_and_recreate, _sub_instance
+
+    data = read_instance(benchmarks / "solomon" / "R201.txt")
+    inst = to_instance(data)
+    _keep, first = _fleet_to_keep(inst, DEFAULT_SEARCH, 5.0)
+    assert first is not None
+    start = [route for route in first if route]
+    # The same nodes in the same order, with as many vehicles as the plan has routes.
+    sub = _sub_instance(inst, np.arange(1, 101), len(start))
+    found = _ruin_and_recreate(sub, start, 2.0, DEFAULT_SEARCH)
+    routes = [route for route in found if route]
+    assert sorted(v for r in routes for v in r) == list(range(1, 101))
+    assert check_vrptw(data, routes) == []
+    assert len(routes) <= len(start)
+    before = sum(_route_cost(inst, r) for r in start)
+    after = sum(_route_cost(inst, r) for r in routes)
+    assert after < before, (after, before)
 
 
 def test_a_courier_s_day_is_never_cut_into_sectors_or_regrouped(benchmarks):

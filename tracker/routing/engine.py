@@ -177,7 +177,6 @@ and 6.85%, a whole share of 0.15 or 0.45 7.24 and 6.70%: within the noise
 or worse. Type 1 regroups its sectors the same way: 4.63% guided, 4.24%
 from scratch in the same session. (An early engine had found groups from
 scratch worse, above; today's runs reverse that.)
-scratch worse, above; today's runs reverse that.)
 
 **Regrouping by ruin and recreate** (``regroup_search="ruin"``, the
 default). From scratch, a group spends its first seconds getting back to
@@ -729,6 +728,8 @@ def _decomposable(inst: Instance, options: SearchOptions) -> bool:
         return False
     if len(inst.visits) < max(options.decompose_above, 2 * options.sector_visits):
         return False
+    if bool((inst.demand < 0).any()):
+        return False  # regrouping judges loads by route totals, exact only without pickups
     same = lambda a: bool((a == a[..., :1]).all())  # noqa: E731
     return inst.first_visit == 1 and all(
         same(a) for a in (inst.capacity, inst.shift_start, inst.shift_end, inst.fixed_cost)
@@ -868,7 +869,9 @@ class _Insertion:
         opens, closes = self.opens[path].tolist(), self.closes[path].tolist()
         last = len(path) - 1
         early, late = [0] * len(path), [0] * len(path)
-        early[0], late[last] = int(inst.shift_start[vehicle]), int(inst.shift_end[vehicle])
+        # Clipped as the model's time variables are (0 to the horizon).
+        early[0] = max(int(inst.shift_start[vehicle]), 0)
+        late[last] = min(int(inst.shift_end[vehicle]), inst.horizon)
         for i in range(1, len(path)):
             early[i] = early[i - 1] + legs[i - 1] if i == last else max(opens[i], early[i - 1] + legs[i - 1])
         for i in range(last - 1, -1, -1):
@@ -891,6 +894,10 @@ class _Insertion:
         inst, transit, distance = self.inst, self.transit, self.inst.distance
         routes = [list(route) for route in routes]
         schedules = [self.schedule(vehicle, route) for vehicle, route in enumerate(routes)]
+        if any((early > late).any() for _path, early, late in schedules):
+            # Taking visits out made a route late: possible where travel times
+            # break the triangle inequality (a detour that was quicker).
+            return None
         loads = [inst.demand[:, route].sum(axis=1) for route in routes]
         never = np.iinfo(np.int64).max
         for visit in visits:
@@ -932,8 +939,10 @@ def _ruin_and_recreate(
     one that costs more than ``routes`` or leaves a visit out.
     """
     started = time.perf_counter()
-    # Seeded by the group, so the same group searches alike from run to run.
-    rng = random.Random(int(sub.distance.sum()) ^ len(sub.visits))
+    # Seeded by the routes (a tuple of ints hashes alike in every process):
+    # the same routes search alike from run to run, a group whose routes
+    # changed since the last pass searches anew.
+    rng = random.Random(hash(tuple(map(tuple, routes))))
     insertion = _Insertion(sub)
     manager, model = _build_model(sub, options)
     descent = replace(options, iterated_local_search=False, metaheuristic="GREEDY_DESCENT")
@@ -946,16 +955,16 @@ def _ruin_and_recreate(
 
     current = best = routes
     current_cost = best_cost = cost(routes)
-    step = 0
+    plans = 0
     while (left := seconds - (time.perf_counter() - started)) > 0.01:
-        step += 1
         removed = _ruin_strings(current, near, options.regroup_ruin_visits, rng)
         order = sorted(removed)
         rng.shuffle(order)
         found = insertion.insert([[v for v in route if v not in removed] for route in current], order)
         if found is None:
             continue  # a removed visit fits nowhere now
-        if step % options.regroup_descent_every == 0:
+        plans += 1
+        if plans % options.regroup_descent_every == 0:
             start = model.ReadAssignmentFromRoutes([[manager.NodeToIndex(v) for v in r] for r in found], True)
             params.time_limit.FromMilliseconds(max(1, int(left * 1000)))
             # Unchecked: the routing filters judge windows, loads and shifts
@@ -1179,7 +1188,10 @@ class _Sectors:
             olds = [[ring[i] for i in group] for group in groups]
             jobs = [(np.array([v for r in old for v in r]), per_group, old) for old in olds]
             changed: dict[int, list[list[int]]] = {}
-            for group, old, found in zip(groups, olds, self._map(jobs, 0.5, self.sub_options), strict=True):
+            # Ruin and recreate starts from the routes, so a short time still helps;
+            # a search from scratch needs half a second for a first solution.
+            least = 0.05 if options.regroup_search == "ruin" else 0.5
+            for group, old, found in zip(groups, olds, self._map(jobs, least, self.sub_options), strict=True):
                 if found is not None and self._cost(found) < self._cost(old):
                     changed[group[0]] = found
                     for i in group[1:]:

@@ -807,14 +807,15 @@ def _solve_part(
         return None
     if options.regroup_search == "ruin" and warm is not None:
         found = _ruin_and_recreate(sub, warm, seconds, options)
-        return [[int(visits[node - 1]) for node in route] for route in found if route]
-    try:
-        solution = solve_instance(sub, time_limit=seconds, options=options, initial_routes=warm)
-    except RoutingSolverError:
-        return None  # no first solution in its time: the caller falls back
-    if solution.dropped:
-        return None
-    return [[int(visits[node - 1]) for node in route] for route in solution.routes if route]
+    else:
+        try:
+            solution = solve_instance(sub, time_limit=seconds, options=options, initial_routes=warm)
+        except RoutingSolverError:
+            return None  # no first solution in its time: the caller falls back
+        if solution.dropped:
+            return None
+        found = solution.routes
+    return [[int(visits[node - 1]) for node in route] for route in found if route]
 
 
 def _ruin_strings(routes: list[list[int]], near: np.ndarray, visits: int, rng: random.Random) -> set[int]:
@@ -872,10 +873,13 @@ class _Insertion:
         # Clipped as the model's time variables are (0 to the horizon).
         early[0] = max(int(inst.shift_start[vehicle]), 0)
         late[last] = min(int(inst.shift_end[vehicle]), inst.horizon)
-        for i in range(1, len(path)):
-            early[i] = early[i - 1] + legs[i - 1] if i == last else max(opens[i], early[i - 1] + legs[i - 1])
-        for i in range(last - 1, -1, -1):
-            late[i] = late[i + 1] - legs[i] if i == 0 else min(closes[i], late[i + 1] - legs[i])
+        # The visits within their windows; the terminals only within the shift.
+        for i in range(1, last):
+            early[i] = max(opens[i], early[i - 1] + legs[i - 1])
+        early[last] = early[last - 1] + legs[last - 1]
+        for i in range(last - 1, 0, -1):
+            late[i] = min(closes[i], late[i + 1] - legs[i])
+        late[0] = late[1] - legs[0]
         return path, np.array(early), np.array(late)
 
     def feasible(self, routes: list[list[int]]) -> bool:

@@ -1175,6 +1175,9 @@ class _Sectors:
 
     def _regroup(self, routes: list[list[int]], per_group: float) -> None:
         inst, options = self.inst, self.options
+        # Ruin and recreate starts from the routes, so a short time still helps;
+        # a search from scratch needs half a second for a first solution.
+        least = 0.05 if options.regroup_search == "ruin" else 0.5
         shift = 0
         while self.deadline - time.perf_counter() > 0.5:
             centres = [float(np.angle(np.exp(1j * _angles(inst, np.array(r))).mean())) for r in routes]
@@ -1192,9 +1195,6 @@ class _Sectors:
             olds = [[ring[i] for i in group] for group in groups]
             jobs = [(np.array([v for r in old for v in r]), per_group, old) for old in olds]
             changed: dict[int, list[list[int]]] = {}
-            # Ruin and recreate starts from the routes, so a short time still helps;
-            # a search from scratch needs half a second for a first solution.
-            least = 0.05 if options.regroup_search == "ruin" else 0.5
             for group, old, found in zip(groups, olds, self._map(jobs, least, self.sub_options), strict=True):
                 if found is not None and self._cost(found) < self._cost(old):
                     changed[group[0]] = found
